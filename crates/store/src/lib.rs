@@ -1,1 +1,22 @@
-//! wagate crate.
+//! wagate's storage layer.
+//!
+//! Storage is reached through traits whose methods are whole use cases: each opens, does and
+//! commits its own transaction, so no transaction type leaks out and a change and the events it
+//! causes are always written together. One implementation, [`SqlStore`], runs the same queries
+//! on embedded SQLite and on PostgreSQL (through sqlx's `Any` driver), with one migration set
+//! per backend; the few places where the dialects differ branch on [`Backend`]. A contract
+//! test suite (`tests/contract.rs`) runs against both.
+//!
+//! Every method that touches an account's data takes the [`AccountId`] and puts it in the
+//! `WHERE` clause: tenant isolation is enforced where the data lives, not only in handlers.
+
+mod error;
+mod sql;
+pub mod testing;
+mod traits;
+
+pub use error::{StoreError, StoreResult};
+pub use sql::{Backend, SqlStore};
+pub use traits::*;
+
+pub use wagate_domain::ids::AccountId;

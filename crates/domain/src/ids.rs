@@ -1,0 +1,151 @@
+//! Opaque, typed, prefixed identifiers (`acct_…`, `line_…`, `evt_…`).
+//!
+//! Each kind of object has its own newtype so an event id can never be passed where an
+//! account id is expected; [`parse`](AccountId::parse) checks the prefix once at the edge.
+
+use rand::Rng;
+
+/// The alphabet of the random part: URL-safe and unambiguous in logs.
+const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+/// Random characters after the prefix: 24 base-62 characters carry ~143 bits.
+const RANDOM_LEN: usize = 24;
+
+/// Random base-62 text of `len` characters from the OS-seeded thread RNG.
+pub fn random_base62(len: usize) -> String {
+    let mut rng = rand::thread_rng();
+    (0..len)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// Why a string is not an id of the expected kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a valid {kind} id")]
+pub struct InvalidId {
+    /// The prefix that was expected, e.g. `line`.
+    pub kind: &'static str,
+}
+
+macro_rules! define_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            /// The type prefix, without the underscore.
+            pub const PREFIX: &'static str = $prefix;
+
+            /// A fresh random id.
+            pub fn generate() -> Self {
+                Self(format!("{}_{}", $prefix, random_base62(RANDOM_LEN)))
+            }
+
+            /// Accepts `s` if it carries this kind's prefix and only id characters.
+            pub fn parse(s: &str) -> Result<Self, InvalidId> {
+                let rest = s
+                    .strip_prefix($prefix)
+                    .and_then(|r| r.strip_prefix('_'))
+                    .ok_or(InvalidId { kind: $prefix })?;
+                if rest.is_empty()
+                    || rest.len() > 64
+                    || !rest.bytes().all(|b| b.is_ascii_alphanumeric())
+                {
+                    return Err(InvalidId { kind: $prefix });
+                }
+                Ok(Self(s.to_owned()))
+            }
+
+            /// The id as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = InvalidId;
+            fn try_from(s: String) -> Result<Self, InvalidId> {
+                Self::parse(&s)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+    };
+}
+
+define_id!(
+    /// An account: one business, one wallet, its API keys.
+    AccountId, "acct");
+define_id!(
+    /// An API key's public identifier (the secret itself is never stored).
+    ApiKeyId, "key");
+define_id!(
+    /// A WhatsApp line.
+    LineId, "line");
+define_id!(
+    /// A message, inbound or outbound.
+    MessageId, "msg");
+define_id!(
+    /// A call.
+    CallId, "call");
+define_id!(
+    /// A webhook event.
+    EventId, "evt");
+define_id!(
+    /// A webhook endpoint.
+    EndpointId, "ep");
+define_id!(
+    /// A wallet transaction.
+    TransactionId, "txn");
+define_id!(
+    /// An invoice.
+    InvoiceId, "inv");
+define_id!(
+    /// A virtual number.
+    NumberId, "num");
+define_id!(
+    /// A scheduled job.
+    JobId, "job");
+define_id!(
+    /// A webhook delivery (one event to one endpoint).
+    DeliveryId, "dlv");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_parse_and_carry_their_prefix() {
+        let id = LineId::generate();
+        assert!(id.as_str().starts_with("line_"));
+        assert_eq!(LineId::parse(id.as_str()).unwrap(), id);
+        assert_eq!(id.as_str().len(), "line_".len() + RANDOM_LEN);
+    }
+
+    #[test]
+    fn wrong_prefix_or_characters_are_rejected() {
+        assert!(LineId::parse("acct_abc").is_err());
+        assert!(LineId::parse("line_").is_err());
+        assert!(LineId::parse("line_a-b").is_err());
+        assert!(LineId::parse("lineabc").is_err());
+        assert!(AccountId::parse("acct_abc").is_ok());
+    }
+
+    #[test]
+    fn ids_serialize_as_plain_strings() {
+        let id = EventId::parse("evt_123").unwrap();
+        assert_eq!(serde_json::to_string(&id).unwrap(), "\"evt_123\"");
+        assert!(serde_json::from_str::<EventId>("\"line_1\"").is_err());
+    }
+}

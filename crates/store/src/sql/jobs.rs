@@ -1,0 +1,147 @@
+//! The durable job queue.
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use sqlx::any::AnyRow;
+use wagate_domain::ids::JobId;
+use wagate_domain::jobs::{Job, NewJob};
+use wagate_domain::time::to_micros;
+
+use super::{id, int, opt_text, text, ts, Backend, SqlStore};
+use crate::error::corrupt;
+use crate::{JobStore, StoreResult};
+
+fn job(row: &AnyRow) -> StoreResult<Job> {
+    let account_id = opt_text(row, "account_id")?
+        .map(|a| a.try_into().map_err(|e| corrupt("jobs.account_id", e)))
+        .transpose()?;
+    let payload =
+        serde_json::from_str(&text(row, "payload")?).map_err(|e| corrupt("jobs.payload", e))?;
+    Ok(Job {
+        id: id(row, "id")?,
+        kind: text(row, "kind")?,
+        account_id,
+        payload,
+        due_at: ts(row, "due_at")?,
+        attempts: int(row, "attempts")?.clamp(0, u32::MAX as i64) as u32,
+    })
+}
+
+/// Inserts jobs inside an open transaction; used by every use case that schedules work, so
+/// the job is committed with the change that made it necessary.
+pub(crate) async fn insert_jobs(
+    conn: &mut sqlx::AnyConnection,
+    jobs: &[NewJob],
+    now: Timestamp,
+) -> StoreResult<()> {
+    for j in jobs {
+        sqlx::query(
+            "INSERT INTO jobs (id, kind, account_id, payload, due_at, dedupe_key, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (kind, dedupe_key) DO NOTHING",
+        )
+        .bind(JobId::generate().as_str())
+        .bind(&j.kind)
+        .bind(j.account_id.as_ref().map(|a| a.as_str()))
+        .bind(j.payload.to_string())
+        .bind(to_micros(j.due_at))
+        .bind(j.dedupe_key.as_deref())
+        .bind(to_micros(now))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl JobStore for SqlStore {
+    async fn schedule_jobs(&self, jobs: &[NewJob], now: Timestamp) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        insert_jobs(&mut tx, jobs, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn claim_due_jobs(
+        &self,
+        now: Timestamp,
+        wall_now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<Job>> {
+        // PostgreSQL: SKIP LOCKED lets concurrent workers pass over each other's candidates;
+        // the lease test is repeated in the outer WHERE so a row re-checked after a lock wait
+        // is never claimed twice. SQLite has a single writer, so the subquery is enough.
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE jobs SET leased_until = $1
+             WHERE id IN (
+                 SELECT id FROM jobs
+                 WHERE due_at <= $2 AND (leased_until IS NULL OR leased_until <= $3)
+                 ORDER BY due_at, seq LIMIT $4 {lock}
+             ) AND (leased_until IS NULL OR leased_until <= $3)
+             RETURNING id, kind, account_id, payload, due_at, attempts, seq"
+        );
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(&sql)
+            .bind(to_micros(lease_until))
+            .bind(to_micros(now))
+            .bind(to_micros(wall_now))
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let mut jobs = rows
+            .iter()
+            .map(|r| Ok((job(r)?, int(r, "seq")?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        // RETURNING does not promise an order.
+        jobs.sort_by_key(|(j, seq)| (j.due_at, *seq));
+        Ok(jobs.into_iter().map(|(j, _)| j).collect())
+    }
+
+    async fn finish_job(&self, job_id: &JobId) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM jobs WHERE id = $1")
+            .bind(job_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn fail_job(&self, job_id: &JobId, error: &str, retry_at: Timestamp) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE jobs SET attempts = attempts + 1, last_error = $1, due_at = $2, leased_until = NULL
+             WHERE id = $3",
+        )
+        .bind(error)
+        .bind(to_micros(retry_at))
+        .bind(job_id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn next_job_due_at(&self) -> StoreResult<Option<Timestamp>> {
+        let row = sqlx::query("SELECT due_at FROM jobs ORDER BY due_at LIMIT 1")
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(|r| ts(&r, "due_at")).transpose()
+    }
+
+    async fn release_all_leases(&self) -> StoreResult<u64> {
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query("UPDATE jobs SET leased_until = NULL WHERE leased_until IS NOT NULL")
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n)
+    }
+}

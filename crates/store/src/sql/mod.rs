@@ -1,0 +1,216 @@
+//! The SQL implementation of the store, for SQLite and PostgreSQL alike.
+
+mod accounts;
+mod idempotency;
+mod jobs;
+mod sandbox;
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+
+use crate::error::corrupt;
+use crate::{StoreError, StoreResult};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Which database a [`SqlStore`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite in a data directory: one server process.
+    Sqlite,
+    /// PostgreSQL: any number of server processes may share it.
+    Postgres,
+}
+
+/// The store on a SQL database.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    backend: Backend,
+    /// Connections for reads (and, on PostgreSQL, for everything).
+    read: AnyPool,
+    /// Connections for writes. On SQLite a single connection: SQLite has one writer at a
+    /// time anyway, and queueing writers in-process avoids busy errors under load.
+    write: AnyPool,
+    redacted_url: String,
+}
+
+/// Options for opening a store.
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    /// Largest number of pooled connections.
+    pub max_connections: u32,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+        }
+    }
+}
+
+impl SqlStore {
+    /// Opens (creating if needed) the SQLite store in `data_dir` and applies migrations.
+    pub async fn open_sqlite_dir(data_dir: &Path) -> StoreResult<Self> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::UnsupportedUrl(format!("cannot create {}: {e}", data_dir.display()))
+        })?;
+        let abs = std::path::absolute(data_dir).map_err(|e| {
+            StoreError::UnsupportedUrl(format!("bad data dir {}: {e}", data_dir.display()))
+        })?;
+        let url = format!("sqlite://{}?mode=rwc", abs.join("wagate.db").display());
+        Self::open(&url, OpenOptions::default()).await
+    }
+
+    /// Opens the store at a `sqlite://` or `postgres://` URL and applies migrations.
+    pub async fn open(url: &str, opts: OpenOptions) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::UnsupportedUrl(redact_url(url)));
+        };
+        let store = match backend {
+            Backend::Sqlite => {
+                let options = || {
+                    AnyPoolOptions::new().after_connect(|conn, _| {
+                        Box::pin(async move {
+                            // WAL lets readers run beside the writer; the busy timeout covers
+                            // another process (e.g. `wagate accounts create`) writing.
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            Ok(())
+                        })
+                    })
+                };
+                let write = options()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect(url)
+                    .await?;
+                let read = options()
+                    .max_connections(opts.max_connections)
+                    .connect(url)
+                    .await?;
+                SQLITE_MIGRATIONS.run(&write).await?;
+                SqlStore {
+                    backend,
+                    read,
+                    write,
+                    redacted_url: redact_url(url),
+                }
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(opts.max_connections)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect(url)
+                    .await?;
+                POSTGRES_MIGRATIONS.run(&pool).await?;
+                SqlStore {
+                    backend,
+                    read: pool.clone(),
+                    write: pool,
+                    redacted_url: redact_url(url),
+                }
+            }
+        };
+        Ok(store)
+    }
+
+    /// Which database this store runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The database URL with any password replaced by `***`, for logs.
+    pub fn redacted_url(&self) -> &str {
+        &self.redacted_url
+    }
+
+    /// Closes every connection (waits for checked-out ones to come back).
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+
+    /// Begins a write transaction. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`), so a transaction that reads before it writes can never fail to
+    /// upgrade when another process wrote in between.
+    pub(crate) async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.write.begin().await?,
+        })
+    }
+}
+
+/// Replaces the password of a database URL with `***`.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Reads a non-null text column.
+pub(crate) fn text(row: &AnyRow, col: &'static str) -> StoreResult<String> {
+    Ok(row.try_get::<String, _>(col)?)
+}
+
+/// Reads a nullable text column.
+pub(crate) fn opt_text(row: &AnyRow, col: &'static str) -> StoreResult<Option<String>> {
+    Ok(row.try_get::<Option<String>, _>(col)?)
+}
+
+/// Reads a non-null integer column.
+pub(crate) fn int(row: &AnyRow, col: &'static str) -> StoreResult<i64> {
+    Ok(row.try_get::<i64, _>(col)?)
+}
+
+/// Reads a nullable integer column.
+pub(crate) fn opt_int(row: &AnyRow, col: &'static str) -> StoreResult<Option<i64>> {
+    Ok(row.try_get::<Option<i64>, _>(col)?)
+}
+
+/// Reads a timestamp column (microseconds).
+pub(crate) fn ts(row: &AnyRow, col: &'static str) -> StoreResult<jiff::Timestamp> {
+    Ok(wagate_domain::time::from_micros(int(row, col)?))
+}
+
+/// Reads a nullable timestamp column.
+pub(crate) fn opt_ts(row: &AnyRow, col: &'static str) -> StoreResult<Option<jiff::Timestamp>> {
+    Ok(opt_int(row, col)?.map(wagate_domain::time::from_micros))
+}
+
+/// Reads a typed id column.
+pub(crate) fn id<T: TryFrom<String>>(row: &AnyRow, col: &'static str) -> StoreResult<T>
+where
+    T::Error: std::fmt::Display,
+{
+    T::try_from(text(row, col)?).map_err(|e| corrupt(col, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_never_reach_the_logs() {
+        assert_eq!(
+            redact_url("postgres://u:secret@db:5432/w"),
+            "postgres://u:***@db:5432/w"
+        );
+        assert_eq!(redact_url("sqlite:///x/wagate.db"), "sqlite:///x/wagate.db");
+    }
+}

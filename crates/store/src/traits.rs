@@ -1,0 +1,146 @@
+//! The storage use cases, grouped by domain. [`Store`] is all of them together.
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use wagate_domain::account::{Account, ApiKeyInfo, KeyMode, NewApiKey};
+use wagate_domain::ids::{AccountId, ApiKeyId, JobId};
+use wagate_domain::jobs::{Job, NewJob};
+
+use crate::StoreResult;
+
+/// Everything wagate stores.
+pub trait Store: AccountStore + IdempotencyStore + JobStore + SandboxStore + Send + Sync {}
+impl<T: AccountStore + IdempotencyStore + JobStore + SandboxStore + Send + Sync> Store for T {}
+
+/// An account to create.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    /// The business's name (already validated).
+    pub name: String,
+    /// Whether the calling rollout is on.
+    pub calling_enabled: bool,
+    /// Whether this is the sandbox's demo account.
+    pub is_demo: bool,
+}
+
+/// Accounts and API keys.
+#[async_trait]
+pub trait AccountStore {
+    /// The mode the store was first used in, if it has been used.
+    async fn store_mode(&self) -> StoreResult<Option<KeyMode>>;
+    /// Records the store's mode on first use; refuses a store of the other mode.
+    async fn claim_store_mode(&self, mode: KeyMode) -> StoreResult<()>;
+    /// Creates an account and its first key, atomically.
+    async fn create_account(
+        &self,
+        new: NewAccount,
+        key: &NewApiKey,
+        now: Timestamp,
+    ) -> StoreResult<Account>;
+    /// The account and key behind a presented key's digest, unless the key was revoked.
+    async fn authenticate(&self, key_hash: &str) -> StoreResult<Option<(Account, ApiKeyId)>>;
+    /// One account by id.
+    async fn get_account(&self, id: &AccountId) -> StoreResult<Option<Account>>;
+    /// The sandbox demo account, if one was created.
+    async fn demo_account(&self) -> StoreResult<Option<Account>>;
+    /// Adds a key to an account.
+    async fn create_api_key(
+        &self,
+        account: &AccountId,
+        key: &NewApiKey,
+        now: Timestamp,
+    ) -> StoreResult<ApiKeyInfo>;
+    /// The account's keys, newest first (revoked ones included).
+    async fn list_api_keys(&self, account: &AccountId) -> StoreResult<Vec<ApiKeyInfo>>;
+    /// Revokes a key of the account; `None` when the account has no such key. Revoking a
+    /// revoked key returns it unchanged.
+    async fn revoke_api_key(
+        &self,
+        account: &AccountId,
+        key: &ApiKeyId,
+        now: Timestamp,
+    ) -> StoreResult<Option<ApiKeyInfo>>;
+}
+
+/// A stored response, replayed for a repeated idempotent request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// The exact body bytes (JSON).
+    pub body: String,
+}
+
+/// What a request carrying an `Idempotency-Key` should do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyBegin {
+    /// First use of the key (or a takeover of an abandoned one): do the work, then
+    /// [`IdempotencyStore::idempotency_finish`].
+    Started,
+    /// The key was used before for this same request: replay this response.
+    Replay(StoredResponse),
+    /// The same request is being processed right now by another call.
+    InProgress,
+    /// The key was used for a different request.
+    Mismatch,
+}
+
+/// Idempotency keys: the first response to a key is stored and replayed.
+#[async_trait]
+pub trait IdempotencyStore {
+    /// Claims `key` for a request with `fingerprint`. `lock_until` (wall-clock) bounds how
+    /// long a claim blocks others if its holder dies; keys older than `expire_before` are
+    /// forgotten and may be used afresh.
+    async fn idempotency_begin(
+        &self,
+        account: &AccountId,
+        key: &str,
+        fingerprint: &str,
+        wall_now: Timestamp,
+        lock_until: Timestamp,
+        expire_before: Timestamp,
+    ) -> StoreResult<IdempotencyBegin>;
+    /// Stores the response of a started request.
+    async fn idempotency_finish(
+        &self,
+        account: &AccountId,
+        key: &str,
+        response: &StoredResponse,
+    ) -> StoreResult<()>;
+    /// Forgets a started request that failed on our side, so a retry may run it.
+    async fn idempotency_release(&self, account: &AccountId, key: &str) -> StoreResult<()>;
+}
+
+/// The durable job queue.
+#[async_trait]
+pub trait JobStore {
+    /// Schedules jobs; a `(kind, dedupe_key)` already present is kept as it is.
+    async fn schedule_jobs(&self, jobs: &[NewJob], now: Timestamp) -> StoreResult<()>;
+    /// Leases up to `limit` jobs due at business time `now`, earliest first, that no live
+    /// lease holds. `lease_until` is wall-clock time: a crashed worker's jobs come back when
+    /// it passes, whatever the business clock does.
+    async fn claim_due_jobs(
+        &self,
+        now: Timestamp,
+        wall_now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<Job>>;
+    /// Removes a job that ran to completion.
+    async fn finish_job(&self, id: &JobId) -> StoreResult<()>;
+    /// Records a failed run and makes the job due again at `retry_at`.
+    async fn fail_job(&self, id: &JobId, error: &str, retry_at: Timestamp) -> StoreResult<()>;
+    /// The due time of the earliest job, leased or not.
+    async fn next_job_due_at(&self) -> StoreResult<Option<Timestamp>>;
+    /// Drops every lease: for a single-process store at start, when no other worker can hold one.
+    async fn release_all_leases(&self) -> StoreResult<u64>;
+}
+
+/// State that only the sandbox keeps.
+#[async_trait]
+pub trait SandboxStore {
+    /// The persisted sandbox clock, if the sandbox ran before.
+    async fn load_sandbox_clock(&self) -> StoreResult<Option<Timestamp>>;
+    /// Persists the sandbox clock (it only moves forward).
+    async fn save_sandbox_clock(&self, now: Timestamp) -> StoreResult<()>;
+}

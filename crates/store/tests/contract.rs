@@ -1,0 +1,300 @@
+//! The storage contract: every test runs against SQLite and against PostgreSQL.
+//!
+//! PostgreSQL comes from `WAGATE_TEST_POSTGRES_URL` (scripts/test provides one); a missing
+//! server fails these tests rather than skipping them.
+
+use jiff::{SignedDuration, Timestamp};
+use wagate_domain::account::{hash_api_key, KeyMode, NewApiKey};
+use wagate_domain::jobs::NewJob;
+use wagate_store::{
+    testing, AccountStore, IdempotencyBegin, IdempotencyStore, JobStore, NewAccount, SandboxStore,
+    SqlStore, StoredResponse,
+};
+
+fn t(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+async fn sqlite() -> (SqlStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    (SqlStore::open_sqlite_dir(dir.path()).await.unwrap(), dir)
+}
+
+async fn postgres() -> SqlStore {
+    let url = testing::fresh_postgres_database().await.unwrap();
+    SqlStore::open(&url, Default::default()).await.unwrap()
+}
+
+/// Defines `mod $name { sqlite(), postgres() }` running `$body(store)` on each backend.
+macro_rules! contract {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                let (store, _dir) = super::sqlite().await;
+                super::$body(store).await;
+            }
+            #[tokio::test]
+            async fn postgres() {
+                super::$body(super::postgres().await).await;
+            }
+        }
+    };
+}
+
+async fn account(store: &SqlStore, name: &str) -> (wagate_domain::account::Account, NewApiKey) {
+    let key = NewApiKey::generate(KeyMode::Test);
+    let acct = store
+        .create_account(
+            NewAccount {
+                name: name.into(),
+                calling_enabled: false,
+                is_demo: false,
+            },
+            &key,
+            t("2026-01-01T00:00:00Z"),
+        )
+        .await
+        .unwrap();
+    (acct, key)
+}
+
+contract!(accounts_and_keys, accounts_and_keys_body);
+async fn accounts_and_keys_body(store: SqlStore) {
+    let (acct, key) = account(&store, "Acme").await;
+    let (found, key_id) = store.authenticate(&key.hash).await.unwrap().unwrap();
+    assert_eq!(found, acct);
+    assert_eq!(key_id, key.id);
+    assert!(store
+        .authenticate(&hash_api_key("wg_test_nope"))
+        .await
+        .unwrap()
+        .is_none());
+
+    // A second key works beside the first; revoking one leaves the other.
+    let second = NewApiKey::generate(KeyMode::Test);
+    store
+        .create_api_key(&acct.id, &second, t("2026-01-02T00:00:00Z"))
+        .await
+        .unwrap();
+    let keys = store.list_api_keys(&acct.id).await.unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0].id, second.id, "newest first");
+    let revoked = store
+        .revoke_api_key(&acct.id, &key.id, t("2026-01-03T00:00:00Z"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(revoked.revoked_at, Some(t("2026-01-03T00:00:00Z")));
+    assert!(store.authenticate(&key.hash).await.unwrap().is_none());
+    assert!(store.authenticate(&second.hash).await.unwrap().is_some());
+}
+
+contract!(tenants_cannot_touch_each_others_keys, tenants_body);
+async fn tenants_body(store: SqlStore) {
+    let (a, a_key) = account(&store, "A").await;
+    let (b, _) = account(&store, "B").await;
+    assert!(store
+        .revoke_api_key(&b.id, &a_key.id, t("2026-01-03T00:00:00Z"))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store.authenticate(&a_key.hash).await.unwrap().is_some());
+    assert!(store
+        .list_api_keys(&b.id)
+        .await
+        .unwrap()
+        .iter()
+        .all(|k| k.account_id == b.id));
+    assert_eq!(store.list_api_keys(&a.id).await.unwrap().len(), 1);
+}
+
+contract!(store_mode_is_claimed_once, store_mode_body);
+async fn store_mode_body(store: SqlStore) {
+    assert_eq!(store.store_mode().await.unwrap(), None);
+    store.claim_store_mode(KeyMode::Test).await.unwrap();
+    store.claim_store_mode(KeyMode::Test).await.unwrap();
+    assert!(store.claim_store_mode(KeyMode::Live).await.is_err());
+    assert_eq!(store.store_mode().await.unwrap(), Some(KeyMode::Test));
+}
+
+contract!(idempotency_keys, idempotency_body);
+async fn idempotency_body(store: SqlStore) {
+    let (a, _) = account(&store, "A").await;
+    let (b, _) = account(&store, "B").await;
+    let now = t("2026-01-01T00:00:00Z");
+    let lock = now + SignedDuration::from_secs(60);
+    let old = now - SignedDuration::from_hours(24);
+    let begin = |acct, fp| store.idempotency_begin(acct, "k1", fp, now, lock, old);
+    assert_eq!(begin(&a.id, "fp").await.unwrap(), IdempotencyBegin::Started);
+    assert_eq!(
+        begin(&a.id, "fp").await.unwrap(),
+        IdempotencyBegin::InProgress
+    );
+    assert_eq!(
+        begin(&a.id, "other").await.unwrap(),
+        IdempotencyBegin::Mismatch
+    );
+    // Keys are per account.
+    assert_eq!(
+        begin(&b.id, "other").await.unwrap(),
+        IdempotencyBegin::Started
+    );
+    let resp = StoredResponse {
+        status: 201,
+        body: "{\"ok\":true}".into(),
+    };
+    store.idempotency_finish(&a.id, "k1", &resp).await.unwrap();
+    assert_eq!(
+        begin(&a.id, "fp").await.unwrap(),
+        IdempotencyBegin::Replay(resp)
+    );
+
+    // A released key can be used again; an abandoned lock can be taken over.
+    store.idempotency_release(&b.id, "k1").await.unwrap();
+    assert_eq!(begin(&b.id, "x").await.unwrap(), IdempotencyBegin::Started);
+    let later = lock + SignedDuration::from_secs(1);
+    assert_eq!(
+        store
+            .idempotency_begin(
+                &b.id,
+                "k1",
+                "x",
+                later,
+                later + SignedDuration::from_secs(60),
+                old
+            )
+            .await
+            .unwrap(),
+        IdempotencyBegin::Started
+    );
+}
+
+fn new_job(kind: &str, due: &str, dedupe: Option<&str>) -> NewJob {
+    NewJob {
+        kind: kind.into(),
+        account_id: None,
+        payload: serde_json::json!({"n": due}),
+        due_at: t(due),
+        dedupe_key: dedupe.map(Into::into),
+    }
+}
+
+contract!(jobs_are_claimed_in_due_order_once, jobs_body);
+async fn jobs_body(store: SqlStore) {
+    let now = t("2026-01-01T00:00:00Z");
+    let wall = t("2030-01-01T00:00:00Z");
+    let lease = wall + SignedDuration::from_secs(60);
+    store
+        .schedule_jobs(
+            &[
+                new_job("b", "2026-01-03T00:00:00Z", None),
+                new_job("a", "2026-01-02T00:00:00Z", Some("d1")),
+                new_job("a", "2026-01-05T00:00:00Z", Some("d1")), // duplicate: ignored
+                new_job("c", "2026-02-01T00:00:00Z", None),
+            ],
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.next_job_due_at().await.unwrap(),
+        Some(t("2026-01-02T00:00:00Z"))
+    );
+    assert!(store
+        .claim_due_jobs(now, wall, lease, 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let jan10 = t("2026-01-10T00:00:00Z");
+    let claimed = store.claim_due_jobs(jan10, wall, lease, 10).await.unwrap();
+    let kinds: Vec<_> = claimed.iter().map(|j| j.kind.as_str()).collect();
+    assert_eq!(kinds, ["a", "b"], "due order, the duplicate dropped");
+    // Leased jobs are not handed out again until the lease passes.
+    assert!(store
+        .claim_due_jobs(jan10, wall, lease, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let after_lease = lease + SignedDuration::from_secs(1);
+    let reclaimed = store
+        .claim_due_jobs(jan10, after_lease, after_lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(reclaimed.len(), 2);
+
+    store.finish_job(&claimed[0].id).await.unwrap();
+    store
+        .fail_job(&claimed[1].id, "boom", t("2026-01-11T00:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.next_job_due_at().await.unwrap(),
+        Some(t("2026-01-11T00:00:00Z"))
+    );
+    let retried = store
+        .claim_due_jobs(t("2026-01-11T00:00:00Z"), wall, lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(retried.len(), 1);
+    assert_eq!(retried[0].attempts, 1);
+    assert_eq!(store.release_all_leases().await.unwrap(), 1);
+}
+
+contract!(concurrent_claims_never_share_a_job, concurrent_claims_body);
+async fn concurrent_claims_body(store: SqlStore) {
+    let now = t("2026-01-01T00:00:00Z");
+    let jobs: Vec<_> = (0..200)
+        .map(|i| NewJob {
+            kind: "k".into(),
+            account_id: None,
+            payload: serde_json::json!(i),
+            due_at: now,
+            dedupe_key: Some(i.to_string()),
+        })
+        .collect();
+    store.schedule_jobs(&jobs, now).await.unwrap();
+    let wall = t("2030-01-01T00:00:00Z");
+    let lease = wall + SignedDuration::from_secs(60);
+    let mut handles = Vec::new();
+    for _ in 0..8 {
+        let s = store.clone();
+        handles.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let got = s.claim_due_jobs(now, wall, lease, 7).await.unwrap();
+                if got.is_empty() {
+                    break mine;
+                }
+                mine.extend(got.into_iter().map(|j| j.id));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(h.await.unwrap());
+    }
+    let n = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(n, 200, "every job claimed");
+    assert_eq!(all.len(), 200, "no job claimed twice");
+}
+
+contract!(sandbox_clock_never_runs_backwards, sandbox_clock_body);
+async fn sandbox_clock_body(store: SqlStore) {
+    assert_eq!(store.load_sandbox_clock().await.unwrap(), None);
+    store
+        .save_sandbox_clock(t("2026-01-05T00:00:00Z"))
+        .await
+        .unwrap();
+    store
+        .save_sandbox_clock(t("2026-01-02T00:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.load_sandbox_clock().await.unwrap(),
+        Some(t("2026-01-05T00:00:00Z"))
+    );
+}
