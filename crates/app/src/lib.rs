@@ -1,1 +1,10 @@
-//! wagate crate.
+//! wagate's use cases: each combines domain rules, the store and the clock, and is what the
+//! HTTP layer and the CLI call. Nothing here knows about HTTP.
+
+pub mod accounts;
+mod app;
+pub mod error;
+pub mod scheduler;
+
+pub use app::{App, AppConfig};
+pub use error::{AppError, AppResult};

@@ -1,0 +1,240 @@
+//! The job scheduler: runs durable jobs when they fall due on the business clock.
+//!
+//! In production a background loop claims due jobs as real time passes. In the sandbox the
+//! same loop runs whatever is due at the (frozen) sandbox time, and
+//! [`Scheduler::advance_to`] moves the clock job by job, in due-time order, so a test that
+//! advances a month sees every trial end, renewal and retry of that month happen in order.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use tokio::sync::{Notify, Semaphore};
+use wagate_domain::clock::{Clock, ManualClock};
+use wagate_domain::jobs::{retry_delay, Job, JOB_LEASE};
+use wagate_store::{Store, StoreResult};
+
+/// Runs one kind of job.
+#[async_trait]
+pub trait JobHandler: Send + Sync {
+    /// Does the job's work. An error makes the job due again after a backoff; the work must
+    /// therefore be idempotent (every handler's writes are keyed so a rerun does nothing twice).
+    async fn run(&self, job: &Job) -> anyhow::Result<()>;
+}
+
+/// What a sandbox clock advance did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdvanceReport {
+    /// The clock before.
+    pub from: Timestamp,
+    /// The clock after.
+    pub to: Timestamp,
+    /// Jobs run on the way.
+    pub jobs_run: u64,
+}
+
+/// How the background loop behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerOptions {
+    /// Jobs run at once.
+    pub concurrency: usize,
+    /// How often to look for newly due jobs when nothing wakes the loop.
+    pub poll_interval: Duration,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 64,
+            poll_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+/// The scheduler. Cheap to clone; clones share handlers and state.
+#[derive(Clone)]
+pub struct Scheduler {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    wall: Arc<dyn Clock>,
+    handlers: RwLock<HashMap<String, Arc<dyn JobHandler>>>,
+    wake: Notify,
+    /// Held by a sandbox advance: the background loop claims nothing meanwhile, so the
+    /// advance runs every job itself, strictly in due-time order.
+    advance_lock: tokio::sync::Mutex<()>,
+}
+
+impl Scheduler {
+    /// A scheduler over `store`, reading business time from `clock` and lease time from `wall`.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, wall: Arc<dyn Clock>) -> Self {
+        Scheduler {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                wall,
+                handlers: RwLock::new(HashMap::new()),
+                wake: Notify::new(),
+                advance_lock: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    /// Registers the handler of a job kind (replacing any earlier one).
+    pub fn register(&self, kind: &str, handler: Arc<dyn JobHandler>) {
+        self.inner
+            .handlers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(kind.to_owned(), handler);
+    }
+
+    /// Tells the background loop that jobs may have become due (e.g. just scheduled for now).
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    fn handler(&self, kind: &str) -> Option<Arc<dyn JobHandler>> {
+        self.inner
+            .handlers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(kind)
+            .cloned()
+    }
+
+    async fn claim(&self, limit: u32) -> StoreResult<Vec<Job>> {
+        let wall = self.inner.wall.now();
+        self.inner
+            .store
+            .claim_due_jobs(self.inner.clock.now(), wall, wall + JOB_LEASE, limit)
+            .await
+    }
+
+    /// Runs one claimed job and records its outcome.
+    async fn execute(&self, job: Job) {
+        let outcome = match self.handler(&job.kind) {
+            Some(h) => h.run(&job).await,
+            None => Err(anyhow::anyhow!("no handler for job kind {:?}", job.kind)),
+        };
+        let store = &self.inner.store;
+        let recorded = match outcome {
+            Ok(()) => store.finish_job(&job.id).await,
+            Err(e) => {
+                let retry_at = self.inner.clock.now() + retry_delay(job.attempts);
+                tracing::warn!(job = %job.id, kind = %job.kind, attempts = job.attempts + 1, error = %e, "job failed; will retry");
+                store.fail_job(&job.id, &format!("{e:#}"), retry_at).await
+            }
+        };
+        if let Err(e) = recorded {
+            // The lease runs out and the job is claimed again: handlers are idempotent.
+            tracing::error!(job = %job.id, error = %e, "could not record a job's outcome");
+        }
+    }
+
+    /// Claims and runs, one after another in due order, every job due now; returns how many ran.
+    pub async fn run_due_now(&self) -> StoreResult<u64> {
+        let mut ran = 0;
+        loop {
+            let jobs = self.claim(1).await?;
+            if jobs.is_empty() {
+                return Ok(ran);
+            }
+            for job in jobs {
+                self.execute(job).await;
+                ran += 1;
+            }
+        }
+    }
+
+    /// Moves the sandbox clock to `target`, running every job that falls due on the way in
+    /// due-time order (including jobs those jobs schedule), and returns when all have run.
+    pub async fn advance_to(
+        &self,
+        clock: &ManualClock,
+        target: Timestamp,
+    ) -> StoreResult<AdvanceReport> {
+        let _exclusive = self.inner.advance_lock.lock().await;
+        let store = &self.inner.store;
+        let from = clock.now();
+        let mut jobs_run = self.run_due_now().await?;
+        loop {
+            match store.next_job_due_at().await? {
+                Some(due) if due <= clock.now() => {
+                    // Due but leased: a job the background loop started before this advance
+                    // is still running. Wait for it (real time, not business time).
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Some(due) if due <= target => {
+                    clock.set(due);
+                    store.save_sandbox_clock(clock.now()).await?;
+                }
+                _ => break,
+            }
+            jobs_run += self.run_due_now().await?;
+        }
+        clock.set(target);
+        store.save_sandbox_clock(clock.now()).await?;
+        Ok(AdvanceReport {
+            from,
+            to: clock.now(),
+            jobs_run,
+        })
+    }
+
+    /// The background loop: runs due jobs with bounded concurrency until `shutdown` fires,
+    /// then waits for running jobs to finish.
+    pub async fn run_forever(
+        &self,
+        opts: WorkerOptions,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let permits = Arc::new(Semaphore::new(opts.concurrency.max(1)));
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let free = permits.available_permits() as u32;
+            let claimed = if free == 0 {
+                Ok(Vec::new())
+            } else {
+                match self.inner.advance_lock.try_lock() {
+                    Ok(_guard) => self.claim(free.min(64)).await,
+                    Err(_) => Ok(Vec::new()),
+                }
+            };
+            let jobs = match claimed {
+                Ok(jobs) => jobs,
+                Err(e) => {
+                    tracing::error!(error = %e, "could not claim jobs");
+                    Vec::new()
+                }
+            };
+            if jobs.is_empty() {
+                tokio::select! {
+                    _ = self.inner.wake.notified() => {}
+                    _ = tokio::time::sleep(opts.poll_interval) => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+            for job in jobs {
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    return;
+                };
+                let this = self.clone();
+                tokio::spawn(async move {
+                    this.execute(job).await;
+                    drop(permit);
+                });
+            }
+        }
+        // Drain: every running job finishes (its lease would otherwise delay a successor).
+        let _ = permits.acquire_many(opts.concurrency.max(1) as u32).await;
+    }
+}
