@@ -79,7 +79,10 @@ impl AuthIntl {
             };
             let primary = country(cell(1))?;
             let start = Instant::parse(cell(3)).ok_or_else(|| {
-                DataError::new(source, format!("row {row}: start_time `{}` is not RFC 3339", cell(3)))
+                DataError::new(
+                    source,
+                    format!("row {row}: start_time `{}` is not RFC 3339", cell(3)),
+                )
             })?;
             let entry = declared
                 .by_waba

@@ -1,1 +1,314 @@
-//! todo
+//! `wagate rate`: the only part of the crate that reads files and writes to standard streams.
+//!
+//! Exit status: 0 when every line was rated; 1 when some input lines were malformed (each
+//! is reported on standard error with its line number and skipped); 2 for usage and data-file
+//! errors (unreadable file, bad CSV, unknown time zone) and failed output. Refused messages
+//! (`outside_customer_service_window`) and `no_rate_card` are results, not errors.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use jiff::civil::Date;
+
+use crate::auth_intl::AuthIntl;
+use crate::data::PricingData;
+use crate::engine::Engine;
+use crate::error::DataError;
+use crate::event::{Event, EventKind, WabaId};
+use crate::instant::Instant;
+use crate::jsonl;
+use crate::summary::Summary;
+use crate::waba::WabaDirectory;
+
+/// Arguments of `wagate rate`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct RateArgs {
+    /// Input JSON Lines file, one event per line in time order (standard input when absent
+    /// or `-`).
+    pub input: Option<PathBuf>,
+    /// WABA settings: CSV `waba,time_zone,currency,portfolio` (defaults: UTC, USD, own
+    /// portfolio).
+    #[arg(long, value_name = "FILE")]
+    pub wabas: Option<PathBuf>,
+    /// Extra rate card: Meta's `Pricing.csv` or wagate's rate-card CSV; prefix
+    /// `YYYY-MM-DD=` to give or override its effective date. Repeatable.
+    #[arg(long = "rate-card", value_name = "[DATE=]FILE")]
+    pub rate_card: Vec<String>,
+    /// Volume tier table in Meta's `Tier Pricing.csv` layout; prefix `YYYY-MM-DD=` to give or
+    /// override its effective date. Repeatable.
+    #[arg(long = "tiers", value_name = "[DATE=]FILE")]
+    pub tiers: Vec<String>,
+    /// Authentication-international eligibility: CSV
+    /// `waba,primary_country,country,start_time` (`country` `*` for all).
+    #[arg(long = "auth-intl", value_name = "FILE")]
+    pub auth_intl: Option<PathBuf>,
+    /// Print totals per market, category and type on standard error.
+    #[arg(long)]
+    pub summary: bool,
+    /// Never show a progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Default)]
+pub struct RunOutcome {
+    /// Input lines read (including blank and malformed ones).
+    pub lines: u64,
+    /// Business messages priced or refused (one output line each).
+    pub outputs: u64,
+    /// Lines reported and skipped.
+    pub malformed: u64,
+    /// The totals (also printed with `--summary`).
+    pub summary: Summary,
+}
+
+impl RunOutcome {
+    /// 0 when nothing was skipped, 1 when some lines were malformed.
+    pub fn exit_code(&self) -> ExitCode {
+        if self.malformed == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Errors that stop a run (exit status 2).
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A data file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// A data file is not valid.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// The input stream failed.
+    #[error("reading input: {0}")]
+    Input(io::Error),
+    /// Standard output failed.
+    #[error("writing output: {0}")]
+    Output(io::Error),
+}
+
+/// Runs `wagate rate` on the real standard streams and files; returns the exit status.
+pub fn run(args: RateArgs) -> ExitCode {
+    let stdout = io::stdout();
+    let stderr = io::stderr();
+    let input_path = args.input.as_ref().filter(|p| p.as_os_str() != "-");
+    let result = match input_path {
+        Some(path) => match File::open(path) {
+            Ok(file) => {
+                let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+                let progress = progress_bar(&args, size);
+                let input = BufReader::with_capacity(1 << 20, file);
+                let result = run_with_io(
+                    &args,
+                    input,
+                    stdout.lock(),
+                    stderr.lock(),
+                    progress.as_ref(),
+                );
+                if let Some(bar) = progress {
+                    bar.finish_and_clear();
+                }
+                result
+            }
+            Err(source) => Err(CliError::Read {
+                path: path.clone(),
+                source,
+            }),
+        },
+        None => {
+            let input = BufReader::with_capacity(1 << 20, io::stdin().lock());
+            run_with_io(&args, input, stdout.lock(), stderr.lock(), None)
+        }
+    };
+    match result {
+        Ok(outcome) => outcome.exit_code(),
+        // A closed pipe (`wagate rate … | head`) is the reader's choice, not a failure.
+        Err(CliError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(error) => {
+            let _ = writeln!(io::stderr(), "wagate rate: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Input files at least this large get a progress bar (when standard error is a terminal).
+const PROGRESS_MIN_BYTES: u64 = 16 << 20;
+
+fn progress_bar(args: &RateArgs, size: u64) -> Option<ProgressBar> {
+    if args.no_progress || size < PROGRESS_MIN_BYTES || !io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new(size);
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+    {
+        bar.set_style(style);
+    }
+    Some(bar)
+}
+
+/// Loads the data files named in `args` into an engine.
+pub fn load_engine(args: &RateArgs) -> Result<Engine, CliError> {
+    let mut data = PricingData::builtin()?;
+    for spec in &args.rate_card {
+        let (date, path) = dated_path(spec);
+        let text = read(path)?;
+        data.add_rate_cards(&text, &path.display().to_string(), date)?;
+    }
+    for spec in &args.tiers {
+        let (date, path) = dated_path(spec);
+        let text = read(path)?;
+        data.add_tiers(&text, &path.display().to_string(), date)?;
+    }
+    let wabas = match &args.wabas {
+        Some(path) => WabaDirectory::from_csv(&read(path)?, &path.display().to_string())?,
+        None => WabaDirectory::default(),
+    };
+    let auth_intl = match &args.auth_intl {
+        Some(path) => AuthIntl::from_csv(&read(path)?, &path.display().to_string())?,
+        None => AuthIntl::default(),
+    };
+    Ok(Engine::new(data, wabas, auth_intl))
+}
+
+/// Splits `2026-07-01=Pricing.csv` into its date and path (a path is kept whole when what
+/// precedes `=` is not a date).
+fn dated_path(spec: &str) -> (Option<Date>, &Path) {
+    if let Some((date, path)) = spec.split_once('=') {
+        if let Ok(date) = date.parse::<Date>() {
+            return (Some(date), Path::new(path));
+        }
+    }
+    (None, Path::new(spec))
+}
+
+fn read(path: &Path) -> Result<String, CliError> {
+    std::fs::read_to_string(path).map_err(|source| CliError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Output is gathered in a buffer and written in blocks of about this size.
+const OUTPUT_BLOCK: usize = 1 << 16;
+
+/// Lines between progress bar updates (updating costs more than rating a line).
+const PROGRESS_EVERY: u64 = 1 << 14;
+
+/// `wagate rate` on any streams: loads the data files, rates `input`, writes one line per
+/// business message to `out`, reports malformed lines (and the `--summary` table) to `err`.
+pub fn run_with_io(
+    args: &RateArgs,
+    mut input: impl BufRead,
+    mut out: impl Write,
+    mut err: impl Write,
+    progress: Option<&ProgressBar>,
+) -> Result<RunOutcome, CliError> {
+    let mut engine = load_engine(args)?;
+    let mut outcome = RunOutcome::default();
+    let mut line = Vec::with_capacity(512);
+    let mut block = Vec::with_capacity(OUTPUT_BLOCK + 1024);
+    let mut bytes_read: u64 = 0;
+    let mut last_at = Instant::NEVER;
+    let mut last_at_line: u64 = 0;
+    // Inputs usually repeat a few WABAs; remembering the last one skips a map lookup.
+    let mut last_waba: (String, Option<WabaId>) = (String::new(), None);
+    loop {
+        line.clear();
+        let read = input
+            .read_until(b'\n', &mut line)
+            .map_err(CliError::Input)?;
+        if read == 0 {
+            break;
+        }
+        outcome.lines += 1;
+        bytes_read += read as u64;
+        if let Some(bar) = progress {
+            if outcome.lines % PROGRESS_EVERY == 0 {
+                bar.set_position(bytes_read);
+            }
+        }
+        let number = outcome.lines;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let event = match jsonl::parse_line(&line) {
+            Ok(event) => event,
+            Err(error) => {
+                outcome.malformed += 1;
+                writeln!(err, "line {number}: {error}; skipped").map_err(CliError::Output)?;
+                continue;
+            }
+        };
+        if event.at < last_at {
+            outcome.malformed += 1;
+            writeln!(
+                err,
+                "line {number}: `ts` {} is earlier than line {last_at_line}'s; events must be in time order; skipped",
+                event.at.to_timestamp()
+            )
+            .map_err(CliError::Output)?;
+            continue;
+        }
+        last_at = event.at;
+        last_at_line = number;
+        let waba = match last_waba.1 {
+            Some(id) if last_waba.0 == event.waba => id,
+            _ => {
+                let id = engine.waba(&event.waba);
+                last_waba = (event.waba.to_string(), Some(id));
+                id
+            }
+        };
+        let rated = engine.rate(&Event {
+            at: event.at,
+            waba,
+            business: event.business,
+            user: event.user,
+            kind: event.kind,
+        });
+        if let (Some(result), EventKind::BusinessMessage(_)) = (rated, event.kind) {
+            outcome.outputs += 1;
+            outcome.summary.add(&result);
+            let id = event.id.as_deref().unwrap_or("");
+            jsonl::write_outcome(&mut block, id, &result, &engine.data().markets);
+            if block.len() >= OUTPUT_BLOCK {
+                out.write_all(&block).map_err(CliError::Output)?;
+                block.clear();
+            }
+        }
+    }
+    out.write_all(&block).map_err(CliError::Output)?;
+    out.flush().map_err(CliError::Output)?;
+    if let Some(bar) = progress {
+        bar.set_position(bytes_read);
+    }
+    if args.summary {
+        outcome
+            .summary
+            .write_table(&mut err, &engine.data().markets)
+            .map_err(CliError::Output)?;
+    }
+    if outcome.malformed > 0 {
+        writeln!(
+            err,
+            "wagate rate: {} malformed line(s) skipped",
+            outcome.malformed
+        )
+        .map_err(CliError::Output)?;
+    }
+    err.flush().map_err(CliError::Output)?;
+    Ok(outcome)
+}

@@ -67,8 +67,14 @@ mod tests {
     fn reads_codes_and_meta_symbols() {
         assert_eq!(Currency::parse("usd"), Some(Currency::USD));
         assert_eq!(Currency::parse("$US"), Some(Currency::USD));
-        assert_eq!(Currency::parse("GBD").map(|c| c.to_string()).as_deref(), Some("GBP"));
-        assert_eq!(Currency::parse("₹").map(|c| c.to_string()).as_deref(), Some("INR"));
+        assert_eq!(
+            Currency::parse("GBD").map(|c| c.to_string()).as_deref(),
+            Some("GBP")
+        );
+        assert_eq!(
+            Currency::parse("₹").map(|c| c.to_string()).as_deref(),
+            Some("INR")
+        );
         assert_eq!(Currency::parse("dollars"), None);
     }
 }

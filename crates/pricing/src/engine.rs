@@ -164,7 +164,10 @@ impl Engine {
         let settings = self.directory.settings(name);
         let portfolio_name = settings.portfolio.unwrap_or_else(|| format!("waba:{name}"));
         let next_portfolio = self.portfolios.len() as u32;
-        let portfolio = *self.portfolios.entry(portfolio_name).or_insert(next_portfolio);
+        let portfolio = *self
+            .portfolios
+            .entry(portfolio_name)
+            .or_insert(next_portfolio);
         let id = WabaId(self.wabas.len() as u32);
         self.wabas.push(WabaState {
             time_zone: settings.time_zone,
@@ -298,7 +301,11 @@ impl Context<'_> {
         if state.business_reply_opens_entry_point(at) {
             return Outcome::Priced(Pricing {
                 conversation: Some(state.entry_point_conversation(self.key)),
-                ..self.free(model, RateCategory::ReferralConversion, PricingType::FreeEntryPoint)
+                ..self.free(
+                    model,
+                    RateCategory::ReferralConversion,
+                    PricingType::FreeEntryPoint,
+                )
             });
         }
         Outcome::Priced(match self.day.era {
@@ -323,7 +330,12 @@ impl Context<'_> {
     }
 
     /// A charged message at `rate` (`None`: no card in force has it).
-    fn charged(&self, model: PricingModel, category: RateCategory, rate: Option<Micros>) -> Pricing {
+    fn charged(
+        &self,
+        model: PricingModel,
+        category: RateCategory,
+        rate: Option<Micros>,
+    ) -> Pricing {
         Pricing {
             billable: true,
             model,
@@ -376,7 +388,11 @@ impl Context<'_> {
         if let Some(open) = joined {
             return Pricing {
                 conversation: Some(state.conversation(open, self.key)),
-                ..self.free(PricingModel::Cbp, state.category(open), PricingType::Regular)
+                ..self.free(
+                    PricingModel::Cbp,
+                    state.category(open),
+                    PricingType::Regular,
+                )
             };
         }
         let rates = self.card(self.day.cbp_card).copied();
@@ -393,7 +409,11 @@ impl Context<'_> {
             self.charged(PricingModel::Cbp, category, rate)
         } else if rate == Some(Micros::ZERO) {
             // Service conversations have been free since 2024-11-01 (a zero on the card).
-            self.free(PricingModel::Cbp, category, PricingType::FreeCustomerService)
+            self.free(
+                PricingModel::Cbp,
+                category,
+                PricingType::FreeCustomerService,
+            )
         } else if self.waba.take_free_service_conversation(self.day.month) {
             self.free(PricingModel::Cbp, category, PricingType::FreeTier)
         } else {
@@ -420,16 +440,22 @@ impl Context<'_> {
             Message::NonTemplate => {
                 self.free(pmp, RateCategory::Service, PricingType::FreeCustomerService)
             }
-            Message::Template(TemplateCategory::Marketing) => {
-                self.charged(pmp, RateCategory::Marketing, rates.and_then(|r| r.marketing))
-            }
+            Message::Template(TemplateCategory::Marketing) => self.charged(
+                pmp,
+                RateCategory::Marketing,
+                rates.and_then(|r| r.marketing),
+            ),
             Message::Template(TemplateCategory::Utility) => {
                 if state.is_open(Slot::Utility, at) {
                     // A CBP utility conversation spanning the 2025-07-01 switch: free and
                     // attributed to it until it closes.
                     Pricing {
                         conversation: Some(state.conversation(Slot::Utility, self.key)),
-                        ..self.free(PricingModel::Cbp, RateCategory::Utility, PricingType::Regular)
+                        ..self.free(
+                            PricingModel::Cbp,
+                            RateCategory::Utility,
+                            PricingType::Regular,
+                        )
                     }
                 } else if in_window && !service_charged {
                     self.free(pmp, RateCategory::Utility, PricingType::FreeCustomerService)

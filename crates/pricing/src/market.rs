@@ -174,7 +174,12 @@ impl CountryCodes {
 
     /// Adds one prefix; a second country on the same prefix (Canada and the US on `1`)
     /// makes the country ambiguous but keeps the first row's market.
-    fn add(&mut self, prefix: &str, country: Option<[u8; 2]>, stages: Vec<(Option<Date>, MarketId)>) {
+    fn add(
+        &mut self,
+        prefix: &str,
+        country: Option<[u8; 2]>,
+        stages: Vec<(Option<Date>, MarketId)>,
+    ) {
         let value: usize = prefix.parse().unwrap_or(0);
         let slot = SLOT_OFFSETS[prefix.len()] + value;
         match self.slots[slot] {
@@ -246,18 +251,26 @@ mod tests {
 
     fn table() -> (CountryCodes, Markets) {
         let mut markets = Markets::default();
-        let table =
-            CountryCodes::from_csv(builtin::COUNTRY_CODES_CSV, "builtin", &mut markets)
-                .expect("built-in table loads");
+        let table = CountryCodes::from_csv(builtin::COUNTRY_CODES_CSV, "builtin", &mut markets)
+            .expect("built-in table loads");
         (table, markets)
     }
 
     #[test]
     fn nanp_area_codes_win_over_north_america() {
         let (t, m) = table();
-        assert_eq!(at(&t, &m, "+18095551234", "2026-01-15"), "Rest of Latin America");
-        assert_eq!(at(&t, &m, "+16585551234", "2026-01-15"), "Rest of Latin America");
-        assert_eq!(at(&t, &m, "+19395551234", "2026-01-15"), "Rest of Latin America");
+        assert_eq!(
+            at(&t, &m, "+18095551234", "2026-01-15"),
+            "Rest of Latin America"
+        );
+        assert_eq!(
+            at(&t, &m, "+16585551234", "2026-01-15"),
+            "Rest of Latin America"
+        );
+        assert_eq!(
+            at(&t, &m, "+19395551234", "2026-01-15"),
+            "Rest of Latin America"
+        );
         assert_eq!(at(&t, &m, "+14155551234", "2026-01-15"), "North America");
         assert_eq!(at(&t, &m, "+16475551234", "2026-01-15"), "North America");
     }
@@ -280,7 +293,10 @@ mod tests {
     #[test]
     fn qatar_moves_out_of_rest_of_middle_east_on_2026_07_01() {
         let (t, m) = table();
-        assert_eq!(at(&t, &m, "+97455123456", "2026-06-30"), "Rest of Middle East");
+        assert_eq!(
+            at(&t, &m, "+97455123456", "2026-06-30"),
+            "Rest of Middle East"
+        );
         assert_eq!(at(&t, &m, "+97455123456", "2026-07-01"), "Qatar");
     }
 
@@ -297,7 +313,10 @@ mod tests {
     fn longest_prefix_wins_among_countries() {
         let (t, m) = table();
         // +971 UAE, not +97 (nothing) or +9 (nothing); +234 Nigeria, not +23.
-        assert_eq!(at(&t, &m, "+971501234567", "2026-01-15"), "United Arab Emirates");
+        assert_eq!(
+            at(&t, &m, "+971501234567", "2026-01-15"),
+            "United Arab Emirates"
+        );
         assert_eq!(at(&t, &m, "+2348012345678", "2026-01-15"), "Nigeria");
         assert_eq!(at(&t, &m, "+919876543210", "2026-01-15"), "India");
     }

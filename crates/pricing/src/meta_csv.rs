@@ -68,7 +68,10 @@ fn date_in(text: &str) -> Option<Date> {
         .map(str::to_lowercase)
         .collect();
     for (i, word) in words.iter().enumerate() {
-        if let Ok(date) = word.trim_matches(|c: char| !c.is_ascii_digit()).parse::<Date>() {
+        if let Ok(date) = word
+            .trim_matches(|c: char| !c.is_ascii_digit())
+            .parse::<Date>()
+        {
             if word.contains('-') {
                 return Some(date);
             }
@@ -76,8 +79,12 @@ fn date_in(text: &str) -> Option<Date> {
         let Some(month) = MONTHS.iter().position(|m| m == word) else {
             continue;
         };
-        let day = words.get(i + 1)?.trim_end_matches(|c: char| !c.is_ascii_digit());
-        let year = words.get(i + 2)?.trim_end_matches(|c: char| !c.is_ascii_digit());
+        let day = words
+            .get(i + 1)?
+            .trim_end_matches(|c: char| !c.is_ascii_digit());
+        let year = words
+            .get(i + 2)?
+            .trim_end_matches(|c: char| !c.is_ascii_digit());
         let (Ok(day), Ok(year)) = (day.parse::<i8>(), year.parse::<i16>()) else {
             continue;
         };
@@ -106,7 +113,10 @@ mod tests {
 
     #[test]
     fn reads_amount_cells() {
-        assert_eq!(amount("$0.0625", "t", 1).ok().flatten(), Some(Micros(62_500)));
+        assert_eq!(
+            amount("$0.0625", "t", 1).ok().flatten(),
+            Some(Micros(62_500))
+        );
         assert_eq!(
             amount("1,940.13", "t", 1).ok().flatten(),
             Some(Micros(1_940_130_000))

@@ -80,7 +80,9 @@ impl RateCard {
 
     /// The market's row; `None` when the card does not list the market.
     pub fn market(&self, market: MarketId) -> Option<&MarketRates> {
-        self.rates.get(usize::from(market.0)).and_then(Option::as_ref)
+        self.rates
+            .get(usize::from(market.0))
+            .and_then(Option::as_ref)
     }
 
     /// How many markets the card lists.
@@ -139,7 +141,9 @@ pub fn parse(
     markets: &mut Markets,
 ) -> Result<Vec<RateCard>, DataError> {
     let first = text.lines().next().unwrap_or("");
-    if meta_csv::header_key(first).starts_with("marketcurrencymarketing") && first.contains("effective_from") {
+    if meta_csv::header_key(first).starts_with("marketcurrencymarketing")
+        && first.contains("effective_from")
+    {
         let mut cards = parse_wagate(text, source, markets)?;
         if let Some(date) = effective {
             for card in &mut cards {
@@ -172,7 +176,10 @@ pub fn parse_wagate(
             DataError::new(source, format!("row {row}: unknown currency `{}`", cell(1)))
         })?;
         let effective: Date = cell(7).trim().parse().map_err(|e| {
-            DataError::new(source, format!("row {row}: effective_from `{}`: {e}", cell(7)))
+            DataError::new(
+                source,
+                format!("row {row}: effective_from `{}`: {e}", cell(7)),
+            )
         })?;
         let rates = MarketRates {
             marketing: meta_csv::amount(cell(2), source, row)?,
@@ -232,7 +239,10 @@ pub fn parse_meta_pricing(
         }
         if let Some(i) = cols.currency {
             let this = Currency::parse(cell(Some(i))).ok_or_else(|| {
-                DataError::new(source, format!("row {row}: unknown currency `{}`", cell(Some(i))))
+                DataError::new(
+                    source,
+                    format!("row {row}: unknown currency `{}`", cell(Some(i))),
+                )
             })?;
             if currency.is_some_and(|c| c != this) {
                 return Err(DataError::new(
@@ -257,8 +267,8 @@ pub fn parse_meta_pricing(
             "no header row starting with `Market` (expected Meta's Pricing.csv or wagate's rate-card CSV)",
         ));
     }
-    let currency = currency
-        .ok_or_else(|| DataError::new(source, "no market rows with a currency"))?;
+    let currency =
+        currency.ok_or_else(|| DataError::new(source, "no market rows with a currency"))?;
     let effective = effective
         .or_else(|| meta_csv::effective_date(&title_lines))
         .ok_or_else(|| {
@@ -293,8 +303,7 @@ impl Columns {
             marketing: position("marketing"),
             utility: position("utility"),
             authentication: position("authentication"),
-            auth_intl: position("authenticationinternational")
-                .or_else(|| position("authintl")),
+            auth_intl: position("authenticationinternational").or_else(|| position("authintl")),
             service: position("service"),
         };
         if columns.marketing.is_none() && columns.utility.is_none() {
@@ -320,7 +329,14 @@ mod tests {
             .expect("built-in cards load");
         let summary: Vec<(String, Date, PricingModel, usize)> = cards
             .iter()
-            .map(|c| (c.currency.to_string(), c.effective_from, c.model, c.market_count()))
+            .map(|c| {
+                (
+                    c.currency.to_string(),
+                    c.effective_from,
+                    c.model,
+                    c.market_count(),
+                )
+            })
             .collect();
         assert_eq!(
             summary,
@@ -353,10 +369,19 @@ mod tests {
                 .and_then(|i| cards.get(i))
                 .map(|c| c.effective_from)
         };
-        assert_eq!(effective("USD", date(2026, 3, 1), PricingModel::Pmp), Some(date(2026, 1, 1)));
+        assert_eq!(
+            effective("USD", date(2026, 3, 1), PricingModel::Pmp),
+            Some(date(2026, 1, 1))
+        );
         assert_eq!(effective("USD", date(2025, 8, 1), PricingModel::Pmp), None);
-        assert_eq!(effective("USD", date(2025, 6, 1), PricingModel::Cbp), Some(date(2024, 11, 1)));
-        assert_eq!(effective("USD", date(2024, 1, 1), PricingModel::Cbp), Some(date(2023, 6, 1)));
+        assert_eq!(
+            effective("USD", date(2025, 6, 1), PricingModel::Cbp),
+            Some(date(2024, 11, 1))
+        );
+        assert_eq!(
+            effective("USD", date(2024, 1, 1), PricingModel::Cbp),
+            Some(date(2023, 6, 1))
+        );
         assert_eq!(effective("USD", date(2023, 5, 31), PricingModel::Cbp), None);
         assert_eq!(effective("EUR", date(2026, 6, 30), PricingModel::Pmp), None);
     }
@@ -386,7 +411,11 @@ Qatar,GBD,0.031,0.0101,0.0101,n/a,n/a
         assert_eq!(rates.authentication_international, Some(Micros(21_000)));
         assert_eq!(rates.service, None);
         let qatar = markets.find("Qatar").expect("Qatar");
-        assert_eq!(card.market(qatar).and_then(|r| r.authentication_international), None);
+        assert_eq!(
+            card.market(qatar)
+                .and_then(|r| r.authentication_international),
+            None
+        );
     }
 
     #[test]

@@ -107,8 +107,9 @@ pub struct TierTables {
 impl TierTables {
     /// Adds a table; it replaces one of the same currency and date.
     pub fn add(&mut self, table: TierTable) {
-        self.tables
-            .retain(|t| !(t.currency == table.currency && t.effective_from == table.effective_from));
+        self.tables.retain(|t| {
+            !(t.currency == table.currency && t.effective_from == table.effective_from)
+        });
         self.tables.push(table);
     }
 
@@ -150,7 +151,9 @@ pub fn parse_meta_tiers(
         let record = record.map_err(|e| DataError::new(source, format!("row {row}: {e}")))?;
         let Some(layout) = &layout else {
             let keys: Vec<String> = record.iter().map(meta_csv::header_key).collect();
-            if keys.first().is_some_and(|k| k.starts_with("market")) && keys.iter().any(|k| k == "from") {
+            if keys.first().is_some_and(|k| k.starts_with("market"))
+                && keys.iter().any(|k| k == "from")
+            {
                 layout = Some(Layout::find(&keys, &sections, source)?);
             } else {
                 let found = section_labels(&keys);
@@ -192,7 +195,10 @@ pub fn parse_meta_tiers(
                 }
                 let digits: String = cell(i).chars().filter(|c| *c != ',').collect();
                 digits.parse::<u64>().map(Some).map_err(|_| {
-                    DataError::new(source, format!("row {row}: `{}` is not a message count", cell(i)))
+                    DataError::new(
+                        source,
+                        format!("row {row}: `{}` is not a message count", cell(i)),
+                    )
                 })
             };
             let from = count(start)?.unwrap_or(0);
@@ -205,7 +211,10 @@ pub fn parse_meta_tiers(
                 rate: meta_csv::amount(cell(start + 3), source, row)?,
             };
             if !band.list_rate && band.rate.is_none() {
-                return Err(DataError::new(source, format!("row {row}: a tier band without a rate")));
+                return Err(DataError::new(
+                    source,
+                    format!("row {row}: a tier band without a rate"),
+                ));
             }
             bands.entry((market, group)).or_default().push(band);
         }
@@ -244,7 +253,11 @@ struct Layout {
 }
 
 impl Layout {
-    fn find(keys: &[String], sections: &[(usize, TierGroup)], source: &str) -> Result<Layout, DataError> {
+    fn find(
+        keys: &[String],
+        sections: &[(usize, TierGroup)],
+        source: &str,
+    ) -> Result<Layout, DataError> {
         let starts: Vec<usize> = keys
             .iter()
             .enumerate()
@@ -266,7 +279,10 @@ impl Layout {
                 .max_by_key(|(column, _)| *column)
                 .map(|(_, group)| *group);
             let group = labelled.or_else(|| ORDER.get(n).copied()).ok_or_else(|| {
-                DataError::new(source, "more than three `From` column groups and no section row")
+                DataError::new(
+                    source,
+                    "more than three `From` column groups and no section row",
+                )
             })?;
             groups.push((start, group));
         }
@@ -285,7 +301,9 @@ fn section_labels(keys: &[String]) -> Vec<(usize, TierGroup)> {
             let group = match k.as_str() {
                 "utility" => TierGroup::Utility,
                 "authentication" => TierGroup::Authentication,
-                "authintl" | "authenticationinternational" => TierGroup::AuthenticationInternational,
+                "authintl" | "authenticationinternational" => {
+                    TierGroup::AuthenticationInternational
+                }
                 _ => return None,
             };
             Some((i, group))
@@ -309,21 +327,45 @@ mod tests {
         assert_eq!(table.currency, Currency::USD);
         assert_eq!(table.effective_from, date(2025, 7, 1));
         let india = markets.find("India").expect("India");
-        let band = |group, n| table.band(india, group, n).map(|b| (b.range().to_string(), b.rate));
-        assert_eq!(band(TierGroup::Utility, 10), Some(("0:10".into(), Some(Micros(1_400)))));
-        assert_eq!(band(TierGroup::Utility, 31), Some(("31:MAX".into(), Some(Micros(1_100)))));
-        assert_eq!(band(TierGroup::Authentication, 21), Some(("21:30".into(), Some(Micros(1_200)))));
-        assert_eq!(band(TierGroup::Authentication, 31), Some(("31:MAX".into(), Some(Micros(1_100)))));
+        let band = |group, n| {
+            table
+                .band(india, group, n)
+                .map(|b| (b.range().to_string(), b.rate))
+        };
+        assert_eq!(
+            band(TierGroup::Utility, 10),
+            Some(("0:10".into(), Some(Micros(1_400))))
+        );
+        assert_eq!(
+            band(TierGroup::Utility, 31),
+            Some(("31:MAX".into(), Some(Micros(1_100))))
+        );
+        assert_eq!(
+            band(TierGroup::Authentication, 21),
+            Some(("21:30".into(), Some(Micros(1_200))))
+        );
+        assert_eq!(
+            band(TierGroup::Authentication, 31),
+            Some(("31:MAX".into(), Some(Micros(1_100))))
+        );
         assert_eq!(
             band(TierGroup::AuthenticationInternational, 15),
             Some(("11:20".into(), Some(Micros(26_000))))
         );
-        assert!(table.band(india, TierGroup::Authentication, 1).is_some_and(|b| b.list_rate));
+        assert!(table
+            .band(india, TierGroup::Authentication, 1)
+            .is_some_and(|b| b.list_rate));
     }
 
     #[test]
     fn a_tier_file_without_its_header_row_is_refused() {
         let mut markets = Markets::default();
-        assert!(parse_meta_tiers("India,USD,0,10\n", "t.csv", Some(date(2026, 1, 1)), &mut markets).is_err());
+        assert!(parse_meta_tiers(
+            "India,USD,0,10\n",
+            "t.csv",
+            Some(date(2026, 1, 1)),
+            &mut markets
+        )
+        .is_err());
     }
 }

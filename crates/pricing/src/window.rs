@@ -20,7 +20,12 @@ pub enum Slot {
     Service = 3,
 }
 
-const SLOTS: [Slot; 4] = [Slot::Marketing, Slot::Utility, Slot::Authentication, Slot::Service];
+const SLOTS: [Slot; 4] = [
+    Slot::Marketing,
+    Slot::Utility,
+    Slot::Authentication,
+    Slot::Service,
+];
 
 /// Deadlines for one (business, user) pair. 64 bytes, so millions of open windows fit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

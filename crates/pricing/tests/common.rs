@@ -11,27 +11,42 @@ use wagate_pricing::{
 /// The made-up tier table (Meta's layout, invented numbers), effective 2025-07-01 in USD.
 pub const MADE_UP_TIERS: &str = include_str!("data/made_up_tier_pricing.csv");
 
+/// A marketing template.
 pub const MARKETING: Message = Message::Template(TemplateCategory::Marketing);
+/// A utility template.
 pub const UTILITY: Message = Message::Template(TemplateCategory::Utility);
+/// An authentication template.
 pub const AUTHENTICATION: Message = Message::Template(TemplateCategory::Authentication);
+/// A non-template message.
 pub const TEXT: Message = Message::NonTemplate;
 
+/// An instant from RFC 3339 text.
 pub fn at(text: &str) -> Instant {
     Instant::parse(text).expect("test timestamps are valid")
 }
 
+/// A phone number from E.164 text.
 pub fn phone(text: &str) -> Phone {
     Phone::parse(text).expect("test numbers are valid")
 }
 
+/// Micro-units from a decimal string.
 pub fn money(text: &str) -> Micros {
     Micros::parse_decimal(text).expect("test amounts are valid")
 }
 
 /// One engine, a business number and a default WABA `w`.
 pub struct Scenario {
+    /// The engine under test.
     pub engine: Engine,
+    /// The business number every message is sent from.
     pub business: Phone,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Scenario::new()
+    }
 }
 
 impl Scenario {
@@ -44,6 +59,7 @@ impl Scenario {
         )
     }
 
+    /// Given data, WABA settings and eligibility.
     pub fn with(data: PricingData, wabas: WabaDirectory, auth: AuthIntl) -> Scenario {
         Scenario {
             engine: Engine::new(data, wabas, auth),
@@ -51,6 +67,7 @@ impl Scenario {
         }
     }
 
+    /// The engine's id for a WABA name.
     pub fn waba(&mut self, name: &str) -> WabaId {
         self.engine.waba(name)
     }
@@ -65,6 +82,7 @@ impl Scenario {
         self.user_via("w", when, user, true);
     }
 
+    /// A user message through a named WABA.
     pub fn user_via(&mut self, waba: &str, when: &str, user: &str, entry_point: bool) {
         let waba = self.engine.waba(waba);
         let event = Event {
@@ -82,6 +100,7 @@ impl Scenario {
         self.send_via("w", when, user, message)
     }
 
+    /// A business message through a named WABA.
     pub fn send_via(&mut self, waba: &str, when: &str, user: &str, message: Message) -> Outcome {
         let waba = self.engine.waba(waba);
         let event = Event {
@@ -101,6 +120,7 @@ impl Scenario {
         self.priced_via("w", when, user, message)
     }
 
+    /// A priced business message through a named WABA.
     pub fn priced_via(&mut self, waba: &str, when: &str, user: &str, message: Message) -> Pricing {
         match self.send_via(waba, when, user, message) {
             Outcome::Priced(pricing) => pricing,
@@ -108,6 +128,7 @@ impl Scenario {
         }
     }
 
+    /// The market name of a priced message.
     pub fn market(&self, pricing: &Pricing) -> String {
         self.engine.data().markets.name(pricing.market).to_string()
     }

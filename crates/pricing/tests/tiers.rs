@@ -11,7 +11,8 @@ use wagate_pricing::{Micros, Pricing, RateCategory};
 const INDIA: &str = "+919876543210";
 
 fn sum(list: &[Pricing]) -> Micros {
-    list.iter().fold(Micros::ZERO, |s, p| s.saturating_add(p.charge()))
+    list.iter()
+        .fold(Micros::ZERO, |s, p| s.saturating_add(p.charge()))
 }
 
 fn tiers_of(list: &[Pricing]) -> Vec<String> {
@@ -30,7 +31,11 @@ fn send_n(s: &mut Scenario, waba: &str, when: &str, n: usize) -> Vec<Pricing> {
 /// rate 1 (graduated, not retroactive).
 #[test]
 fn example_1_graduated_rates_within_a_month() {
-    let mut s = Scenario::with(data_with_made_up_tiers(), WabaDirectory::default(), AuthIntl::default());
+    let mut s = Scenario::with(
+        data_with_made_up_tiers(),
+        WabaDirectory::default(),
+        AuthIntl::default(),
+    );
     let sent = send_n(&mut s, "w", "2026-03-10T12:00:00Z", 20);
     assert_eq!(sent[0].rate, Some(money("0.0014")));
     assert_eq!(sent[9].rate, Some(money("0.0014")));
@@ -60,8 +65,12 @@ fn example_2_authentication_international_starting_mid_month() {
     let mut s = Scenario::with(data_with_made_up_tiers(), WabaDirectory::default(), auth);
     let early = send_n(&mut s, "w", "2026-03-10T12:00:00Z", 15);
     let late = send_n(&mut s, "w", "2026-03-16T12:00:00Z", 10);
-    assert!(early.iter().all(|p| p.category == RateCategory::Authentication));
-    assert!(late.iter().all(|p| p.category == RateCategory::AuthenticationInternational));
+    assert!(early
+        .iter()
+        .all(|p| p.category == RateCategory::Authentication));
+    assert!(late
+        .iter()
+        .all(|p| p.category == RateCategory::AuthenticationInternational));
     // Messages 16–20 are in tier 1 (international 0.026), 21–25 in tier 2 (0.024).
     assert_eq!(late[0].rate, Some(money("0.026")));
     assert_eq!(late[4].rate, Some(money("0.026")));
@@ -88,8 +97,14 @@ fn example_3_a_portfolio_straddles_two_months_across_time_zones() {
     let a = s.priced_via("a", now, INDIA, AUTHENTICATION);
     let b = s.priced_via("b", now, INDIA, AUTHENTICATION);
     let c = s.priced_via("c", now, INDIA, AUTHENTICATION);
-    assert_eq!((a.rate, a.tier.map(|t| t.to_string())), (Some(money("0.0013")), Some("11:20".into())));
-    assert_eq!((b.rate, b.tier.map(|t| t.to_string())), (Some(money("0.0014")), Some("0:10".into())));
+    assert_eq!(
+        (a.rate, a.tier.map(|t| t.to_string())),
+        (Some(money("0.0013")), Some("11:20".into()))
+    );
+    assert_eq!(
+        (b.rate, b.tier.map(|t| t.to_string())),
+        (Some(money("0.0014")), Some("0:10".into()))
+    );
     assert_eq!(c.rate, Some(money("0.0014")));
     let counts: std::collections::BTreeMap<i32, u64> = s
         .engine
@@ -113,14 +128,20 @@ fn example_4_tier_position_is_shared_across_providers() {
     second.extend(send_n(&mut s, "provider-2-y", "2026-05-21T12:00:00Z", 3));
     assert_eq!(sum(&first), money("0.027"));
     assert!(second.iter().all(|p| p.rate == Some(money("0.0012"))));
-    assert!(second.iter().all(|p| p.tier.map(|t| t.to_string()).as_deref() == Some("21:30")));
+    assert!(second
+        .iter()
+        .all(|p| p.tier.map(|t| t.to_string()).as_deref() == Some("21:30")));
     assert_eq!(sum(&second), money("0.0084"));
 }
 
 /// Only charged messages count: utility templates free inside the window do not.
 #[test]
 fn free_messages_do_not_count_toward_tiers() {
-    let mut s = Scenario::with(data_with_made_up_tiers(), WabaDirectory::default(), AuthIntl::default());
+    let mut s = Scenario::with(
+        data_with_made_up_tiers(),
+        WabaDirectory::default(),
+        AuthIntl::default(),
+    );
     s.user("2026-03-10T10:00:00Z", INDIA);
     for _ in 0..12 {
         let free = s.priced("2026-03-10T11:00:00Z", INDIA, UTILITY);
@@ -137,5 +158,7 @@ fn free_messages_do_not_count_toward_tiers() {
 fn without_a_tier_table_the_list_rate_applies() {
     let mut s = Scenario::new();
     let sent = send_n(&mut s, "w", "2026-03-10T12:00:00Z", 30);
-    assert!(sent.iter().all(|p| p.rate == Some(money("0.0014")) && p.tier.is_none()));
+    assert!(sent
+        .iter()
+        .all(|p| p.rate == Some(money("0.0014")) && p.tier.is_none()));
 }

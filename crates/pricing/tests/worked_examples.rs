@@ -24,7 +24,10 @@ fn metas_charge_example_four_messages_two_charges() {
     let mut s = Scenario::new();
     let h0 = s.priced("2026-03-02T00:00:00Z", INDIA, MARKETING);
     assert!(h0.billable);
-    assert_eq!((h0.category, h0.kind), (RateCategory::Marketing, PricingType::Regular));
+    assert_eq!(
+        (h0.category, h0.kind),
+        (RateCategory::Marketing, PricingType::Regular)
+    );
     assert_eq!(h0.rate, Some(money("0.0118")));
     assert_eq!(h0.model, PricingModel::Pmp);
     assert_eq!(s.market(&h0), "India");
@@ -33,11 +36,17 @@ fn metas_charge_example_four_messages_two_charges() {
 
     let h3 = s.priced("2026-03-02T03:00:00Z", INDIA, TEXT);
     assert!(!h3.billable);
-    assert_eq!((h3.category, h3.kind), (RateCategory::Service, PricingType::FreeCustomerService));
+    assert_eq!(
+        (h3.category, h3.kind),
+        (RateCategory::Service, PricingType::FreeCustomerService)
+    );
 
     let h4 = s.priced("2026-03-02T04:00:00Z", INDIA, UTILITY);
     assert!(!h4.billable);
-    assert_eq!((h4.category, h4.kind), (RateCategory::Utility, PricingType::FreeCustomerService));
+    assert_eq!(
+        (h4.category, h4.kind),
+        (RateCategory::Utility, PricingType::FreeCustomerService)
+    );
 
     // h26: the window has closed; a text is refused.
     assert_eq!(
@@ -47,7 +56,10 @@ fn metas_charge_example_four_messages_two_charges() {
 
     let h30 = s.priced("2026-03-03T06:00:00Z", INDIA, UTILITY);
     assert!(h30.billable);
-    assert_eq!((h30.category, h30.kind), (RateCategory::Utility, PricingType::Regular));
+    assert_eq!(
+        (h30.category, h30.kind),
+        (RateCategory::Utility, PricingType::Regular)
+    );
     assert_eq!(h30.rate, Some(money("0.0014")));
 
     assert_eq!(total(&[&h0, &h3, &h4, &h30]), money("0.0132"));
@@ -75,7 +87,10 @@ fn ten_am_ad_ten_pm_reply_opens_72_hours_free_cbp() {
     assert!(!reply.billable);
     assert_eq!(
         (reply.category, reply.kind),
-        (RateCategory::ReferralConversion, PricingType::FreeEntryPoint)
+        (
+            RateCategory::ReferralConversion,
+            PricingType::FreeEntryPoint
+        )
     );
     let conversation = reply.conversation.expect("free entry point conversation");
     assert_eq!(conversation.expires_at, at("2024-06-06T22:00:00Z"));
@@ -111,7 +126,10 @@ fn ten_am_ad_ten_pm_reply_opens_72_hours_free_pmp() {
     let mut s = Scenario::new();
     s.user_from_ad("2026-03-02T10:00:00Z", INDIA);
     let reply = s.priced("2026-03-02T22:00:00Z", INDIA, TEXT);
-    assert_eq!((reply.model, reply.kind), (PricingModel::Pmp, PricingType::FreeEntryPoint));
+    assert_eq!(
+        (reply.model, reply.kind),
+        (PricingModel::Pmp, PricingType::FreeEntryPoint)
+    );
     assert_eq!(
         reply.conversation.map(|c| c.expires_at),
         Some(at("2026-03-05T22:00:00Z"))
@@ -123,7 +141,10 @@ fn ten_am_ad_ten_pm_reply_opens_72_hours_free_pmp() {
     let marketing = s.priced("2026-03-05T21:59:59Z", INDIA, MARKETING);
     assert_eq!(marketing.kind, PricingType::FreeEntryPoint);
     let later = s.priced("2026-03-05T22:00:00Z", INDIA, MARKETING);
-    assert_eq!((later.kind, later.rate), (PricingType::Regular, Some(money("0.0118"))));
+    assert_eq!(
+        (later.kind, later.rate),
+        (PricingType::Regular, Some(money("0.0118")))
+    );
 }
 
 /// A reply more than 24 h after the ad message opens no free entry point.
@@ -174,7 +195,10 @@ fn cbp_service_conversation_only_when_none_is_open() {
     assert_eq!(h25.rate, Some(money("0.0300")));
     let h26 = s.priced("2024-06-04T02:00:00Z", BRAZIL, TEXT);
     assert!(!h26.billable);
-    assert_eq!(h26.conversation.map(|c| c.id), h25.conversation.map(|c| c.id));
+    assert_eq!(
+        h26.conversation.map(|c| c.id),
+        h25.conversation.map(|c| c.id)
+    );
     assert_eq!(total(&[&h0, &h5, &h25, &h26]), money("0.0925"));
 }
 
@@ -237,14 +261,20 @@ fn cbp_free_tier_of_1000_service_conversations_per_waba_month() {
     s.user("2024-07-01T02:00:00Z", BRAZIL);
     // 02:00 UTC on July 1st is still June 30th in São Paulo (UTC-3): the 1,001st is charged.
     let june = s.priced("2024-07-01T02:00:00Z", BRAZIL, TEXT);
-    assert_eq!((june.kind, june.rate), (PricingType::Regular, Some(money("0.0300"))));
+    assert_eq!(
+        (june.kind, june.rate),
+        (PricingType::Regular, Some(money("0.0300")))
+    );
     s.user("2024-07-02T03:00:00Z", INDIA);
     let july = s.priced("2024-07-02T03:00:00Z", INDIA, TEXT);
     assert_eq!(july.kind, PricingType::FreeTier);
     // From 2024-11-01 service conversations are free for everyone; no free tier is used.
     s.user("2024-11-05T00:00:00Z", BRAZIL);
     let free = s.priced("2024-11-05T00:00:00Z", BRAZIL, TEXT);
-    assert_eq!((free.kind, free.billable), (PricingType::FreeCustomerService, false));
+    assert_eq!(
+        (free.kind, free.billable),
+        (PricingType::FreeCustomerService, false)
+    );
 }
 
 /// Seed 002 edge case: a utility conversation opened before 2025-07-01 that is still open after
@@ -262,7 +292,10 @@ fn cbp_utility_conversation_spanning_the_switch_stays_cbp_and_free() {
     .expect("card");
     let mut s = Scenario::with(data, WabaDirectory::default(), AuthIntl::default());
     let opened = s.priced("2025-06-30T20:00:00Z", BRAZIL, UTILITY);
-    assert_eq!((opened.model, opened.rate), (PricingModel::Cbp, Some(money("0.0080"))));
+    assert_eq!(
+        (opened.model, opened.rate),
+        (PricingModel::Cbp, Some(money("0.0080")))
+    );
     let conversation = opened.conversation.expect("utility conversation");
     assert_eq!(conversation.expires_at, at("2025-07-01T20:00:00Z"));
 
@@ -273,10 +306,16 @@ fn cbp_utility_conversation_spanning_the_switch_stays_cbp_and_free() {
 
     // Other categories follow per-message pricing at once.
     let marketing = s.priced("2025-07-01T10:00:00Z", BRAZIL, MARKETING);
-    assert_eq!((marketing.model, marketing.billable), (PricingModel::Pmp, true));
+    assert_eq!(
+        (marketing.model, marketing.billable),
+        (PricingModel::Pmp, true)
+    );
 
     let after = s.priced("2025-07-01T20:00:00Z", BRAZIL, UTILITY);
-    assert_eq!((after.model, after.rate), (PricingModel::Pmp, Some(money("0.0068"))));
+    assert_eq!(
+        (after.model, after.rate),
+        (PricingModel::Pmp, Some(money("0.0068")))
+    );
     assert_eq!(after.conversation, None);
 }
 
@@ -307,12 +346,18 @@ fn service_messages_are_charged_from_2026_10_01_at_the_utility_rate() {
     let mut s = Scenario::new();
     s.user("2026-09-15T10:00:00Z", COLOMBIA);
     let september = s.priced("2026-09-15T10:05:00Z", COLOMBIA, TEXT);
-    assert_eq!((september.kind, september.billable), (PricingType::FreeCustomerService, false));
+    assert_eq!(
+        (september.kind, september.billable),
+        (PricingType::FreeCustomerService, false)
+    );
 
     s.user("2026-10-02T10:00:00Z", COLOMBIA);
     let october = s.priced("2026-10-02T10:05:00Z", COLOMBIA, TEXT);
     assert!(october.billable);
-    assert_eq!((october.category, october.kind), (RateCategory::Service, PricingType::Regular));
+    assert_eq!(
+        (october.category, october.kind),
+        (RateCategory::Service, PricingType::Regular)
+    );
     assert_eq!(october.rate, Some(Micros(800)));
     assert_eq!(october.tier, None);
 }
@@ -385,11 +430,17 @@ fn authentication_international_applies_abroad_from_the_start_time() {
         auth,
     );
     let before = s.priced("2026-03-14T12:00:00Z", INDIA, AUTHENTICATION);
-    assert_eq!((before.category, before.rate), (RateCategory::Authentication, Some(money("0.0014"))));
+    assert_eq!(
+        (before.category, before.rate),
+        (RateCategory::Authentication, Some(money("0.0014")))
+    );
     let after = s.priced("2026-03-15T12:00:00Z", INDIA, AUTHENTICATION);
     assert_eq!(
         (after.category, after.rate),
-        (RateCategory::AuthenticationInternational, Some(money("0.028")))
+        (
+            RateCategory::AuthenticationInternational,
+            Some(money("0.028"))
+        )
     );
     assert_eq!(after.category.as_str(), "authentication-international");
     // The UK card has no international rate; a domestic business pays the domestic rate.
