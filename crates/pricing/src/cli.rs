@@ -19,7 +19,7 @@ use crate::engine::Engine;
 use crate::error::DataError;
 use crate::event::{Event, EventKind, WabaId};
 use crate::instant::Instant;
-use crate::jsonl;
+use crate::jsonl::{self, OutputWriter};
 use crate::summary::Summary;
 use crate::waba::WabaDirectory;
 
@@ -204,9 +204,6 @@ fn read(path: &Path) -> Result<String, CliError> {
 /// Output is gathered in a buffer and written in blocks of about this size.
 const OUTPUT_BLOCK: usize = 1 << 16;
 
-/// Lines between progress bar updates (updating costs more than rating a line).
-const PROGRESS_EVERY: u64 = 1 << 14;
-
 /// `wagate rate` on any streams: loads the data files, rates `input`, writes one line per
 /// business message to `out`, reports malformed lines (and the `--summary` table) to `err`.
 pub fn run_with_io(
@@ -216,85 +213,70 @@ pub fn run_with_io(
     mut err: impl Write,
     progress: Option<&ProgressBar>,
 ) -> Result<RunOutcome, CliError> {
-    let mut engine = load_engine(args)?;
-    let mut outcome = RunOutcome::default();
-    let mut line = Vec::with_capacity(512);
-    let mut block = Vec::with_capacity(OUTPUT_BLOCK + 1024);
+    let engine = load_engine(args)?;
+    let mut rater = Rater {
+        writer: OutputWriter::new(&engine.data().markets),
+        engine,
+        outcome: RunOutcome::default(),
+        block: Vec::with_capacity(OUTPUT_BLOCK + 1024),
+        last_at: Instant::NEVER,
+        last_at_line: 0,
+        last_waba: (String::new(), None),
+    };
+    // Lines are rated straight from the reader's buffer; only a line cut by the buffer's
+    // end is copied (into `pending`).
+    let mut pending: Vec<u8> = Vec::new();
     let mut bytes_read: u64 = 0;
-    let mut last_at = Instant::NEVER;
-    let mut last_at_line: u64 = 0;
-    // Inputs usually repeat a few WABAs; remembering the last one skips a map lookup.
-    let mut last_waba: (String, Option<WabaId>) = (String::new(), None);
     loop {
-        line.clear();
-        let read = input
-            .read_until(b'\n', &mut line)
-            .map_err(CliError::Input)?;
-        if read == 0 {
+        let buffer = input.fill_buf().map_err(CliError::Input)?;
+        if buffer.is_empty() {
             break;
         }
-        outcome.lines += 1;
-        bytes_read += read as u64;
+        let length = buffer.len();
+        let mut used = 0;
+        if !pending.is_empty() {
+            match memchr::memchr(b'\n', buffer) {
+                Some(end) => {
+                    pending.extend_from_slice(&buffer[..end]);
+                    rater.line(&pending, &mut out, &mut err)?;
+                    pending.clear();
+                    used = end + 1;
+                }
+                None => {
+                    pending.extend_from_slice(buffer);
+                    used = length;
+                }
+            }
+        }
+        while used < length {
+            match memchr::memchr(b'\n', &buffer[used..]) {
+                Some(end) => {
+                    rater.line(&buffer[used..used + end], &mut out, &mut err)?;
+                    used += end + 1;
+                }
+                None => {
+                    pending.extend_from_slice(&buffer[used..]);
+                    used = length;
+                }
+            }
+        }
+        input.consume(length);
+        bytes_read += length as u64;
         if let Some(bar) = progress {
-            if outcome.lines % PROGRESS_EVERY == 0 {
-                bar.set_position(bytes_read);
-            }
-        }
-        let number = outcome.lines;
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let event = match jsonl::parse_line(&line) {
-            Ok(event) => event,
-            Err(error) => {
-                outcome.malformed += 1;
-                writeln!(err, "line {number}: {error}; skipped").map_err(CliError::Output)?;
-                continue;
-            }
-        };
-        if event.at < last_at {
-            outcome.malformed += 1;
-            writeln!(
-                err,
-                "line {number}: `ts` {} is earlier than line {last_at_line}'s; events must be in time order; skipped",
-                event.at.to_timestamp()
-            )
-            .map_err(CliError::Output)?;
-            continue;
-        }
-        last_at = event.at;
-        last_at_line = number;
-        let waba = match last_waba.1 {
-            Some(id) if last_waba.0 == event.waba => id,
-            _ => {
-                let id = engine.waba(&event.waba);
-                last_waba = (event.waba.to_string(), Some(id));
-                id
-            }
-        };
-        let rated = engine.rate(&Event {
-            at: event.at,
-            waba,
-            business: event.business,
-            user: event.user,
-            kind: event.kind,
-        });
-        if let (Some(result), EventKind::BusinessMessage(_)) = (rated, event.kind) {
-            outcome.outputs += 1;
-            outcome.summary.add(&result);
-            let id = event.id.as_deref().unwrap_or("");
-            jsonl::write_outcome(&mut block, id, &result, &engine.data().markets);
-            if block.len() >= OUTPUT_BLOCK {
-                out.write_all(&block).map_err(CliError::Output)?;
-                block.clear();
-            }
+            bar.set_position(bytes_read);
         }
     }
+    if !pending.is_empty() {
+        rater.line(&pending, &mut out, &mut err)?;
+    }
+    let Rater {
+        engine,
+        outcome,
+        block,
+        ..
+    } = rater;
     out.write_all(&block).map_err(CliError::Output)?;
     out.flush().map_err(CliError::Output)?;
-    if let Some(bar) = progress {
-        bar.set_position(bytes_read);
-    }
     if args.summary {
         outcome
             .summary
@@ -311,4 +293,78 @@ pub fn run_with_io(
     }
     err.flush().map_err(CliError::Output)?;
     Ok(outcome)
+}
+
+/// The state of one run between lines.
+struct Rater {
+    engine: Engine,
+    writer: OutputWriter,
+    outcome: RunOutcome,
+    block: Vec<u8>,
+    last_at: Instant,
+    last_at_line: u64,
+    /// Inputs usually repeat a few WABAs; remembering the last one skips a map lookup.
+    last_waba: (String, Option<WabaId>),
+}
+
+impl Rater {
+    /// Rates one line (without its newline).
+    fn line(
+        &mut self,
+        line: &[u8],
+        out: &mut impl Write,
+        err: &mut impl Write,
+    ) -> Result<(), CliError> {
+        self.outcome.lines += 1;
+        let number = self.outcome.lines;
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return Ok(());
+        }
+        let event = match jsonl::parse_line(line) {
+            Ok(event) => event,
+            Err(error) => {
+                self.outcome.malformed += 1;
+                return writeln!(err, "line {number}: {error}; skipped").map_err(CliError::Output);
+            }
+        };
+        if event.at < self.last_at {
+            self.outcome.malformed += 1;
+            return writeln!(
+                err,
+                "line {number}: `ts` {} is earlier than line {}'s; events must be in time order; skipped",
+                event.at.to_timestamp(),
+                self.last_at_line
+            )
+            .map_err(CliError::Output);
+        }
+        self.last_at = event.at;
+        self.last_at_line = number;
+        let waba = match self.last_waba.1 {
+            Some(id) if self.last_waba.0 == event.waba => id,
+            _ => {
+                let id = self.engine.waba(&event.waba);
+                self.last_waba = (event.waba.to_string(), Some(id));
+                id
+            }
+        };
+        let rated = self.engine.rate(&Event {
+            at: event.at,
+            waba,
+            business: event.business,
+            user: event.user,
+            kind: event.kind,
+        });
+        if let (Some(result), EventKind::BusinessMessage(_)) = (rated, event.kind) {
+            self.outcome.outputs += 1;
+            self.outcome.summary.add(&result);
+            let id = event.id.as_deref().unwrap_or("");
+            self.writer.write(&mut self.block, id, &result);
+            if self.block.len() >= OUTPUT_BLOCK {
+                out.write_all(&self.block).map_err(CliError::Output)?;
+                self.block.clear();
+            }
+        }
+        Ok(())
+    }
 }

@@ -85,6 +85,42 @@ impl Micros {
     }
 }
 
+impl Micros {
+    /// Appends the same text as `Display` to `out`, without the formatting machinery (the
+    /// CLI writes millions of rates).
+    pub fn write_to(self, out: &mut Vec<u8>) {
+        if self.0 < 0 {
+            out.push(b'-');
+        }
+        let magnitude = self.0.unsigned_abs();
+        let mut units = magnitude / MICROS_PER_UNIT as u64;
+        let mut fraction = magnitude % MICROS_PER_UNIT as u64;
+        let mut digits = 6;
+        while digits > 2 && fraction % 10 == 0 {
+            fraction /= 10;
+            digits -= 1;
+        }
+        let mut text = [0u8; 20];
+        let mut start = text.len();
+        loop {
+            start -= 1;
+            text[start] = b'0' + (units % 10) as u8;
+            units /= 10;
+            if units == 0 {
+                break;
+            }
+        }
+        out.extend_from_slice(&text[start..]);
+        out.push(b'.');
+        let mut decimals = [b'0'; 6];
+        for slot in decimals[..digits].iter_mut().rev() {
+            *slot = b'0' + (fraction % 10) as u8;
+            fraction /= 10;
+        }
+        out.extend_from_slice(&decimals[..digits]);
+    }
+}
+
 impl fmt::Display for Micros {
     /// Exact decimal with at least two decimals and no trailing zeros beyond them:
     /// `0.00`, `0.0625`, `12.50`, `1940.13`.
@@ -149,5 +185,14 @@ mod tests {
         assert_eq!(Micros(12_500_000).to_string(), "12.50");
         assert_eq!(Micros(1).to_string(), "0.000001");
         assert_eq!(Micros(-1_500_000).to_string(), "-1.50");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn write_to_prints_what_display_prints(value in proptest::prelude::any::<i64>()) {
+            let mut out = Vec::new();
+            Micros(value).write_to(&mut out);
+            proptest::prop_assert_eq!(String::from_utf8(out).ok(), Some(Micros(value).to_string()));
+        }
     }
 }

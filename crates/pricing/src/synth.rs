@@ -140,9 +140,9 @@ impl Generator {
         }
         let (code, digits, _) = chosen;
         let h2 = mix(h);
-        let subscriber = h2 % 10_u64.pow(digits);
-        // Keep the first subscriber digit non-zero so NANP area codes look real.
-        let subscriber = subscriber.max(2 * 10_u64.pow(digits - 1));
+        // The first subscriber digit is 2–9 so NANP area codes look real.
+        let floor = 2 * 10_u64.pow(digits - 1);
+        let subscriber = floor + h2 % (4 * floor);
         let text = format!("{code}{subscriber:0width$}", width = digits as usize);
         let user = Phone::parse(&text).unwrap_or_else(|| fallback_phone(index));
         let waba = (mix(h2) % u64::from(self.config.wabas.max(1))) as u32;

@@ -9,7 +9,7 @@ use wagate_pricing::{
 };
 
 /// The made-up tier table (Meta's layout, invented numbers), effective 2025-07-01 in USD.
-pub const MADE_UP_TIERS: &str = include_str!("data/made_up_tier_pricing.csv");
+pub const MADE_UP_TIERS: &str = include_str!("../data/made_up_tier_pricing.csv");
 
 /// A marketing template.
 pub const MARKETING: Message = Message::Template(TemplateCategory::Marketing);
