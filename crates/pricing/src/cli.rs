@@ -17,7 +17,7 @@ use crate::auth_intl::AuthIntl;
 use crate::data::PricingData;
 use crate::engine::Engine;
 use crate::error::DataError;
-use crate::event::{Event, EventKind, WabaId};
+use crate::event::{Event, EventKind};
 use crate::instant::Instant;
 use crate::jsonl::{self, OutputWriter};
 use crate::summary::Summary;
@@ -221,7 +221,6 @@ pub fn run_with_io(
         block: Vec::with_capacity(OUTPUT_BLOCK + 1024),
         last_at: Instant::NEVER,
         last_at_line: 0,
-        last_waba: (String::new(), None),
     };
     // Lines are rated straight from the reader's buffer; only a line cut by the buffer's
     // end is copied (into `pending`).
@@ -303,8 +302,6 @@ struct Rater {
     block: Vec<u8>,
     last_at: Instant,
     last_at_line: u64,
-    /// Inputs usually repeat a few WABAs; remembering the last one skips a map lookup.
-    last_waba: (String, Option<WabaId>),
 }
 
 impl Rater {
@@ -340,14 +337,7 @@ impl Rater {
         }
         self.last_at = event.at;
         self.last_at_line = number;
-        let waba = match self.last_waba.1 {
-            Some(id) if self.last_waba.0 == event.waba => id,
-            _ => {
-                let id = self.engine.waba(&event.waba);
-                self.last_waba = (event.waba.to_string(), Some(id));
-                id
-            }
-        };
+        let waba = self.engine.waba(&event.waba);
         let rated = self.engine.rate(&Event {
             at: event.at,
             waba,

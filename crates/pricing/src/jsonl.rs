@@ -222,10 +222,16 @@ fn plain_string(text: &str, start: usize) -> Option<(&str, usize)> {
     if b.get(start) != Some(&b'"') {
         return None;
     }
-    let end = start + 1 + memchr::memchr(b'"', &b[start + 1..])?;
-    let body = &b[start + 1..end];
-    if body.iter().any(|&c| c == b'\\' || c < 0x20) {
-        return None;
+    // Values are short: one pass looking for the closing quote and for what needs serde
+    // beats a memchr call plus a second scan.
+    let mut end = start + 1;
+    loop {
+        match *b.get(end)? {
+            b'"' => break,
+            b'\\' => return None,
+            c if c < 0x20 => return None,
+            _ => end += 1,
+        }
     }
     Some((text.get(start + 1..end)?, end + 1))
 }
