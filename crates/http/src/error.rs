@@ -1,0 +1,185 @@
+//! The error catalogue: every code the API returns, each with its HTTP status.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value};
+use wagate_app::AppError;
+
+/// A machine-readable error code. Each knows its HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// 400: the body is not valid JSON.
+    InvalidJson,
+    /// 400: a malformed request that is not about one field.
+    BadRequest,
+    /// 401: no key, or an unknown or revoked one.
+    Unauthorized,
+    /// 402: a card is needed.
+    CardRequired,
+    /// 402: the card was declined.
+    CardDeclined,
+    /// 402: the wallet cannot cover it.
+    InsufficientBalance,
+    /// 403: the feature is not available to this account or server.
+    Forbidden,
+    /// 403: calling is not rolled out to this account.
+    CallingNotAvailable,
+    /// 404: no such object (or another account's).
+    NotFound,
+    /// 405: the route exists but not with this method.
+    MethodNotAllowed,
+    /// 409: the same idempotent request is still being processed.
+    IdempotencyInProgress,
+    /// 409: the line is not ready.
+    LineNotReady,
+    /// 409: the line is released.
+    LineReleased,
+    /// 413: the body is over 1 MiB.
+    PayloadTooLarge,
+    /// 422: a field is invalid.
+    InvalidField,
+    /// 422: the idempotency key was used for a different request.
+    IdempotencyKeyReused,
+    /// 429: too many requests.
+    RateLimited,
+    /// 500: our fault; the cause is logged, never returned.
+    InternalError,
+    /// 503: temporarily unavailable (e.g. shutting down).
+    Unavailable,
+}
+
+impl ErrorCode {
+    /// The code as it appears in the body.
+    pub fn as_str(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            InvalidJson => "invalid_json",
+            BadRequest => "bad_request",
+            Unauthorized => "unauthorized",
+            CardRequired => "card_required",
+            CardDeclined => "card_declined",
+            InsufficientBalance => "insufficient_balance",
+            Forbidden => "forbidden",
+            CallingNotAvailable => "calling_not_available",
+            NotFound => "not_found",
+            MethodNotAllowed => "method_not_allowed",
+            IdempotencyInProgress => "idempotency_in_progress",
+            LineNotReady => "line_not_ready",
+            LineReleased => "line_released",
+            PayloadTooLarge => "payload_too_large",
+            InvalidField => "invalid_field",
+            IdempotencyKeyReused => "idempotency_key_reused",
+            RateLimited => "rate_limited",
+            InternalError => "internal_error",
+            Unavailable => "unavailable",
+        }
+    }
+
+    /// The HTTP status of the code.
+    pub fn status(self) -> StatusCode {
+        use ErrorCode::*;
+        match self {
+            InvalidJson | BadRequest => StatusCode::BAD_REQUEST,
+            Unauthorized => StatusCode::UNAUTHORIZED,
+            CardRequired | CardDeclined | InsufficientBalance => StatusCode::PAYMENT_REQUIRED,
+            Forbidden | CallingNotAvailable => StatusCode::FORBIDDEN,
+            NotFound => StatusCode::NOT_FOUND,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            IdempotencyInProgress | LineNotReady | LineReleased => StatusCode::CONFLICT,
+            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            InvalidField | IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+            Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+/// An API error: a code, a human message and fields that help (`param`, `reason`, …).
+#[derive(Debug)]
+pub struct ApiError {
+    code: ErrorCode,
+    message: String,
+    extra: Map<String, Value>,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    /// An error with `code` and `message`.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            extra: Map::new(),
+            retry_after: None,
+        }
+    }
+
+    /// 422 about one field.
+    pub fn invalid(param: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidField, message).with("param", param.into())
+    }
+
+    /// 404 for an object kind.
+    pub fn not_found(what: &str) -> Self {
+        Self::new(ErrorCode::NotFound, format!("no such {what}"))
+    }
+
+    /// The opaque 500: logs `cause` with a reference, returns only the reference.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        let reference = wagate_domain::ids::random_base62(12);
+        tracing::error!(reference = %reference, error = %cause, "internal error");
+        Self::new(
+            ErrorCode::InternalError,
+            "an internal error occurred; it has been logged",
+        )
+        .with("reference", reference)
+    }
+
+    /// Adds a helpful field to the body.
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.extra.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// Sets `Retry-After` (seconds).
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
+    /// The error's code.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = Map::new();
+        body.insert("error".into(), self.code.as_str().into());
+        body.insert("message".into(), self.message.into());
+        body.extend(self.extra);
+        let mut resp = (self.code.status(), axum::Json(Value::Object(body))).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::NotFound(what) => ApiError::not_found(what),
+            AppError::InvalidField { param, message } => ApiError::invalid(param, message),
+            AppError::Forbidden(m) => ApiError::new(ErrorCode::Forbidden, m),
+            AppError::Store(e) => ApiError::internal(e),
+            AppError::Internal(e) => ApiError::internal(format!("{e:#}")),
+        }
+    }
+}
+
+/// Result of a handler.
+pub type ApiResult<T> = Result<T, ApiError>;

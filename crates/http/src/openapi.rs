@@ -1,0 +1,69 @@
+//! The OpenAPI document, generated from the handlers' annotations so it cannot drift from
+//! the code; a test compares it with the committed `docs/openapi.json`.
+
+use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use crate::routes;
+
+/// Every error body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorOut {
+    /// The machine-readable code, e.g. `not_found`, `invalid_field`.
+    pub error: String,
+    /// A human-readable explanation.
+    pub message: String,
+    /// The offending parameter, for `invalid_field`.
+    pub param: Option<String>,
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("`Authorization: Bearer wg_test_…` or `wg_live_…`"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "wagate API", description = "WhatsApp lines with exact billing. Errors are `{\"error\": code, \"message\": …}`; POSTs accept `Idempotency-Key`."),
+    paths(
+        routes::system::healthz,
+        routes::system::metrics,
+        routes::system::openapi,
+        routes::account::get,
+        routes::keys::create,
+        routes::keys::list,
+        routes::keys::revoke,
+        routes::sandbox::clock,
+        routes::sandbox::advance,
+    ),
+    components(schemas(ErrorOut)),
+    modifiers(&BearerAuth),
+)]
+struct ApiDoc;
+
+/// The OpenAPI document.
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The OpenAPI document as pretty JSON (what `docs/openapi.json` holds).
+pub fn json() -> String {
+    let mut s = document()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    s.push('\n');
+    s
+}

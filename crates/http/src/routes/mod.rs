@@ -1,0 +1,63 @@
+//! The router: public routes, authenticated routes, sandbox routes, and our 404/405/500.
+
+pub(crate) mod account;
+pub(crate) mod keys;
+pub(crate) mod sandbox;
+pub(crate) mod system;
+
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::error::{ApiError, ErrorCode};
+use crate::json::MAX_BODY_BYTES;
+use crate::{auth, idempotency, metrics, AppState};
+
+/// The whole HTTP application. Sandbox routes exist only when the app runs as a sandbox.
+pub fn router(state: AppState) -> Router {
+    let mut authed = Router::new()
+        .route("/api/v1/account", get(account::get))
+        .route("/api/v1/account/keys", get(keys::list).post(keys::create))
+        .route("/api/v1/account/keys/{id}", delete(keys::revoke));
+    if state.app.is_sandbox() {
+        authed = authed
+            .route("/api/v1/sandbox/clock", get(sandbox::clock))
+            .route("/api/v1/sandbox/clock/advance", post(sandbox::advance));
+    }
+    // Layers run outside-in from the last added: authenticate, then idempotency.
+    let authed = authed
+        .layer(from_fn_with_state(state.clone(), idempotency::replay))
+        .layer(from_fn_with_state(state.clone(), auth::require_key));
+
+    Router::new()
+        .route("/healthz", get(system::healthz))
+        .route("/metrics", get(system::metrics))
+        .route("/api/v1/openapi.json", get(system::openapi))
+        .merge(authed)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(from_fn_with_state(state.clone(), metrics::track))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(CatchPanicLayer::custom(panicked))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        "this route does not take that method",
+    )
+}
+
+fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    ApiError::internal("a handler panicked").into_response()
+}

@@ -1,0 +1,170 @@
+//! The subcommands.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use wagate_app::App;
+use wagate_domain::account::KeyMode;
+use wagate_domain::clock::ManualClock;
+use wagate_store::{AccountStore, SqlStore, Store};
+
+use crate::config::{CommonArgs, Config, ServeExtras, StoreLocation};
+
+/// wagate: WhatsApp lines with exact billing.
+#[derive(Debug, Parser)]
+#[command(name = "wagate", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the API server (and the job worker).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate(CommonArgs),
+    /// Manage accounts.
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Price WhatsApp Business Platform traffic exactly as Meta charges it (JSON Lines in,
+    /// one priced line per outbound message out).
+    Rate(wagate_pricing::cli::RateArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Sandbox only: where the test clock starts on a fresh store (RFC 3339).
+    #[arg(long, env = "WAGATE_CLOCK_START")]
+    clock_start: Option<String>,
+    /// Do not run the job worker in this process (API-only node).
+    #[arg(long, env = "WAGATE_NO_WORKER")]
+    no_worker: bool,
+    /// Log format: text or json.
+    #[arg(long, env = "WAGATE_LOG_FORMAT")]
+    log_format: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum AccountsCommand {
+    /// Create an account and print its API key (shown once).
+    Create(CreateAccountArgs),
+}
+
+#[derive(Debug, Args)]
+struct CreateAccountArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// The business's name.
+    #[arg(long)]
+    name: String,
+    /// Turn on the calling rollout for this account.
+    #[arg(long)]
+    calling: bool,
+    /// Print `{"account_id", "api_key"}` as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    // The pricing engine is synchronous and streams: no runtime, no store.
+    let cli = match cli.command {
+        Command::Rate(args) => return wagate_pricing::cli::run(args),
+        command => Cli { command },
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(a) => {
+                let extras = ServeExtras {
+                    clock_start: a.clock_start,
+                    no_worker: a.no_worker,
+                    log_format: a.log_format,
+                };
+                let config = Config::resolve(&a.common, &extras)?;
+                crate::serve::serve(config).await
+            }
+            Command::Migrate(common) => {
+                let config = Config::resolve(&common, &ServeExtras::default())?;
+                let store = open_store(&config).await?;
+                println!("migrations applied ({})", store.redacted_url());
+                Ok(())
+            }
+            Command::Accounts(AccountsCommand::Create(a)) => create_account(a).await,
+            Command::Openapi => {
+                print!("{}", wagate_http::openapi::json());
+                Ok(())
+            }
+            Command::Rate(_) => unreachable!("handled before the runtime starts"),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Opens the configured store (running migrations).
+pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
+    let store = match &config.store {
+        StoreLocation::SqliteDir(dir) => SqlStore::open_sqlite_dir(dir).await,
+        StoreLocation::Url(url) => SqlStore::open(url, Default::default()).await,
+    };
+    store.context("cannot open the store")
+}
+
+async fn create_account(a: CreateAccountArgs) -> anyhow::Result<()> {
+    let config = Config::resolve(&a.common, &ServeExtras::default())?;
+    let store = open_store(&config).await?;
+    // The store knows whether it is a sandbox; `--sandbox` only matters for a fresh store.
+    let mode = match store.store_mode().await? {
+        Some(mode) => mode,
+        None if config.sandbox => KeyMode::Test,
+        None => KeyMode::Live,
+    };
+    store.claim_store_mode(mode).await?;
+    let store: Arc<dyn Store> = Arc::new(store);
+    let app = match mode {
+        KeyMode::Live => App::production(store),
+        KeyMode::Test => {
+            let now = store
+                .load_sandbox_clock()
+                .await?
+                .unwrap_or_else(crate::serve::wall_now);
+            App::sandbox(store, Arc::new(ManualClock::new(now)))
+        }
+    };
+    let created = wagate_app::accounts::create_account(&app, &a.name, a.calling)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({"account_id": created.account.id, "api_key": created.api_key})
+        );
+    } else {
+        println!("account: {}", created.account.id);
+        println!("api key: {}", created.api_key);
+        println!("(the key is shown only once; store it now)");
+    }
+    Ok(())
+}

@@ -1,0 +1,213 @@
+//! Configuration: flags, then `WAGATE_*` environment variables, then an optional TOML file,
+//! then defaults — validated once at start.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use serde::Deserialize;
+
+/// Flags shared by `serve`, `migrate` and `accounts`.
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
+    #[arg(long, env = "WAGATE_LISTEN")]
+    pub listen: Option<String>,
+    /// Directory of the embedded SQLite store.
+    #[arg(long, env = "WAGATE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// `postgres://…` to use PostgreSQL instead of the embedded store.
+    #[arg(long, env = "WAGATE_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// A TOML file with any of these settings (`listen`, `data_dir`, `database_url`, …).
+    #[arg(long, env = "WAGATE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Sandbox mode: simulated outside world, test keys, a test clock.
+    #[arg(long, env = "WAGATE_SANDBOX")]
+    pub sandbox: bool,
+}
+
+/// The TOML file's shape: every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    sandbox: Option<bool>,
+    clock_start: Option<String>,
+    worker: Option<bool>,
+    log_format: Option<String>,
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone)]
+pub enum StoreLocation {
+    /// Embedded SQLite in this directory.
+    SqliteDir(PathBuf),
+    /// A database URL.
+    Url(String),
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// The store.
+    pub store: StoreLocation,
+    /// Sandbox mode.
+    pub sandbox: bool,
+    /// Where the sandbox clock starts on a fresh store.
+    pub clock_start: Option<jiff::Timestamp>,
+    /// Whether this process runs the job worker.
+    pub worker: bool,
+    /// `text` or `json` logs.
+    pub log_format: String,
+}
+
+/// Per-`serve` extras that come from flags or the file.
+#[derive(Debug, Default, Clone)]
+pub struct ServeExtras {
+    /// `--clock-start`.
+    pub clock_start: Option<String>,
+    /// `--no-worker`.
+    pub no_worker: bool,
+    /// `--log-format`.
+    pub log_format: Option<String>,
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+}
+
+impl Config {
+    /// Merges flags/env (already merged by clap), the file and defaults, and validates.
+    pub fn resolve(common: &CommonArgs, extras: &ServeExtras) -> anyhow::Result<Config> {
+        let file = match &common.config {
+            Some(p) => read_file(p)?,
+            None => FileConfig::default(),
+        };
+        let listen_text = common
+            .listen
+            .clone()
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let listen: SocketAddr = listen_text.parse().with_context(|| {
+            format!("--listen {listen_text:?} is not an address like 127.0.0.1:8080")
+        })?;
+        let store = match common.database_url.clone().or(file.database_url) {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                StoreLocation::Url(url)
+            }
+            Some(url) if url.starts_with("sqlite:") => StoreLocation::Url(url),
+            Some(_) => bail!("--database-url must start with postgres:// (or sqlite:)"),
+            None => StoreLocation::SqliteDir(
+                common
+                    .data_dir
+                    .clone()
+                    .or(file.data_dir)
+                    .unwrap_or_else(|| PathBuf::from("./wagate-data")),
+            ),
+        };
+        let sandbox = common.sandbox || file.sandbox.unwrap_or(false);
+        let clock_start = match extras.clock_start.clone().or(file.clock_start) {
+            None => None,
+            Some(s) => Some(
+                s.parse::<jiff::Timestamp>()
+                    .with_context(|| format!("--clock-start {s:?} is not an RFC 3339 time"))?,
+            ),
+        };
+        if clock_start.is_some() && !sandbox {
+            bail!("--clock-start only applies with --sandbox");
+        }
+        let log_format = extras
+            .log_format
+            .clone()
+            .or(file.log_format)
+            .unwrap_or_else(|| "text".to_owned());
+        if log_format != "text" && log_format != "json" {
+            bail!("--log-format must be text or json");
+        }
+        Ok(Config {
+            listen,
+            store,
+            sandbox,
+            clock_start,
+            worker: !extras.no_worker && file.worker.unwrap_or(true),
+            log_format,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn common() -> CommonArgs {
+        CommonArgs {
+            listen: None,
+            data_dir: None,
+            database_url: None,
+            config: None,
+            sandbox: false,
+        }
+    }
+
+    #[test]
+    fn defaults_are_local_and_embedded() {
+        let c = Config::resolve(&common(), &ServeExtras::default()).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert!(
+            matches!(c.store, StoreLocation::SqliteDir(ref p) if p == Path::new("./wagate-data"))
+        );
+        assert!(c.worker && !c.sandbox);
+    }
+
+    #[test]
+    fn flags_beat_the_file_and_bad_values_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("w.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9\"\nsandbox = true\nworker = false\n",
+        )
+        .unwrap();
+        let mut args = common();
+        args.config = Some(file.clone());
+        let c = Config::resolve(&args, &ServeExtras::default()).unwrap();
+        assert_eq!(c.listen.port(), 9);
+        assert!(c.sandbox && !c.worker);
+        args.listen = Some("127.0.0.1:10".into());
+        assert_eq!(
+            Config::resolve(&args, &ServeExtras::default())
+                .unwrap()
+                .listen
+                .port(),
+            10
+        );
+
+        args.listen = Some("nowhere".into());
+        assert!(Config::resolve(&args, &ServeExtras::default()).is_err());
+        std::fs::write(&file, "lisen = \"x\"\n").unwrap();
+        args.listen = None;
+        assert!(
+            Config::resolve(&args, &ServeExtras::default()).is_err(),
+            "typos in the file are errors"
+        );
+        let mut args = common();
+        args.database_url = Some("mysql://x".into());
+        assert!(Config::resolve(&args, &ServeExtras::default()).is_err());
+        let extras = ServeExtras {
+            clock_start: Some("2026-01-01T00:00:00Z".into()),
+            ..Default::default()
+        };
+        assert!(
+            Config::resolve(&common(), &extras).is_err(),
+            "clock-start needs --sandbox"
+        );
+    }
+}

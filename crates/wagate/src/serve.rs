@@ -1,0 +1,127 @@
+//! `wagate serve`: open the store, assemble the app, start the worker and the HTTP server,
+//! and drain both on SIGTERM or Ctrl-C.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use anyhow::Context;
+use jiff::Timestamp;
+use wagate_app::scheduler::WorkerOptions;
+use wagate_app::App;
+use wagate_domain::account::KeyMode;
+use wagate_domain::clock::{Clock, ManualClock, SystemClock};
+use wagate_store::{AccountStore, Backend, JobStore, Store};
+
+use crate::config::Config;
+
+/// Wall-clock now, whole seconds: where a fresh sandbox clock starts without `--clock-start`.
+pub fn wall_now() -> Timestamp {
+    let now = SystemClock.now();
+    Timestamp::from_second(now.as_second()).unwrap_or(now)
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WAGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// Runs the server until a shutdown signal.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    init_logging(&config.log_format);
+    let sql = crate::cli::open_store(&config).await?;
+    let mode = if config.sandbox {
+        KeyMode::Test
+    } else {
+        KeyMode::Live
+    };
+    sql.claim_store_mode(mode).await?;
+    if sql.backend() == Backend::Sqlite {
+        // One process owns an SQLite store: leases left by a crashed run are void.
+        sql.release_all_leases().await?;
+    }
+    tracing::info!(store = %sql.redacted_url(), sandbox = config.sandbox, "store open");
+    let store: Arc<dyn Store> = Arc::new(sql.clone());
+
+    let app = if config.sandbox {
+        let start = match store.load_sandbox_clock().await? {
+            Some(saved) => saved,
+            None => config.clock_start.unwrap_or_else(wall_now),
+        };
+        store.save_sandbox_clock(start).await?;
+        App::sandbox(store.clone(), Arc::new(ManualClock::new(start)))
+    } else {
+        App::production(store.clone())
+    };
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+
+    let mut out = std::io::stdout().lock();
+    if config.sandbox {
+        let demo = wagate_app::accounts::sandbox_demo_account(&app)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot prepare the demo account: {e}"))?;
+        writeln!(out, "sandbox clock: {}", app.clock.now())?;
+        writeln!(out, "sandbox demo account: {}", demo.account.id)?;
+        writeln!(out, "sandbox demo api key: {}", demo.api_key)?;
+    }
+    writeln!(out, "wagate listening on http://{addr}")?;
+    out.flush()?;
+    drop(out);
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = config.worker.then(|| {
+        let scheduler = app.scheduler.clone();
+        let rx = stop_rx.clone();
+        tokio::spawn(async move { scheduler.run_forever(WorkerOptions::default(), rx).await })
+    });
+
+    let router = wagate_http::router(wagate_http::AppState::new(app));
+    let mut http_stop = stop_rx.clone();
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        let _ = http_stop.wait_for(|stop| *stop).await;
+    });
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: draining requests and jobs");
+        let _ = stop_tx.send(true);
+    });
+    server.await.context("server error")?;
+    if let Some(w) = worker {
+        let _ = w.await;
+    }
+    sql.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,348 @@
+//! The foundation's API, driven over HTTP against the real binary, on SQLite and PostgreSQL.
+
+mod common;
+
+use common::{create_account, fresh, send, Server, CLOCK_START};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+both_backends!(health_auth_and_the_account, health_auth_body);
+async fn health_auth_body(kind: &str) {
+    let (backing, _guard) = fresh(kind).await;
+    let s = Server::sandbox(&backing).await;
+    let (st, body) = send(s.http.get(format!("{}/healthz", s.base))).await;
+    assert_eq!((st, body["status"].as_str()), (200, Some("ok")));
+
+    let (st, body) = send(s.http.get(format!("{}/api/v1/account", s.base))).await;
+    assert_eq!((st, body["error"].as_str()), (401, Some("unauthorized")));
+    let (st, _) = send(
+        s.http
+            .get(format!("{}/api/v1/account", s.base))
+            .bearer_auth("wg_test_doesnotexist"),
+    )
+    .await;
+    assert_eq!(st, 401);
+
+    let (st, acct) = s.get("/api/v1/account").await;
+    assert_eq!(st, 200);
+    assert_eq!(acct["id"], s.demo_account.as_str());
+    assert_eq!(acct["mode"], "test");
+    assert_eq!(acct["created_at"], CLOCK_START);
+
+    // A second key works; revoking the first locks it out at once.
+    let (st, created) = s.post("/api/v1/account/keys", json!({})).await;
+    assert_eq!(st, 201);
+    let second = created["secret"].as_str().unwrap().to_owned();
+    assert!(second.starts_with("wg_test_"));
+    let (_, keys) = s.get("/api/v1/account/keys").await;
+    assert_eq!(keys["data"].as_array().unwrap().len(), 2);
+    assert!(
+        keys["data"][0].get("secret").is_none(),
+        "secrets are shown once"
+    );
+    let first_id = keys["data"][1]["id"].as_str().unwrap().to_owned();
+    let (st, revoked) =
+        send(s.req(Method::DELETE, &format!("/api/v1/account/keys/{first_id}"))).await;
+    assert_eq!(st, 200);
+    assert!(revoked["revoked_at"].is_string());
+    assert_eq!(
+        s.get("/api/v1/account").await.0,
+        401,
+        "the revoked key is refused"
+    );
+    let (st, _) = send(
+        s.http
+            .get(format!("{}/api/v1/account", s.base))
+            .bearer_auth(&second),
+    )
+    .await;
+    assert_eq!(st, 200);
+}
+
+both_backends!(bad_input_gets_a_clear_4xx, bad_input_body);
+async fn bad_input_body(kind: &str) {
+    let (backing, _guard) = fresh(kind).await;
+    let s = Server::sandbox(&backing).await;
+    let advance = "/api/v1/sandbox/clock/advance";
+    let raw = |body: Vec<u8>| {
+        s.req(Method::POST, advance)
+            .header("content-type", "application/json")
+            .body(body)
+    };
+
+    let (st, b) = send(raw(b"{\"seconds\": ".to_vec())).await;
+    assert_eq!((st, b["error"].as_str()), (400, Some("invalid_json")));
+    let (st, b) = send(raw(b"[1,2]".to_vec())).await;
+    assert_eq!((st, b["error"].as_str()), (422, Some("invalid_field")));
+    let (st, b) = s.post(advance, json!({"seconds": "ten"})).await;
+    assert_eq!(
+        (st, b["error"].as_str(), b["param"].as_str()),
+        (422, Some("invalid_field"), Some("seconds"))
+    );
+    let (st, b) = s.post(advance, json!({"secnds": 10})).await;
+    assert_eq!(
+        (st, b["param"].as_str()),
+        (422, Some("secnds")),
+        "unknown fields are named"
+    );
+    let (st, b) = s.post(advance, json!({"seconds": -5})).await;
+    assert_eq!((st, b["param"].as_str()), (422, Some("seconds")));
+    let (st, b) = s.post(advance, json!({"to": "2025-01-01T00:00:00Z"})).await;
+    assert_eq!(
+        (st, b["param"].as_str()),
+        (422, Some("to")),
+        "the clock never runs backwards"
+    );
+    let (st, _) = s.post(advance, json!({})).await;
+    assert_eq!(st, 422);
+
+    let big = vec![b' '; 1024 * 1024 + 10];
+    let (st, b) = send(raw(big)).await;
+    assert_eq!((st, b["error"].as_str()), (413, Some("payload_too_large")));
+
+    let (st, b) = send(s.req(Method::GET, "/api/v1/nothing/here")).await;
+    assert_eq!((st, b["error"].as_str()), (404, Some("not_found")));
+    let (st, b) = send(s.req(Method::PUT, "/api/v1/account")).await;
+    assert_eq!((st, b["error"].as_str()), (405, Some("method_not_allowed")));
+    let (st, b) = send(s.req(Method::DELETE, "/api/v1/account/keys/line_abc")).await;
+    assert_eq!((st, b["error"].as_str()), (404, Some("not_found")));
+    let (st, _) = send(
+        s.http
+            .get(format!("{}/api/v1/account", s.base))
+            .header("authorization", "Basic Zm9vOmJhcg=="),
+    )
+    .await;
+    assert_eq!(st, 401);
+
+    // Another account's key id is invisible: 404, never 403.
+    let (_, other_key) = create_account(&backing, "Other").await;
+    let (_, keys) = send(
+        s.http
+            .get(format!("{}/api/v1/account/keys", s.base))
+            .bearer_auth(&other_key),
+    )
+    .await;
+    let other_id = keys["data"][0]["id"].as_str().unwrap();
+    let (st, _) = send(s.req(Method::DELETE, &format!("/api/v1/account/keys/{other_id}"))).await;
+    assert_eq!(st, 404);
+    let (st, _) = send(
+        s.http
+            .get(format!("{}/api/v1/account", s.base))
+            .bearer_auth(&other_key),
+    )
+    .await;
+    assert_eq!(st, 200, "the other account's key still works");
+}
+
+both_backends!(idempotency_keys_replay_the_first_response, idempotency_body);
+async fn idempotency_body(kind: &str) {
+    let (backing, _guard) = fresh(kind).await;
+    let s = Server::sandbox(&backing).await;
+    let post = |key: &str, body: Value| {
+        s.req(Method::POST, "/api/v1/account/keys")
+            .header("Idempotency-Key", key)
+            .json(&body)
+    };
+    let first = post("k-1", json!({})).send().await.unwrap();
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    let again = post("k-1", json!({})).send().await.unwrap();
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again, first, "the same response, the same secret");
+
+    let (st, b) = send(post("k-1", json!({"x": 1}))).await;
+    assert_eq!(
+        (st, b["error"].as_str()),
+        (422, Some("idempotency_key_reused"))
+    );
+
+    // Concurrent requests with one key do the work once.
+    let tasks: Vec<_> = (0..20)
+        .map(|_| tokio::spawn(post("k-2", json!({})).send()))
+        .collect();
+    let mut ids = Vec::new();
+    for t in tasks {
+        let resp = t.await.unwrap().unwrap();
+        assert_eq!(resp.status(), 201);
+        ids.push(resp.json::<Value>().await.unwrap()["id"].clone());
+    }
+    ids.dedup();
+    assert_eq!(
+        ids.len(),
+        1,
+        "every concurrent request got the first response"
+    );
+    let (_, keys) = s.get("/api/v1/account/keys").await;
+    assert_eq!(
+        keys["data"].as_array().unwrap().len(),
+        3,
+        "demo key + k-1 + k-2"
+    );
+
+    let (st, _) = send(post(&"x".repeat(300), json!({}))).await;
+    assert_eq!(st, 422, "over-long keys are refused");
+}
+
+both_backends!(sandbox_clock_moves_only_when_told, sandbox_clock_body);
+async fn sandbox_clock_body(kind: &str) {
+    let (backing, _guard) = fresh(kind).await;
+    let s = Server::sandbox(&backing).await;
+    let (st, c) = s.get("/api/v1/sandbox/clock").await;
+    assert_eq!((st, c["now"].as_str()), (200, Some(CLOCK_START)));
+    let (st, c) = s
+        .post("/api/v1/sandbox/clock/advance", json!({"seconds": 90}))
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(c["from"], CLOCK_START);
+    assert_eq!(c["now"], "2026-01-01T00:01:30Z");
+    let (_, c) = s
+        .post(
+            "/api/v1/sandbox/clock/advance",
+            json!({"to": "2026-02-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(c["now"], "2026-02-01T00:00:00Z");
+    assert_eq!(
+        s.get("/api/v1/sandbox/clock").await.1["now"],
+        "2026-02-01T00:00:00Z"
+    );
+}
+
+both_backends!(
+    accounts_can_be_created_while_the_server_runs,
+    accounts_cli_body
+);
+async fn accounts_cli_body(kind: &str) {
+    let (backing, _guard) = fresh(kind).await;
+    let s = Server::sandbox(&backing).await;
+    let (account_id, key) = create_account(&backing, "Acme").await;
+    assert!(account_id.starts_with("acct_"));
+    assert!(
+        key.starts_with("wg_test_"),
+        "a sandbox store issues test keys"
+    );
+    let (st, acct) = send(
+        s.http
+            .get(format!("{}/api/v1/account", s.base))
+            .bearer_auth(&key),
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert_eq!(acct["id"], account_id.as_str());
+    assert_eq!(acct["name"], "Acme");
+}
+
+both_backends!(a_committed_write_survives_sigkill, sigkill_body);
+async fn sigkill_body(kind: &str) {
+    let (backing, _guard) = fresh(kind).await;
+    let s = Server::sandbox(&backing).await;
+    let (st, created) = s.post("/api/v1/account/keys", json!({})).await;
+    assert_eq!(st, 201);
+    s.post("/api/v1/sandbox/clock/advance", json!({"seconds": 3600}))
+        .await;
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    s.kill().await;
+
+    let s = Server::sandbox(&backing).await;
+    let (st, acct) = send(
+        s.http
+            .get(format!("{}/api/v1/account", s.base))
+            .bearer_auth(&secret),
+    )
+    .await;
+    assert_eq!(
+        st, 200,
+        "the key written before the kill authenticates after restart"
+    );
+    assert_eq!(acct["id"], s.demo_account.as_str(), "the same demo account");
+    assert_eq!(
+        s.get("/api/v1/sandbox/clock").await.1["now"],
+        "2026-01-01T01:00:00Z"
+    );
+}
+
+both_backends!(sigterm_stops_cleanly, sigterm_body);
+async fn sigterm_body(kind: &str) {
+    let (backing, _guard) = fresh(kind).await;
+    let s = Server::sandbox(&backing).await;
+    assert_eq!(s.get("/api/v1/account").await.0, 200);
+    let status = s.terminate().await;
+    assert!(status.success(), "exit status {status:?}");
+}
+
+both_backends!(production_mode_has_no_sandbox_and_no_demo, production_body);
+async fn production_body(kind: &str) {
+    let (backing, _guard) = fresh(kind).await;
+    let (_, key) = create_account(&backing, "Live Co").await;
+    assert!(key.starts_with("wg_live_"));
+    let s = Server::start(&backing, &[]).await;
+    assert!(s.key.is_empty(), "no demo key outside the sandbox");
+    let get = |p: &str| send(s.http.get(format!("{}{p}", s.base)).bearer_auth(&key));
+    assert_eq!(get("/api/v1/account").await.0, 200);
+    let (st, b) = get("/api/v1/sandbox/clock").await;
+    assert_eq!((st, b["error"].as_str()), (404, Some("not_found")));
+    s.kill().await;
+    // A production store refuses to be opened as a sandbox.
+    let out = tokio::process::Command::new(common::bin())
+        .args(["serve", "--sandbox", "--listen", "127.0.0.1:0"])
+        .args(backing.args())
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("production"));
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template() {
+    let (backing, _guard) = fresh("sqlite").await;
+    let s = Server::sandbox(&backing).await;
+    s.get("/api/v1/account").await;
+    send(s.req(Method::DELETE, "/api/v1/account/keys/key_x1")).await;
+    let text = s
+        .http
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(
+            r#"wagate_http_requests_total{method="GET",route="/api/v1/account",status="200"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"route="/api/v1/account/keys/{id}",status="404"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains("wagate_http_request_duration_seconds_bucket"));
+}
+
+#[tokio::test]
+async fn the_served_openapi_matches_the_committed_document() {
+    let (backing, _guard) = fresh("sqlite").await;
+    let s = Server::sandbox(&backing).await;
+    let served = s
+        .http
+        .get(format!("{}/api/v1/openapi.json", s.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        served == committed,
+        "docs/openapi.json is out of date: run `cargo run -- openapi > docs/openapi.json`"
+    );
+    let doc: Value = serde_json::from_str(&served).unwrap();
+    assert!(doc["paths"]["/api/v1/account"]["get"].is_object());
+    assert!(doc["paths"]["/api/v1/sandbox/clock/advance"]["post"].is_object());
+}
