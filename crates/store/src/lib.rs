@@ -14,9 +14,11 @@ mod error;
 mod sql;
 pub mod testing;
 mod traits;
+mod webhooks;
 
 pub use error::{StoreError, StoreResult};
-pub use sql::{Backend, SqlStore};
+pub use sql::{Backend, SqlStore, DELIVER_JOB};
 pub use traits::*;
+pub use webhooks::*;
 
 pub use wagate_domain::ids::AccountId;

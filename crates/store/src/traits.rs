@@ -9,8 +9,21 @@ use wagate_domain::jobs::{Job, NewJob};
 use crate::StoreResult;
 
 /// Everything wagate stores.
-pub trait Store: AccountStore + IdempotencyStore + JobStore + SandboxStore + Send + Sync {}
-impl<T: AccountStore + IdempotencyStore + JobStore + SandboxStore + Send + Sync> Store for T {}
+pub trait Store:
+    AccountStore + IdempotencyStore + JobStore + SandboxStore + crate::WebhookStore + Send + Sync
+{
+}
+impl<
+        T: AccountStore
+            + IdempotencyStore
+            + JobStore
+            + SandboxStore
+            + crate::WebhookStore
+            + Send
+            + Sync,
+    > Store for T
+{
+}
 
 /// An account to create.
 #[derive(Debug, Clone)]

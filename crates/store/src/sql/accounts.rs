@@ -136,7 +136,7 @@ impl AccountStore for SqlStore {
         .bind(to_micros(now))
         .execute(&mut *tx)
         .await?;
-        Self::insert_key(&mut *tx, &account.id, key, now).await?;
+        Self::insert_key(&mut tx, &account.id, key, now).await?;
         tx.commit().await?;
         Ok(account)
     }
@@ -180,7 +180,7 @@ impl AccountStore for SqlStore {
         now: Timestamp,
     ) -> StoreResult<ApiKeyInfo> {
         let mut tx = self.begin_write().await?;
-        Self::insert_key(&mut *tx, account, key, now).await?;
+        Self::insert_key(&mut tx, account, key, now).await?;
         tx.commit().await?;
         Ok(ApiKeyInfo {
             id: key.id.clone(),

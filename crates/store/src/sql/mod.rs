@@ -4,6 +4,9 @@ mod accounts;
 mod idempotency;
 mod jobs;
 mod sandbox;
+mod webhooks;
+
+pub use webhooks::DELIVER_JOB;
 
 use std::path::Path;
 use std::time::Duration;
@@ -86,6 +89,10 @@ impl SqlStore {
                             conn.execute("PRAGMA journal_mode = WAL").await?;
                             conn.execute("PRAGMA busy_timeout = 10000").await?;
                             conn.execute("PRAGMA foreign_keys = ON").await?;
+                            // In WAL mode NORMAL survives any process crash (SIGKILL included);
+                            // only an OS crash or power loss can drop the last commits. Use
+                            // PostgreSQL where that matters.
+                            conn.execute("PRAGMA synchronous = NORMAL").await?;
                             Ok(())
                         })
                     })
