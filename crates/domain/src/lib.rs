@@ -10,3 +10,4 @@ pub mod jobs;
 pub mod money;
 pub mod page;
 pub mod time;
+pub mod webhook;
