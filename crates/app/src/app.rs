@@ -7,6 +7,7 @@ use wagate_domain::clock::{Clock, ManualClock, SystemClock};
 use wagate_store::Store;
 
 use crate::scheduler::Scheduler;
+use crate::webhooks::delivery::Deliverer;
 
 /// How the application runs.
 #[derive(Debug, Clone)]
@@ -61,6 +62,14 @@ impl App {
     ) -> Self {
         let wall: Arc<dyn Clock> = Arc::new(SystemClock);
         let scheduler = Scheduler::new(store.clone(), clock.clone(), wall.clone());
+        let deliverer = Deliverer::new(
+            store.clone(),
+            clock.clone(),
+            wall.clone(),
+            sandbox_clock.is_some(),
+        )
+        .expect("the HTTP client for webhook delivery (TLS roots) could not be built");
+        scheduler.register(wagate_store::DELIVER_JOB, Arc::new(deliverer));
         App {
             store,
             clock,

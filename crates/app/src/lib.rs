@@ -5,6 +5,7 @@ pub mod accounts;
 mod app;
 pub mod error;
 pub mod scheduler;
+pub mod webhooks;
 
 pub use app::{App, AppConfig};
 pub use error::{AppError, AppResult};

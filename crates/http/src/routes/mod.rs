@@ -4,6 +4,7 @@ pub(crate) mod account;
 pub(crate) mod keys;
 pub(crate) mod sandbox;
 pub(crate) mod system;
+pub(crate) mod webhooks;
 
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
@@ -22,7 +23,32 @@ pub fn router(state: AppState) -> Router {
     let mut authed = Router::new()
         .route("/api/v1/account", get(account::get))
         .route("/api/v1/account/keys", get(keys::list).post(keys::create))
-        .route("/api/v1/account/keys/{id}", delete(keys::revoke));
+        .route("/api/v1/account/keys/{id}", delete(keys::revoke))
+        .route(
+            "/api/v1/webhooks/endpoints",
+            get(webhooks::list_endpoints).post(webhooks::create_endpoint),
+        )
+        .route(
+            "/api/v1/webhooks/endpoints/{id}",
+            get(webhooks::get_endpoint)
+                .patch(webhooks::update_endpoint)
+                .delete(webhooks::delete_endpoint),
+        )
+        .route(
+            "/api/v1/webhooks/endpoints/{id}/test",
+            post(webhooks::test_endpoint),
+        )
+        .route("/api/v1/webhooks/secret", get(webhooks::get_secret))
+        .route(
+            "/api/v1/webhooks/secret/rotate",
+            post(webhooks::rotate_secret),
+        )
+        .route("/api/v1/webhooks/events", get(webhooks::list_events))
+        .route("/api/v1/webhooks/events/{id}", get(webhooks::get_event))
+        .route(
+            "/api/v1/webhooks/events/{id}/redeliver",
+            post(webhooks::redeliver_event),
+        );
     if state.app.is_sandbox() {
         authed = authed
             .route("/api/v1/sandbox/clock", get(sandbox::clock))

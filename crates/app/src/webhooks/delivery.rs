@@ -1,0 +1,234 @@
+//! The delivery worker: one signed HTTP attempt per job, then the follow-up (done, retry on
+//! the schedule, give up, or disable the endpoint), recorded atomically with the attempt.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use rand::Rng;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use tokio::sync::Semaphore;
+use wagate_domain::clock::Clock;
+use wagate_domain::ids::{AccountId, DeliveryId};
+use wagate_domain::jobs::Job;
+use wagate_domain::webhook::address::{check_literal_host, is_forbidden_ip};
+use wagate_domain::webhook::retry::{
+    next_retry_delay, verdict, AttemptVerdict, ATTEMPT_TIMEOUT, DISABLE_AFTER_FAILING_FOR,
+};
+use wagate_domain::webhook::signing::{signature_header, SigningSecret};
+use wagate_store::{AttemptFollowUp, AttemptRecord, EndpointRecord, Store};
+
+use super::new_event;
+use crate::scheduler::JobHandler;
+
+/// Attempts in flight to one host at most, so one slow receiver cannot take every worker.
+pub const PER_HOST_CONCURRENCY: usize = 16;
+
+/// A DNS resolver that drops private, loopback and other internal addresses, so a name
+/// that resolves (or later re-resolves) inside the network can never be reached.
+#[derive(Debug, Clone, Copy)]
+struct PublicOnlyResolver;
+
+impl Resolve for PublicOnlyResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0))
+                .await?
+                .filter(|a| !is_forbidden_ip(a.ip()))
+                .collect();
+            if addrs.is_empty() {
+                return Err(
+                    format!("{} resolves only to internal addresses", name.as_str()).into(),
+                );
+            }
+            Ok(Box::new(addrs.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// The `webhook.deliver` job handler.
+pub struct Deliverer {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    wall: Arc<dyn Clock>,
+    client: reqwest::Client,
+    allow_internal: bool,
+    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl Deliverer {
+    /// A deliverer. `allow_internal` (the sandbox) permits loopback and private targets.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        wall: Arc<dyn Clock>,
+        allow_internal: bool,
+    ) -> anyhow::Result<Self> {
+        let mut builder = reqwest::Client::builder()
+            .timeout(ATTEMPT_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("wagate-webhooks/", env!("CARGO_PKG_VERSION")))
+            .pool_max_idle_per_host(PER_HOST_CONCURRENCY);
+        if !allow_internal {
+            builder = builder.dns_resolver(Arc::new(PublicOnlyResolver));
+        }
+        Ok(Self {
+            store,
+            clock,
+            wall,
+            client: builder.build()?,
+            allow_internal,
+            hosts: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn host_permits(&self, host: &str) -> Arc<Semaphore> {
+        self.hosts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(host.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(PER_HOST_CONCURRENCY)))
+            .clone()
+    }
+
+    async fn signing_secrets(&self, account: &AccountId) -> anyhow::Result<Vec<SigningSecret>> {
+        let records = self
+            .store
+            .webhook_secrets(
+                account,
+                &SigningSecret::generate().to_text(),
+                self.wall.now(),
+            )
+            .await?;
+        records
+            .iter()
+            .map(|r| {
+                SigningSecret::parse(&r.secret).map_err(|e| anyhow::anyhow!("stored secret: {e}"))
+            })
+            .collect()
+    }
+
+    /// Makes one attempt: `(status code, error)`.
+    async fn attempt(
+        &self,
+        ep: &EndpointRecord,
+        event_id: &str,
+        body: &str,
+        secrets: &[SigningSecret],
+    ) -> (Option<u16>, Option<String>) {
+        let url = match url::Url::parse(&ep.url) {
+            Ok(u) => u,
+            Err(e) => return (None, Some(format!("invalid url: {e}"))),
+        };
+        if !self.allow_internal {
+            if let Err(e) = check_literal_host(&url) {
+                return (None, Some(e.to_string()));
+            }
+        }
+        let permits = self.host_permits(url.host_str().unwrap_or_default());
+        let _permit = permits.acquire_owned().await;
+        // Signed afresh for each attempt: the timestamp is the wall-clock time of this attempt.
+        let timestamp = self.wall.now().as_second();
+        let refs: Vec<&SigningSecret> = secrets.iter().collect();
+        let signature = signature_header(&refs, event_id, timestamp, body.as_bytes());
+        let sent = self
+            .client
+            .post(url)
+            .header("content-type", "application/json")
+            .header("webhook-id", event_id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(body.to_owned())
+            .send()
+            .await;
+        match sent {
+            Ok(resp) => {
+                let code = resp.status().as_u16();
+                let err = (!resp.status().is_success()).then(|| format!("HTTP {code}"));
+                (Some(code), err)
+            }
+            Err(e) if e.is_timeout() => {
+                (None, Some(format!("timed out after {ATTEMPT_TIMEOUT:?}")))
+            }
+            Err(e) => (None, Some(format!("{e:#}"))),
+        }
+    }
+
+    fn disable(
+        ep: &EndpointRecord,
+        account: &AccountId,
+        reason: &str,
+        now: jiff::Timestamp,
+    ) -> AttemptFollowUp {
+        let event = new_event(
+            account,
+            "endpoint.disabled",
+            None,
+            serde_json::json!({
+                "endpoint_id": ep.id,
+                "url": ep.url,
+                "reason": reason,
+                "disabled_at": wagate_domain::time::rfc3339(now),
+            }),
+            now,
+        );
+        AttemptFollowUp::DisableEndpoint {
+            reason: reason.to_owned(),
+            event,
+        }
+    }
+}
+
+#[async_trait]
+impl JobHandler for Deliverer {
+    async fn run(&self, job: &Job) -> anyhow::Result<()> {
+        let id: DeliveryId = serde_json::from_value(job.payload["delivery"].clone())?;
+        let Some(task) = self.store.delivery_task(&id).await? else {
+            return Ok(());
+        };
+        if task.delivery.status != "pending" {
+            return Ok(()); // a stale job for a delivery already settled
+        }
+        let Some(ep) = task.endpoint.filter(|e| e.enabled) else {
+            self.store.abandon_delivery(&id, self.clock.now()).await?;
+            return Ok(());
+        };
+        let secrets = self.signing_secrets(&task.account_id).await?;
+        let attempted_at = self.wall.now();
+        let started = Instant::now();
+        let event_id = task.delivery.event_id.to_string();
+        let (status_code, error) = self.attempt(&ep, &event_id, &task.body, &secrets).await;
+        let latency_ms = started.elapsed().as_millis().min(i64::MAX as u128) as i64;
+        let attempt_no = task.delivery.attempts + 1;
+        let now = self.clock.now();
+        let follow_up = match verdict(status_code) {
+            AttemptVerdict::Delivered => AttemptFollowUp::Delivered,
+            AttemptVerdict::Gone => Self::disable(&ep, &task.account_id, "gone", now),
+            AttemptVerdict::Failed => {
+                let failing_since = ep.failing_since.unwrap_or(now);
+                if now.duration_since(failing_since) >= DISABLE_AFTER_FAILING_FOR {
+                    Self::disable(&ep, &task.account_id, "failing", now)
+                } else {
+                    let jitter: f64 = rand::thread_rng().gen_range(0.0..1.0);
+                    match next_retry_delay(attempt_no, jitter) {
+                        Some(delay) => AttemptFollowUp::RetryAt(now + delay),
+                        None => AttemptFollowUp::GiveUp,
+                    }
+                }
+            }
+        };
+        let attempt = AttemptRecord {
+            delivery_id: id,
+            endpoint_id: ep.id.clone(),
+            attempt: attempt_no,
+            attempted_at,
+            status_code,
+            latency_ms,
+            error,
+        };
+        self.store.record_attempt(&attempt, follow_up, now).await?;
+        Ok(())
+    }
+}
