@@ -22,6 +22,12 @@ pub trait JobHandler: Send + Sync {
     /// Does the job's work. An error makes the job due again after a backoff; the work must
     /// therefore be idempotent (every handler's writes are keyed so a rerun does nothing twice).
     async fn run(&self, job: &Job) -> anyhow::Result<()>;
+
+    /// Whether a successful run already removed the job (in the transaction of its own
+    /// work), sparing the scheduler a separate write.
+    fn removes_own_job(&self) -> bool {
+        false
+    }
 }
 
 /// What a sandbox clock advance did.
@@ -118,12 +124,14 @@ impl Scheduler {
 
     /// Runs one claimed job and records its outcome.
     async fn execute(&self, job: Job) {
-        let outcome = match self.handler(&job.kind) {
+        let handler = self.handler(&job.kind);
+        let outcome = match &handler {
             Some(h) => h.run(&job).await,
             None => Err(anyhow::anyhow!("no handler for job kind {:?}", job.kind)),
         };
         let store = &self.inner.store;
         let recorded = match outcome {
+            Ok(()) if handler.is_some_and(|h| h.removes_own_job()) => Ok(()),
             Ok(()) => store.finish_job(&job.id).await,
             Err(e) => {
                 let retry_at = self.inner.clock.now() + retry_delay(job.attempts);
@@ -199,23 +207,25 @@ impl Scheduler {
             if *shutdown.borrow() {
                 break;
             }
-            let free = permits.available_permits() as u32;
-            let claimed = if free == 0 {
-                Ok(Vec::new())
-            } else {
-                match self.inner.advance_lock.try_lock() {
-                    Ok(_guard) => self.claim(free.min(64)).await,
-                    Err(_) => Ok(Vec::new()),
-                }
+            // Wait for a free slot (not a fixed sleep: a full pool must not idle).
+            let first = tokio::select! {
+                p = permits.clone().acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => return,
+                },
+                _ = shutdown.changed() => continue,
             };
-            let jobs = match claimed {
-                Ok(jobs) => jobs,
-                Err(e) => {
-                    tracing::error!(error = %e, "could not claim jobs");
-                    Vec::new()
-                }
+            let free = permits.available_permits() as u32 + 1;
+            let claimed = match self.inner.advance_lock.try_lock() {
+                Ok(_guard) => self.claim(free.min(64)).await,
+                Err(_) => Ok(Vec::new()),
             };
+            let jobs = claimed.unwrap_or_else(|e| {
+                tracing::error!(error = %e, "could not claim jobs");
+                Vec::new()
+            });
             if jobs.is_empty() {
+                drop(first);
                 tokio::select! {
                     _ = self.inner.wake.notified() => {}
                     _ = tokio::time::sleep(opts.poll_interval) => {}
@@ -223,9 +233,14 @@ impl Scheduler {
                 }
                 continue;
             }
+            let mut first = Some(first);
             for job in jobs {
-                let Ok(permit) = permits.clone().acquire_owned().await else {
-                    return;
+                let permit = match first.take() {
+                    Some(p) => p,
+                    None => match permits.clone().acquire_owned().await {
+                        Ok(p) => p,
+                        Err(_) => return,
+                    },
                 };
                 let this = self.clone();
                 tokio::spawn(async move {

@@ -152,6 +152,11 @@ impl ApiError {
     pub fn code(&self) -> ErrorCode {
         self.code
     }
+
+    /// The `param` field, if the error names one.
+    pub fn param(&self) -> Option<&str> {
+        self.extra.get("param").and_then(|v| v.as_str())
+    }
 }
 
 impl IntoResponse for ApiError {

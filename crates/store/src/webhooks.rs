@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use wagate_domain::ids::{AccountId, DeliveryId, EndpointId, EventId};
+use wagate_domain::ids::{AccountId, DeliveryId, EndpointId, EventId, JobId};
 use wagate_domain::page::{Page, PageRequest};
 
 use crate::StoreResult;
@@ -264,9 +264,12 @@ pub trait WebhookStore {
     ) -> StoreResult<Option<EventRecord>>;
     /// What the worker needs to attempt a delivery.
     async fn delivery_task(&self, id: &DeliveryId) -> StoreResult<Option<DeliveryTask>>;
-    /// Records an attempt and what follows, atomically.
+    /// Records an attempt and what follows, and removes the job that made it, atomically.
     async fn record_attempt(
         &self,
+        job: &JobId,
+        event_id: &EventId,
+        account: &AccountId,
         attempt: &AttemptRecord,
         follow_up: AttemptFollowUp,
         now: Timestamp,

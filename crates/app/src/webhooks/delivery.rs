@@ -186,13 +186,17 @@ impl JobHandler for Deliverer {
     async fn run(&self, job: &Job) -> anyhow::Result<()> {
         let id: DeliveryId = serde_json::from_value(job.payload["delivery"].clone())?;
         let Some(task) = self.store.delivery_task(&id).await? else {
+            self.store.finish_job(&job.id).await?;
             return Ok(());
         };
         if task.delivery.status != "pending" {
-            return Ok(()); // a stale job for a delivery already settled
+            // A stale job for a delivery already settled.
+            self.store.finish_job(&job.id).await?;
+            return Ok(());
         }
         let Some(ep) = task.endpoint.filter(|e| e.enabled) else {
             self.store.abandon_delivery(&id, self.clock.now()).await?;
+            self.store.finish_job(&job.id).await?;
             return Ok(());
         };
         let secrets = self.signing_secrets(&task.account_id).await?;
@@ -228,7 +232,20 @@ impl JobHandler for Deliverer {
             latency_ms,
             error,
         };
-        self.store.record_attempt(&attempt, follow_up, now).await?;
+        self.store
+            .record_attempt(
+                &job.id,
+                &task.delivery.event_id,
+                &task.account_id,
+                &attempt,
+                follow_up,
+                now,
+            )
+            .await?;
         Ok(())
+    }
+
+    fn removes_own_job(&self) -> bool {
+        true
     }
 }

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
-use wagate_domain::ids::{AccountId, DeliveryId, EndpointId, EventId};
+use wagate_domain::ids::{AccountId, DeliveryId, EndpointId, EventId, JobId};
 use wagate_domain::jobs::NewJob;
 use wagate_domain::page::{Page, PageRequest};
 use wagate_domain::time::to_micros;
@@ -565,8 +565,12 @@ impl WebhookStore for SqlStore {
     async fn delivery_task(&self, dlv: &DeliveryId) -> StoreResult<Option<DeliveryTask>> {
         let row = sqlx::query(
             "SELECT d.id, d.event_id, d.endpoint_id, d.status, d.attempts, d.next_attempt_at,
-                    d.account_id, e.body
-             FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id = $1",
+                    d.account_id, e.body, w.id AS ep_id, w.url AS ep_url, w.events AS ep_events,
+                    w.enabled AS ep_enabled, w.failing_since AS ep_failing_since
+             FROM deliveries d
+             JOIN events e ON e.id = d.event_id
+             LEFT JOIN webhook_endpoints w ON w.id = d.endpoint_id AND w.deleted_at IS NULL
+             WHERE d.id = $1",
         )
         .bind(dlv.as_str())
         .fetch_optional(&self.read)
@@ -574,32 +578,47 @@ impl WebhookStore for SqlStore {
         let Some(row) = row else { return Ok(None) };
         let d = delivery(&row)?;
         let account_id: AccountId = id(&row, "account_id")?;
-        let ep = sqlx::query(&format!(
-            "SELECT {ENDPOINT_COLS} FROM webhook_endpoints WHERE id = $1 AND deleted_at IS NULL"
-        ))
-        .bind(d.endpoint_id.as_str())
-        .fetch_optional(&self.read)
-        .await?;
+        // Only what an attempt needs of the endpoint; the rest is not read on this hot path.
+        let endpoint = match opt_text(&row, "ep_id")? {
+            None => None,
+            Some(_) => Some(EndpointRecord {
+                id: id(&row, "ep_id")?,
+                account_id: account_id.clone(),
+                url: text(&row, "ep_url")?,
+                events: serde_json::from_str(&text(&row, "ep_events")?)
+                    .map_err(|e| corrupt("webhook_endpoints.events", e))?,
+                enabled: int(&row, "ep_enabled")? != 0,
+                description: None,
+                disabled_reason: None,
+                disabled_at: None,
+                failing_since: opt_ts(&row, "ep_failing_since")?,
+                created_at: Timestamp::UNIX_EPOCH,
+                updated_at: Timestamp::UNIX_EPOCH,
+            }),
+        };
         Ok(Some(DeliveryTask {
             delivery: d,
             account_id,
             body: text(&row, "body")?,
-            endpoint: ep.as_ref().map(endpoint).transpose()?,
+            endpoint,
         }))
     }
 
     async fn record_attempt(
         &self,
+        job: &JobId,
+        event_id: &EventId,
+        account: &AccountId,
         a: &AttemptRecord,
         follow_up: AttemptFollowUp,
         now: Timestamp,
     ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query("SELECT account_id, event_id FROM deliveries WHERE id = $1")
-            .bind(a.delivery_id.as_str())
-            .fetch_one(&mut *tx)
+        // The job that made this attempt goes with it: one transaction per delivery attempt.
+        sqlx::query("DELETE FROM jobs WHERE id = $1")
+            .bind(job.as_str())
+            .execute(&mut *tx)
             .await?;
-        let account: AccountId = id(&row, "account_id")?;
         let inserted = sqlx::query(
             "INSERT INTO delivery_attempts (delivery_id, event_id, endpoint_id, attempt, attempted_at,
                  status_code, latency_ms, error)
@@ -607,7 +626,7 @@ impl WebhookStore for SqlStore {
              ON CONFLICT (delivery_id, attempt) DO NOTHING",
         )
         .bind(a.delivery_id.as_str())
-        .bind(text(&row, "event_id")?)
+        .bind(event_id.as_str())
         .bind(a.endpoint_id.as_str())
         .bind(i64::from(a.attempt))
         .bind(to_micros(a.attempted_at))
@@ -619,6 +638,7 @@ impl WebhookStore for SqlStore {
         .rows_affected();
         if inserted == 0 {
             // This attempt was recorded by an earlier run of the same job.
+            tx.commit().await?;
             return Ok(());
         }
         let set_delivery = |status: &'static str, next: Option<Timestamp>| {
@@ -648,7 +668,7 @@ impl WebhookStore for SqlStore {
             AttemptFollowUp::RetryAt(at) => {
                 set_delivery("pending", Some(at)).execute(&mut *tx).await?;
                 mark_failing.execute(&mut *tx).await?;
-                let job = attempt_job(&account, &a.delivery_id, a.attempt + 1, at);
+                let job = attempt_job(account, &a.delivery_id, a.attempt + 1, at);
                 insert_jobs(&mut tx, &[job], now).await?;
             }
             AttemptFollowUp::GiveUp => {
