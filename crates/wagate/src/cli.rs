@@ -36,6 +36,13 @@ enum Command {
     Rate(wagate_pricing::cli::RateArgs),
 }
 
+/// The commands that need the async runtime.
+enum Async {
+    Serve(ServeArgs),
+    Migrate(CommonArgs),
+    Accounts(AccountsCommand),
+}
+
 #[derive(Debug, Args)]
 struct ServeArgs {
     #[command(flatten)]
@@ -74,10 +81,16 @@ struct CreateAccountArgs {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
-    // The pricing engine is synchronous and streams: no runtime, no store.
-    let cli = match cli.command {
+    let command = match cli.command {
+        // The pricing engine is synchronous and streams: no runtime, no store.
         Command::Rate(args) => return wagate_pricing::cli::run(args),
-        command => Cli { command },
+        Command::Serve(a) => Async::Serve(a),
+        Command::Migrate(c) => Async::Migrate(c),
+        Command::Accounts(a) => Async::Accounts(a),
+        Command::Openapi => {
+            print!("{}", wagate_http::openapi::json());
+            return ExitCode::SUCCESS;
+        }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -90,8 +103,8 @@ pub fn run(cli: Cli) -> ExitCode {
         }
     };
     let result = runtime.block_on(async move {
-        match cli.command {
-            Command::Serve(a) => {
+        match command {
+            Async::Serve(a) => {
                 let extras = ServeExtras {
                     clock_start: a.clock_start,
                     no_worker: a.no_worker,
@@ -100,18 +113,13 @@ pub fn run(cli: Cli) -> ExitCode {
                 let config = Config::resolve(&a.common, &extras)?;
                 crate::serve::serve(config).await
             }
-            Command::Migrate(common) => {
+            Async::Migrate(common) => {
                 let config = Config::resolve(&common, &ServeExtras::default())?;
                 let store = open_store(&config).await?;
                 println!("migrations applied ({})", store.redacted_url());
                 Ok(())
             }
-            Command::Accounts(AccountsCommand::Create(a)) => create_account(a).await,
-            Command::Openapi => {
-                print!("{}", wagate_http::openapi::json());
-                Ok(())
-            }
-            Command::Rate(_) => unreachable!("handled before the runtime starts"),
+            Async::Accounts(AccountsCommand::Create(a)) => create_account(a).await,
         }
     });
     match result {

@@ -7,7 +7,7 @@ use wagate_domain::ids::JobId;
 use wagate_domain::jobs::{Job, NewJob};
 use wagate_domain::time::to_micros;
 
-use super::{id, int, opt_text, text, ts, Backend, SqlStore};
+use super::{count, id, int, opt_text, text, ts, Backend, SqlStore};
 use crate::error::corrupt;
 use crate::{JobStore, StoreResult};
 
@@ -23,7 +23,7 @@ fn job(row: &AnyRow) -> StoreResult<Job> {
         account_id,
         payload,
         due_at: ts(row, "due_at")?,
-        attempts: int(row, "attempts")?.clamp(0, u32::MAX as i64) as u32,
+        attempts: count(row, "attempts")?,
     })
 }
 

@@ -185,6 +185,11 @@ pub(crate) fn int(row: &AnyRow, col: &'static str) -> StoreResult<i64> {
     Ok(row.try_get::<i64, _>(col)?)
 }
 
+/// Reads a non-negative counter column as `u32` (clamped: only a corrupt row is out of range).
+pub(crate) fn count(row: &AnyRow, col: &'static str) -> StoreResult<u32> {
+    Ok(int(row, col)?.clamp(0, i64::from(u32::MAX)) as u32)
+}
+
 /// Reads a nullable integer column.
 pub(crate) fn opt_int(row: &AnyRow, col: &'static str) -> StoreResult<Option<i64>> {
     Ok(row.try_get::<Option<i64>, _>(col)?)

@@ -12,7 +12,7 @@ use wagate_domain::page::{Page, PageRequest};
 use wagate_domain::time::to_micros;
 
 use super::jobs::insert_jobs;
-use super::{id, int, opt_text, opt_ts, text, ts, SqlStore};
+use super::{count, id, int, opt_text, opt_ts, text, ts, SqlStore};
 use crate::error::corrupt;
 use crate::{
     AttemptFollowUp, AttemptRecord, DeliveryRecord, DeliveryTask, EndpointLimitReached,
@@ -25,11 +25,17 @@ pub const DELIVER_JOB: &str = "webhook.deliver";
 
 const ENDPOINT_COLS: &str = "id, account_id, url, events, enabled, description, disabled_reason, \
      disabled_at, failing_since, created_at, updated_at";
+const ACTIVE_SECRETS: &str = "SELECT secret, created_at, expires_at FROM webhook_secrets
+     WHERE account_id = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY seq DESC";
 const DELIVERY_COLS: &str = "id, event_id, endpoint_id, status, attempts, next_attempt_at";
 
+/// Reads an endpoint's event-type list (stored as a JSON array).
+fn event_types(row: &AnyRow, col: &'static str) -> StoreResult<Vec<String>> {
+    serde_json::from_str(&text(row, col)?).map_err(|e| corrupt("webhook_endpoints.events", e))
+}
+
 fn endpoint(row: &AnyRow) -> StoreResult<EndpointRecord> {
-    let events: Vec<String> = serde_json::from_str(&text(row, "events")?)
-        .map_err(|e| corrupt("webhook_endpoints.events", e))?;
+    let events = event_types(row, "events")?;
     Ok(EndpointRecord {
         id: id(row, "id")?,
         account_id: id(row, "account_id")?,
@@ -51,7 +57,7 @@ fn delivery(row: &AnyRow) -> StoreResult<DeliveryRecord> {
         event_id: id(row, "event_id")?,
         endpoint_id: id(row, "endpoint_id")?,
         status: text(row, "status")?,
-        attempts: int(row, "attempts")?.clamp(0, u32::MAX as i64) as u32,
+        attempts: count(row, "attempts")?,
         next_attempt_at: opt_ts(row, "next_attempt_at")?,
     })
 }
@@ -123,11 +129,7 @@ pub(crate) async fn insert_events(
             .await?;
             let list = rows
                 .iter()
-                .map(|r| {
-                    let events: Vec<String> = serde_json::from_str(&text(r, "events")?)
-                        .map_err(|e| corrupt("webhook_endpoints.events", e))?;
-                    Ok((id(r, "id")?, events))
-                })
+                .map(|r| Ok((id(r, "id")?, event_types(r, "events")?)))
                 .collect::<StoreResult<Vec<_>>>()?;
             endpoints_of.insert(ev.account_id.clone(), list);
         }
@@ -176,9 +178,7 @@ impl WebhookStore for SqlStore {
         initial: &str,
         wall_now: Timestamp,
     ) -> StoreResult<Vec<SecretRecord>> {
-        let select = "SELECT secret, created_at, expires_at FROM webhook_secrets
-             WHERE account_id = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY seq DESC";
-        let rows = sqlx::query(select)
+        let rows = sqlx::query(ACTIVE_SECRETS)
             .bind(account.as_str())
             .bind(to_micros(wall_now))
             .fetch_all(&self.read)
@@ -203,7 +203,7 @@ impl WebhookStore for SqlStore {
             .execute(&mut *tx)
             .await?;
         }
-        let rows = sqlx::query(select)
+        let rows = sqlx::query(ACTIVE_SECRETS)
             .bind(account.as_str())
             .bind(to_micros(wall_now))
             .fetch_all(&mut *tx)
@@ -233,14 +233,11 @@ impl WebhookStore for SqlStore {
         .bind(to_micros(wall_now))
         .execute(&mut *tx)
         .await?;
-        let rows = sqlx::query(
-            "SELECT secret, created_at, expires_at FROM webhook_secrets
-             WHERE account_id = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY seq DESC",
-        )
-        .bind(account.as_str())
-        .bind(to_micros(wall_now))
-        .fetch_all(&mut *tx)
-        .await?;
+        let rows = sqlx::query(ACTIVE_SECRETS)
+            .bind(account.as_str())
+            .bind(to_micros(wall_now))
+            .fetch_all(&mut *tx)
+            .await?;
         tx.commit().await?;
         rows.iter().map(secret).collect()
     }
@@ -495,7 +492,7 @@ impl WebhookStore for SqlStore {
             Ok(AttemptRecord {
                 delivery_id: id(r, "delivery_id")?,
                 endpoint_id: id(r, "endpoint_id")?,
-                attempt: int(r, "attempt")?.clamp(0, u32::MAX as i64) as u32,
+                attempt: count(r, "attempt")?,
                 attempted_at: ts(r, "attempted_at")?,
                 status_code: super::opt_int(r, "status_code")?.map(|c| c.clamp(0, 999) as u16),
                 latency_ms: int(r, "latency_ms")?,
@@ -585,8 +582,7 @@ impl WebhookStore for SqlStore {
                 id: id(&row, "ep_id")?,
                 account_id: account_id.clone(),
                 url: text(&row, "ep_url")?,
-                events: serde_json::from_str(&text(&row, "ep_events")?)
-                    .map_err(|e| corrupt("webhook_endpoints.events", e))?,
+                events: event_types(&row, "ep_events")?,
                 enabled: int(&row, "ep_enabled")? != 0,
                 description: None,
                 disabled_reason: None,
