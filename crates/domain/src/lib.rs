@@ -4,6 +4,7 @@
 //! or as a function argument, so every rule can be tested with a clock the test controls.
 
 pub mod account;
+pub mod billing;
 pub mod clock;
 pub mod ids;
 pub mod jobs;
