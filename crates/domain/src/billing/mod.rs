@@ -14,5 +14,6 @@
 //! Time always arrives as an argument; the store, the payment processor and the jobs that call
 //! these rules live in other crates. See `docs/billing.md` for the rules with a worked example.
 
+pub mod ledger;
 pub mod plan;
 pub mod schedule;
