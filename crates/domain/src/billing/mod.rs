@@ -14,6 +14,7 @@
 //! Time always arrives as an argument; the store, the payment processor and the jobs that call
 //! these rules live in other crates. See `docs/billing.md` for the rules with a worked example.
 
+pub mod forecast;
 pub mod ledger;
 pub mod plan;
 pub mod schedule;
