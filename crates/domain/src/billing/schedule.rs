@@ -277,6 +277,26 @@ mod tests {
     }
 
     #[test]
+    fn the_worked_example_of_docs_billing_md() {
+        let (a, reason) = first_charge(ts("2026-01-31T09:00:00Z"), true);
+        assert_eq!(
+            (a, reason),
+            (ts("2026-02-07T09:00:00Z"), ChargeReason::TrialConversion)
+        );
+        assert_eq!(period_start(a, 1), ts("2026-03-07T09:00:00Z"));
+        let (b, reason) = first_charge(ts("2026-01-31T09:30:00Z"), false);
+        assert_eq!(reason, ChargeReason::Activation);
+        let failed = period_start(b, 1);
+        assert_eq!(failed, ts("2026-02-28T09:30:00Z"));
+        assert_eq!(grace_ends_at(failed), ts("2026-03-05T09:30:00Z"));
+        let paid = grace_retries(failed)[1];
+        assert_eq!(paid, ts("2026-03-02T09:30:00Z"));
+        assert_eq!(period_index_at(b, paid), 1);
+        assert_eq!(period_start(b, 2), ts("2026-03-31T09:30:00Z"));
+        assert_eq!(period_start(b, 3), ts("2026-04-30T09:30:00Z"));
+    }
+
+    #[test]
     fn far_periods_saturate_instead_of_panicking() {
         let anchor = ts("2026-01-31T09:00:00Z");
         assert_eq!(checked_period_start(anchor, u32::MAX), None);
