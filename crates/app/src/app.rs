@@ -43,14 +43,15 @@ impl std::fmt::Debug for App {
 }
 
 impl App {
-    /// A production application on the system clock.
-    pub fn production(store: Arc<dyn Store>) -> Self {
+    /// A production application on the system clock. Fails only if the webhook HTTP client
+    /// cannot be built (no usable TLS configuration).
+    pub fn production(store: Arc<dyn Store>) -> anyhow::Result<Self> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         Self::assemble(store, clock.clone(), None, KeyMode::Live)
     }
 
     /// A sandbox application whose business clock is `clock`.
-    pub fn sandbox(store: Arc<dyn Store>, clock: Arc<ManualClock>) -> Self {
+    pub fn sandbox(store: Arc<dyn Store>, clock: Arc<ManualClock>) -> anyhow::Result<Self> {
         Self::assemble(store, clock.clone(), Some(clock), KeyMode::Test)
     }
 
@@ -59,7 +60,7 @@ impl App {
         clock: Arc<dyn Clock>,
         sandbox_clock: Option<Arc<ManualClock>>,
         mode: KeyMode,
-    ) -> Self {
+    ) -> anyhow::Result<Self> {
         let wall: Arc<dyn Clock> = Arc::new(SystemClock);
         let scheduler = Scheduler::new(store.clone(), clock.clone(), wall.clone());
         let deliverer = Deliverer::new(
@@ -70,14 +71,14 @@ impl App {
         )
         .expect("the HTTP client for webhook delivery (TLS roots) could not be built");
         scheduler.register(wagate_store::DELIVER_JOB, Arc::new(deliverer));
-        App {
+        Ok(App {
             store,
             clock,
             wall,
             sandbox_clock,
             scheduler,
             config: AppConfig { mode },
-        }
+        })
     }
 
     /// Whether this is the sandbox.

@@ -59,7 +59,7 @@ async fn advance_runs_due_jobs_in_time_order_including_follow_ups_and_retries() 
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqlStore::open_sqlite_dir(dir.path()).await.unwrap());
     let clock = Arc::new(ManualClock::new(t("2026-01-01T00:00:00Z")));
-    let app = App::sandbox(store.clone(), clock.clone());
+    let app = App::sandbox(store.clone(), clock.clone()).unwrap();
     let rec = Arc::new(Recorder {
         app_store: store.clone(),
         clock: clock.clone(),

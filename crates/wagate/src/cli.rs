@@ -152,13 +152,13 @@ async fn create_account(a: CreateAccountArgs) -> anyhow::Result<()> {
     store.claim_store_mode(mode).await?;
     let store: Arc<dyn Store> = Arc::new(store);
     let app = match mode {
-        KeyMode::Live => App::production(store),
+        KeyMode::Live => App::production(store)?,
         KeyMode::Test => {
             let now = store
                 .load_sandbox_clock()
                 .await?
                 .unwrap_or_else(crate::serve::wall_now);
-            App::sandbox(store, Arc::new(ManualClock::new(now)))
+            App::sandbox(store, Arc::new(ManualClock::new(now)))?
         }
     };
     let created = wagate_app::accounts::create_account(&app, &a.name, a.calling)

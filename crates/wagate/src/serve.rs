@@ -56,9 +56,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             None => config.clock_start.unwrap_or_else(wall_now),
         };
         store.save_sandbox_clock(start).await?;
-        App::sandbox(store.clone(), Arc::new(ManualClock::new(start)))
+        App::sandbox(store.clone(), Arc::new(ManualClock::new(start)))?
     } else {
-        App::production(store.clone())
+        App::production(store.clone())?
     };
 
     let listener = tokio::net::TcpListener::bind(config.listen)
