@@ -648,18 +648,23 @@ impl WebhookStore for SqlStore {
             .bind(to_micros(now))
             .bind(a.delivery_id.as_str())
         };
+        // Both endpoint updates touch the row only when the streak changes: every delivery to
+        // an endpoint would otherwise lock and rewrite that one row, serialising its deliveries.
         let mark_failing = sqlx::query(
-            "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $1) WHERE id = $2",
+            "UPDATE webhook_endpoints SET failing_since = $1 WHERE id = $2 AND failing_since IS NULL",
         )
         .bind(to_micros(now))
         .bind(a.endpoint_id.as_str());
         match follow_up {
             AttemptFollowUp::Delivered => {
                 set_delivery("delivered", None).execute(&mut *tx).await?;
-                sqlx::query("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1")
-                    .bind(a.endpoint_id.as_str())
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE webhook_endpoints SET failing_since = NULL
+                     WHERE id = $1 AND failing_since IS NOT NULL",
+                )
+                .bind(a.endpoint_id.as_str())
+                .execute(&mut *tx)
+                .await?;
             }
             AttemptFollowUp::RetryAt(at) => {
                 set_delivery("pending", Some(at)).execute(&mut *tx).await?;
