@@ -12,6 +12,7 @@ use std::collections::HashMap;
 
 use crate::error::DataError;
 use crate::instant::Instant;
+use crate::operator_csv::operator_rows;
 
 /// One WABA's eligibility.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,18 +55,8 @@ impl AuthIntl {
     /// Reads `waba,primary_country,country,start_time` (header row optional).
     pub fn from_csv(text: &str, source: &str) -> Result<AuthIntl, DataError> {
         let mut declared = AuthIntl::default();
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .trim(csv::Trim::All)
-            .from_reader(text.as_bytes());
-        for (index, record) in reader.records().enumerate() {
-            let row = index + 1;
-            let record = record.map_err(|e| DataError::new(source, format!("row {row}: {e}")))?;
+        for (row, record) in operator_rows(text, source)? {
             let cell = |i: usize| record.get(i).unwrap_or("");
-            if cell(0).is_empty() || (row == 1 && cell(0).eq_ignore_ascii_case("waba")) {
-                continue;
-            }
             let country = |text: &str| -> Result<[u8; 2], DataError> {
                 match text.as_bytes() {
                     [a, b] if a.is_ascii_alphabetic() && b.is_ascii_alphabetic() => {

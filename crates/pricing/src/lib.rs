@@ -23,6 +23,7 @@ pub mod jsonl;
 pub mod market;
 pub mod meta_csv;
 pub mod money;
+mod operator_csv;
 pub mod phone;
 pub mod rate_card;
 pub mod rules;

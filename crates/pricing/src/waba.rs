@@ -9,6 +9,7 @@ use jiff::tz::TimeZone;
 
 use crate::currency::Currency;
 use crate::error::DataError;
+use crate::operator_csv::operator_rows;
 
 /// How one WABA is billed.
 #[derive(Clone, Debug)]
@@ -41,18 +42,8 @@ impl WabaDirectory {
     /// Reads `waba,time_zone,currency,portfolio` (header row optional; IANA zone names).
     pub fn from_csv(text: &str, source: &str) -> Result<WabaDirectory, DataError> {
         let mut directory = WabaDirectory::default();
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .trim(csv::Trim::All)
-            .from_reader(text.as_bytes());
-        for (index, record) in reader.records().enumerate() {
-            let row = index + 1;
-            let record = record.map_err(|e| DataError::new(source, format!("row {row}: {e}")))?;
+        for (row, record) in operator_rows(text, source)? {
             let cell = |i: usize| record.get(i).unwrap_or("");
-            if cell(0).is_empty() || (row == 1 && cell(0).eq_ignore_ascii_case("waba")) {
-                continue;
-            }
             let mut settings = WabaSettings::default();
             if !cell(1).is_empty() {
                 settings.time_zone = TimeZone::get(cell(1)).map_err(|e| {
