@@ -120,6 +120,9 @@ define_id!(
 define_id!(
     /// A webhook delivery (one event to one endpoint).
     DeliveryId, "dlv");
+define_id!(
+    /// A card payment attempt (a top-up, or the card charge that funds a line charge).
+    PaymentId, "pay");
 
 #[cfg(test)]
 mod tests {

@@ -8,6 +8,7 @@ pub mod billing;
 pub mod clock;
 pub mod ids;
 pub mod jobs;
+pub mod line;
 pub mod money;
 pub mod page;
 pub mod time;

@@ -11,12 +11,14 @@
 //! `WHERE` clause: tenant isolation is enforced where the data lives, not only in handlers.
 
 mod error;
+mod lines;
 mod sql;
 pub mod testing;
 mod traits;
 mod webhooks;
 
 pub use error::{StoreError, StoreResult};
+pub use lines::*;
 pub use sql::{Backend, SqlStore, DELIVER_JOB};
 pub use traits::*;
 pub use webhooks::*;

@@ -10,7 +10,14 @@ use crate::StoreResult;
 
 /// Everything wagate stores.
 pub trait Store:
-    AccountStore + IdempotencyStore + JobStore + SandboxStore + crate::WebhookStore + Send + Sync
+    AccountStore
+    + IdempotencyStore
+    + JobStore
+    + SandboxStore
+    + crate::WebhookStore
+    + crate::LineStore
+    + Send
+    + Sync
 {
 }
 impl<
@@ -19,6 +26,7 @@ impl<
             + JobStore
             + SandboxStore
             + crate::WebhookStore
+            + crate::LineStore
             + Send
             + Sync,
     > Store for T
@@ -137,6 +145,15 @@ pub trait JobStore {
         now: Timestamp,
         wall_now: Timestamp,
         lease_until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<Job>>;
+    /// Up to `limit` jobs due at business time `now` that no live lease holds, earliest first,
+    /// without leasing them: for work that removes its jobs in its own transaction, guarded
+    /// against a worker that leased one meanwhile (see `LineStore::commit_many`).
+    async fn peek_due_jobs(
+        &self,
+        now: Timestamp,
+        wall_now: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<Job>>;
     /// Removes a job that ran to completion.

@@ -298,3 +298,287 @@ async fn sandbox_clock_body(store: SqlStore) {
         Some(t("2026-01-05T00:00:00Z"))
     );
 }
+
+mod money {
+    //! The database itself guards the money: no negative wallet, one charge per line and
+    //! period, one outcome per payment — whatever the code above it asks.
+
+    use super::*;
+    use wagate_domain::billing::ledger::{line_charge, topup};
+    use wagate_domain::ids::{PaymentId, TransactionId};
+    use wagate_domain::line::LineStatus;
+    use wagate_domain::money::Micros;
+    use wagate_store::{
+        Batch, Conflict, LineRecord, LineStore, NewLineCharge, NewWalletTxn, PaymentPurpose,
+        PaymentRecord, PaymentStatus, PaymentUpdate,
+    };
+
+    fn line(account: &wagate_domain::ids::AccountId) -> LineRecord {
+        let now = t("2026-01-01T00:00:00Z");
+        let mut l = LineRecord::pending(
+            account.clone(),
+            false,
+            false,
+            wagate_domain::ids::random_base62(32),
+            now,
+        );
+        l.status = LineStatus::Ready;
+        l.price = Some(Micros::from_cents(1500));
+        l.anchor_at = Some(now);
+        l.link_count = 1;
+        l.ready_at = Some(now);
+        l.linked_at = Some(now);
+        l
+    }
+
+    fn txn(posting: wagate_domain::billing::ledger::Posting) -> NewWalletTxn {
+        NewWalletTxn {
+            id: TransactionId::generate(),
+            posting,
+            line_id: None,
+            payment_id: None,
+            reverses: None,
+            description: "test".into(),
+        }
+    }
+
+    pub(super) async fn guards_body(store: SqlStore) {
+        let now = t("2026-01-01T00:00:00Z");
+        let (acct, _) = account(&store, "Money").await;
+        let id = acct.id.clone();
+        let l = line(&id);
+        store
+            .commit(
+                Batch {
+                    insert_line: Some(l.clone()),
+                    ..Batch::default()
+                },
+                now,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        // A debit beyond the balance is refused and nothing of the batch is written.
+        let overdraw = Batch {
+            billing_account: Some(id.clone()),
+            wallet_txns: vec![txn(line_charge(&id, Micros::from_cents(1)).unwrap())],
+            ..Batch::default()
+        };
+        assert_eq!(
+            store.commit(overdraw, now).await.unwrap(),
+            Err(Conflict::InsufficientBalance)
+        );
+        assert_eq!(store.billing_account(&id).await.unwrap().balance, Micros(0));
+        // Fund it, then two racing charges of the same period: exactly one lands.
+        store
+            .commit(
+                Batch {
+                    billing_account: Some(id.clone()),
+                    wallet_txns: vec![txn(topup(&id, Micros::from_cents(5000)).unwrap())],
+                    ..Batch::default()
+                },
+                now,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let charge = || {
+            let debit = txn(line_charge(&id, Micros::from_cents(1500)).unwrap());
+            Batch {
+                billing_account: Some(id.clone()),
+                line_charge: Some(NewLineCharge {
+                    line_id: l.id.clone(),
+                    period: 0,
+                    amount: Micros::from_cents(1500),
+                    reason: "activation".into(),
+                    transaction_id: debit.id.clone(),
+                }),
+                wallet_txns: vec![debit],
+                ..Batch::default()
+            }
+        };
+        let (a, b) = tokio::join!(store.commit(charge(), now), store.commit(charge(), now));
+        let landed = [a, b]
+            .into_iter()
+            .filter(|r| matches!(r, Ok(Ok(()))))
+            .count();
+        assert_eq!(landed, 1, "one charge per line and period");
+        assert!(store.line_charged(&l.id, 0).await.unwrap());
+        assert_eq!(
+            store.billing_account(&id).await.unwrap().balance,
+            Micros::from_cents(3500)
+        );
+        // A payment's outcome is written once.
+        let p = store
+            .begin_payment(&PaymentRecord {
+                id: PaymentId::generate(),
+                account_id: id.clone(),
+                purpose: PaymentPurpose::Topup,
+                attempt_key: "topup:x".into(),
+                line_id: None,
+                period: None,
+                amount: Micros::from_cents(1000),
+                status: PaymentStatus::Pending,
+                processor_id: None,
+                error_code: None,
+                error_message: None,
+                created_at: now,
+            })
+            .await
+            .unwrap();
+        let settle = || Batch {
+            billing_account: Some(id.clone()),
+            payment_update: Some(PaymentUpdate {
+                id: p.id.clone(),
+                status: PaymentStatus::Succeeded,
+                processor_id: Some("sq_1".into()),
+                error_code: None,
+                error_message: None,
+            }),
+            wallet_txns: vec![txn(topup(&id, Micros::from_cents(1000)).unwrap())],
+            ..Batch::default()
+        };
+        store.commit(settle(), now).await.unwrap().unwrap();
+        assert_eq!(
+            store.commit(settle(), now).await.unwrap(),
+            Err(Conflict::PaymentSettled)
+        );
+        assert_eq!(
+            store.billing_account(&id).await.unwrap().balance,
+            Micros::from_cents(4500)
+        );
+        // The same attempt key finds the first payment instead of a new one.
+        let again = store
+            .begin_payment(&PaymentRecord {
+                id: PaymentId::generate(),
+                ..p.clone()
+            })
+            .await
+            .unwrap();
+        assert_eq!(again.id, p.id);
+        assert_eq!(again.status, PaymentStatus::Succeeded);
+        // A stale line write is refused.
+        let mut stale = l.clone();
+        stale.status = LineStatus::Released;
+        let mut fresh = l.clone();
+        fresh.status = LineStatus::Reconnecting;
+        store
+            .commit(
+                Batch {
+                    update_line: Some(fresh),
+                    ..Batch::default()
+                },
+                now,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            store
+                .commit(
+                    Batch {
+                        update_line: Some(stale),
+                        ..Batch::default()
+                    },
+                    now,
+                )
+                .await
+                .unwrap(),
+            Err(Conflict::LineChanged)
+        );
+    }
+}
+use money::guards_body;
+contract!(the_database_guards_the_money, guards_body);
+
+mod messages {
+    //! Queuing outbound messages: the daily limit holds however many arrive at once (SQLite
+    //! writes concurrent ones in one transaction), and each accepted one has its send job.
+
+    use super::*;
+    use wagate_domain::ids::MessageId;
+    use wagate_domain::line::{LineStatus, MessageStatus};
+    use wagate_domain::page::PageRequest;
+    use wagate_store::{Batch, Direction, EnqueueRefused, LineRecord, LineStore, MessageRecord};
+
+    pub(super) async fn limit_body(store: SqlStore) {
+        let now = t("2026-01-01T00:00:00Z");
+        let (acct, _) = account(&store, "Sender").await;
+        let mut line = LineRecord::pending(
+            acct.id.clone(),
+            false,
+            false,
+            wagate_domain::ids::random_base62(32),
+            now,
+        );
+        line.status = LineStatus::Ready;
+        let insert = Batch {
+            insert_line: Some(line.clone()),
+            ..Batch::default()
+        };
+        store.commit(insert, now).await.unwrap().unwrap();
+        let send = |i: usize, day: i64| {
+            let msg = MessageRecord {
+                id: MessageId::generate(),
+                account_id: acct.id.clone(),
+                line_id: line.id.clone(),
+                direction: Direction::Outbound,
+                from: None,
+                to: Some("+447700900123".into()),
+                text: format!("message {i}"),
+                status: MessageStatus::Queued,
+                error: None,
+                provider_id: None,
+                created_at: now,
+                updated_at: now,
+            };
+            let job = NewJob {
+                kind: "message.send".into(),
+                account_id: Some(acct.id.clone()),
+                payload: serde_json::json!({ "line": line.id }),
+                due_at: now,
+                dedupe_key: Some(msg.id.to_string()),
+            };
+            let store = store.clone();
+            tokio::spawn(async move { store.enqueue_message(&msg, day, 5, job).await })
+        };
+        let sends: Vec<_> = (0..20).map(|i| send(i, 20454)).collect();
+        let mut accepted = 0;
+        for s in sends {
+            match s.await.unwrap().unwrap() {
+                Ok(status) => {
+                    assert_eq!(status, LineStatus::Ready);
+                    accepted += 1;
+                }
+                Err(refused) => assert_eq!(refused, EnqueueRefused::LimitReached),
+            }
+        }
+        assert_eq!(accepted, 5, "the daily limit holds");
+        let page = PageRequest::new(Some(50), None).unwrap();
+        let stored = store
+            .list_messages(&acct.id, &line.id, &page)
+            .await
+            .unwrap();
+        assert_eq!(
+            stored.data.len(),
+            5,
+            "exactly the accepted messages are stored"
+        );
+        let wall = t("2026-01-01T00:00:00Z");
+        let jobs = store
+            .claim_due_jobs(now, wall, wall + SignedDuration::from_secs(60), 100)
+            .await
+            .unwrap();
+        assert_eq!(jobs.len(), 5, "each accepted message has its send job");
+        let over = send(20, 20454).await.unwrap().unwrap();
+        assert_eq!(over, Err(EnqueueRefused::LimitReached));
+        let next_day = send(21, 20455).await.unwrap().unwrap();
+        assert_eq!(
+            next_day,
+            Ok(LineStatus::Ready),
+            "a new UTC day starts a new count"
+        );
+    }
+}
+use messages::limit_body;
+contract!(the_daily_limit_holds_under_concurrent_sends, limit_body);

@@ -7,7 +7,9 @@ use wagate_domain::ids::JobId;
 use wagate_domain::jobs::{Job, NewJob};
 use wagate_domain::time::to_micros;
 
-use super::{count, id, int, opt_text, text, ts, Backend, SqlStore};
+use super::{
+    count, id, int, opt_text, param_list, placeholders, text, ts, Backend, SqlStore, MAX_PARAMS,
+};
 use crate::error::corrupt;
 use crate::{JobStore, StoreResult};
 
@@ -53,6 +55,62 @@ pub(crate) async fn insert_jobs(
     Ok(())
 }
 
+/// Inserts jobs, each created at its own time, in multi-row statements (in order; a
+/// `(kind, dedupe_key)` already present is kept as it is, as in [`insert_jobs`]).
+pub(crate) async fn insert_jobs_many(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    jobs: &[(&NewJob, Timestamp)],
+) -> StoreResult<()> {
+    const COLS: usize = 7;
+    for chunk in jobs.chunks(MAX_PARAMS / COLS) {
+        let sql = format!(
+            "INSERT INTO jobs (id, kind, account_id, payload, due_at, dedupe_key, created_at)
+             VALUES {} ON CONFLICT (kind, dedupe_key) DO NOTHING",
+            placeholders(backend, chunk.len(), COLS, 1)
+        );
+        let mut q = sqlx::query(&sql);
+        for (j, now) in chunk {
+            q = q
+                .bind(JobId::generate().to_string())
+                .bind(j.kind.clone())
+                .bind(j.account_id.as_ref().map(|a| a.to_string()))
+                .bind(j.payload.to_string())
+                .bind(to_micros(j.due_at))
+                .bind(j.dedupe_key.clone())
+                .bind(to_micros(*now));
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Removes finished jobs that no live lease holds at `wall_now` (inside the transaction of
+/// their work); false, with nothing removed for sure only if the caller rolls back, when one
+/// is gone or leased — another worker has it.
+pub(crate) async fn remove_unleased_jobs(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    ids: &[JobId],
+    wall_now: Timestamp,
+) -> StoreResult<bool> {
+    for chunk in ids.chunks(MAX_PARAMS - 1) {
+        let sql = format!(
+            "DELETE FROM jobs WHERE (leased_until IS NULL OR leased_until <= {}) AND id IN ({})",
+            param_list(backend, 1, 1),
+            param_list(backend, chunk.len(), 2)
+        );
+        let mut q = sqlx::query(&sql).bind(to_micros(wall_now));
+        for id in chunk {
+            q = q.bind(id.as_str());
+        }
+        if q.execute(&mut *conn).await?.rows_affected() != chunk.len() as u64 {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 #[async_trait]
 impl JobStore for SqlStore {
     async fn schedule_jobs(&self, jobs: &[NewJob], now: Timestamp) -> StoreResult<()> {
@@ -76,6 +134,21 @@ impl JobStore for SqlStore {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
+        if self.backend == Backend::Sqlite {
+            // A busy worker claims again after every job it starts, and most such claims find
+            // nothing: a read tells without taking SQLite's one write lock.
+            let due = sqlx::query(
+                "SELECT 1 AS one FROM jobs
+                 WHERE due_at <= $1 AND (leased_until IS NULL OR leased_until <= $2) LIMIT 1",
+            )
+            .bind(to_micros(now))
+            .bind(to_micros(wall_now))
+            .fetch_optional(&self.read)
+            .await?;
+            if due.is_none() {
+                return Ok(Vec::new());
+            }
+        }
         let sql = format!(
             "UPDATE jobs SET leased_until = $1
              WHERE id IN (
@@ -101,6 +174,25 @@ impl JobStore for SqlStore {
         // RETURNING does not promise an order.
         jobs.sort_by_key(|(j, seq)| (j.due_at, *seq));
         Ok(jobs.into_iter().map(|(j, _)| j).collect())
+    }
+
+    async fn peek_due_jobs(
+        &self,
+        now: Timestamp,
+        wall_now: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<Job>> {
+        let rows = sqlx::query(
+            "SELECT id, kind, account_id, payload, due_at, attempts FROM jobs
+             WHERE due_at <= $1 AND (leased_until IS NULL OR leased_until <= $2)
+             ORDER BY due_at, seq LIMIT $3",
+        )
+        .bind(to_micros(now))
+        .bind(to_micros(wall_now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(job).collect()
     }
 
     async fn finish_job(&self, job_id: &JobId) -> StoreResult<()> {

@@ -1,0 +1,264 @@
+//! Group commit on SQLite for the writes of sending messages.
+//!
+//! SQLite has one writer, and a transaction of its own per write spent most of its time on
+//! the round trips of `BEGIN`, `COMMIT` and the pool to the connection's thread. Writes that
+//! arrive together — messages being queued by the API, sends being recorded by the worker —
+//! therefore share one transaction: the first starts a flusher task, which takes every write
+//! waiting at that moment, applies them in arrival order and commits, then answers each, and
+//! goes on while writes keep coming. Each write is applied whole and answered only once
+//! committed. Only writes that cannot meet a [`Conflict`](crate::Conflict) join a group; if
+//! a group's transaction fails, its writes are retried one per transaction, so a failure
+//! belongs to the write that caused it.
+
+use std::sync::Mutex;
+
+use jiff::Timestamp;
+use sqlx::AnyConnection;
+use tokio::sync::oneshot;
+use wagate_domain::jobs::NewJob;
+use wagate_domain::line::LineStatus;
+
+use super::jobs::insert_jobs;
+use super::lines::insert_message;
+use super::{text, SqlStore};
+use crate::error::corrupt;
+use crate::{Batch, MessageRecord, StoreError, StoreResult};
+
+/// The most writes one transaction takes.
+const MAX_GROUP: usize = 256;
+
+/// A write that may share a transaction.
+enum Write {
+    /// Queue an outbound message within its line's daily limit, with its send job.
+    Enqueue {
+        msg: Box<MessageRecord>,
+        day: i64,
+        limit: u32,
+        send_job: NewJob,
+    },
+    /// Commit a batch that cannot conflict (see [`can_join`]).
+    Commit { batch: Box<Batch>, now: Timestamp },
+}
+
+/// Whether a batch may join a group: one that changes no line and no money cannot be refused
+/// by a [`Conflict`](crate::Conflict), so it never has to be undone alone.
+pub(crate) fn can_join(batch: &Batch) -> bool {
+    batch.insert_line.is_none() && batch.update_line.is_none() && batch.billing_account.is_none()
+}
+
+/// Where a write's outcome goes.
+enum Reply {
+    /// Queued with the line's status, or refused by the line (`None`: not found, not
+    /// linked, or at its daily limit).
+    Enqueued(oneshot::Sender<StoreResult<Option<LineStatus>>>),
+    /// Committed.
+    Committed(oneshot::Sender<StoreResult<()>>),
+}
+
+impl Reply {
+    /// Answers with what the write returned (`None` for a commit).
+    fn send(self, outcome: StoreResult<Option<LineStatus>>) {
+        // A caller that gave up (its request was cancelled) no longer listens.
+        match self {
+            Reply::Enqueued(tx) => drop(tx.send(outcome)),
+            Reply::Committed(tx) => drop(tx.send(outcome.map(|_| ()))),
+        }
+    }
+}
+
+struct Request {
+    write: Write,
+    reply: Reply,
+}
+
+#[derive(Default)]
+struct Waiting {
+    requests: Vec<Request>,
+    flushing: bool,
+}
+
+/// The writes waiting for the writer.
+#[derive(Default)]
+pub(crate) struct WriteGroup {
+    waiting: Mutex<Waiting>,
+}
+
+impl std::fmt::Debug for WriteGroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteGroup").finish_non_exhaustive()
+    }
+}
+
+impl WriteGroup {
+    /// Queues a message in the next group transaction; its line's status once committed,
+    /// or `None` if the line refused it (not found, not linked, or at its daily limit).
+    pub(crate) async fn enqueue(
+        store: &SqlStore,
+        msg: MessageRecord,
+        day: i64,
+        limit: u32,
+        send_job: NewJob,
+    ) -> StoreResult<Option<LineStatus>> {
+        let (tx, answer) = oneshot::channel();
+        let write = Write::Enqueue {
+            msg: Box::new(msg),
+            day,
+            limit,
+            send_job,
+        };
+        Self::submit(store, write, Reply::Enqueued(tx));
+        answer.await.map_err(|_| gone())?
+    }
+
+    /// Commits a batch that may join (see [`can_join`]) in the next group transaction.
+    pub(crate) async fn commit(store: &SqlStore, batch: Batch, now: Timestamp) -> StoreResult<()> {
+        let (tx, answer) = oneshot::channel();
+        let write = Write::Commit {
+            batch: Box::new(batch),
+            now,
+        };
+        Self::submit(store, write, Reply::Committed(tx));
+        answer.await.map_err(|_| gone())?
+    }
+
+    fn submit(store: &SqlStore, write: Write, reply: Reply) {
+        let start = {
+            let mut w = store.group.lock();
+            w.requests.push(Request { write, reply });
+            !std::mem::replace(&mut w.flushing, true)
+        };
+        if start {
+            // A task of its own: the caller may be cancelled, the others still need answers.
+            tokio::spawn(flush(store.clone()));
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The flusher stopped without answering (it panicked).
+fn gone() -> StoreError {
+    StoreError::Database(sqlx::Error::WorkerCrashed)
+}
+
+/// Writes waiting requests, a group per transaction, until none is left.
+async fn flush(store: SqlStore) {
+    loop {
+        let requests = {
+            let mut w = store.group.lock();
+            if w.requests.is_empty() {
+                w.flushing = false;
+                return;
+            }
+            let n = w.requests.len().min(MAX_GROUP);
+            w.requests.drain(..n).collect::<Vec<_>>()
+        };
+        match write_group(&store, &requests).await {
+            Ok(outcomes) => {
+                for (r, outcome) in requests.into_iter().zip(outcomes) {
+                    r.reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, writes = requests.len(), "a group transaction failed; writing one by one");
+                for r in requests {
+                    let outcome = write_alone(&store, &r.write).await;
+                    r.reply.send(outcome);
+                }
+            }
+        }
+    }
+}
+
+/// One transaction for all `requests`, in order; what each returned.
+async fn write_group(
+    store: &SqlStore,
+    requests: &[Request],
+) -> StoreResult<Vec<Option<LineStatus>>> {
+    let mut tx = store.begin_write().await?;
+    let mut outcomes = Vec::with_capacity(requests.len());
+    for r in requests {
+        outcomes.push(write(&mut tx, &r.write).await?);
+    }
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+/// `write` in a transaction of its own.
+async fn write_alone(store: &SqlStore, w: &Write) -> StoreResult<Option<LineStatus>> {
+    let mut tx = store.begin_write().await?;
+    let outcome = write(&mut tx, w).await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// Applies one write inside a transaction.
+async fn write(conn: &mut AnyConnection, w: &Write) -> StoreResult<Option<LineStatus>> {
+    match w {
+        Write::Enqueue {
+            msg,
+            day,
+            limit,
+            send_job,
+        } => queue_one(conn, msg, *day, *limit, send_job).await,
+        Write::Commit { batch, now } => match SqlStore::commit_in(conn, batch, *now).await? {
+            Ok(()) => Ok(None),
+            // A batch that may join meets no conflict; if one ever did, nothing of it (or of
+            // its group) is committed and the caller hears of it.
+            Err(c) => Err(corrupt("a batch that cannot conflict", c)),
+        },
+    }
+}
+
+/// Queues one message in a transaction of its own (PostgreSQL, where writers run side by
+/// side, and a failed group).
+pub(crate) async fn enqueue_alone(
+    store: &SqlStore,
+    msg: &MessageRecord,
+    day: i64,
+    limit: u32,
+    send_job: &NewJob,
+) -> StoreResult<Option<LineStatus>> {
+    let mut tx = store.begin_write().await?;
+    let outcome = queue_one(&mut tx, msg, day, limit, send_job).await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// Counts `msg` against its line's daily limit and, if the line takes it, writes it with its
+/// send job (a `reconnecting` line's message waits for the heal's job).
+async fn queue_one(
+    conn: &mut AnyConnection,
+    msg: &MessageRecord,
+    day: i64,
+    limit: u32,
+    send_job: &NewJob,
+) -> StoreResult<Option<LineStatus>> {
+    let row = sqlx::query(
+        "UPDATE lines SET
+             sent_today = CASE WHEN sent_day = $3 THEN sent_today + 1 ELSE 1 END,
+             sent_day = $3
+         WHERE id = $1 AND account_id = $2 AND status IN ('ready', 'reconnecting')
+           AND (sent_day <> $3 OR sent_today < $4)
+         RETURNING status",
+    )
+    .bind(msg.line_id.as_str())
+    .bind(msg.account_id.as_str())
+    .bind(day)
+    .bind(i64::from(limit))
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let status_text = text(&row, "status")?;
+    let status =
+        LineStatus::from_db(&status_text).ok_or_else(|| corrupt("lines.status", &status_text))?;
+    insert_message(conn, msg).await?;
+    if status == LineStatus::Ready {
+        insert_jobs(conn, std::slice::from_ref(send_job), msg.created_at).await?;
+    }
+    Ok(Some(status))
+}
