@@ -4,8 +4,13 @@ use std::sync::Arc;
 
 use wagate_domain::account::KeyMode;
 use wagate_domain::clock::{Clock, ManualClock, SystemClock};
+use wagate_payments::PaymentProcessor;
 use wagate_store::Store;
 
+use crate::billing::BillingService;
+use crate::connector::{Connector, ConnectorSink};
+use crate::lines::jobs::LineJobs;
+use crate::lines::{LineService, LinesConfig};
 use crate::scheduler::Scheduler;
 use crate::webhooks::delivery::Deliverer;
 
@@ -32,6 +37,36 @@ pub struct App {
     pub scheduler: Scheduler,
     /// The configuration.
     pub config: AppConfig,
+    /// Lines and messages.
+    pub lines: Arc<LineService>,
+    /// Card, wallet and line charges.
+    pub billing: Arc<BillingService>,
+    /// The WhatsApp connection provider.
+    pub connector: Arc<dyn Connector>,
+    /// API keys that authenticated recently (see [`crate::accounts::KEY_CACHE_TTL`]).
+    pub keys: Arc<crate::accounts::KeyCache>,
+}
+
+/// What the outside world is, for an [`App`]: the WhatsApp connector, the payment processor
+/// and the line settings.
+pub struct Outside {
+    /// The WhatsApp connection provider.
+    pub connector: Arc<dyn Connector>,
+    /// The card processor.
+    pub processor: Arc<dyn PaymentProcessor>,
+    /// Line settings (prices, limits, public URL).
+    pub lines: LinesConfig,
+}
+
+impl Outside {
+    /// The sandbox's outside world: the simulated connector and the sandbox processor.
+    pub fn sandbox() -> Self {
+        Outside {
+            connector: Arc::new(crate::connector::simulator::Simulator::new()),
+            processor: Arc::new(wagate_payments::SandboxProcessor::new()),
+            lines: LinesConfig::default(),
+        }
+    }
 }
 
 impl std::fmt::Debug for App {
@@ -45,14 +80,24 @@ impl std::fmt::Debug for App {
 impl App {
     /// A production application on the system clock. Fails only if the webhook HTTP client
     /// cannot be built (no usable TLS configuration).
-    pub fn production(store: Arc<dyn Store>) -> anyhow::Result<Self> {
+    pub fn production(store: Arc<dyn Store>, outside: Outside) -> anyhow::Result<Self> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        Self::assemble(store, clock.clone(), None, KeyMode::Live)
+        Self::assemble(store, clock.clone(), None, KeyMode::Live, outside)
     }
 
-    /// A sandbox application whose business clock is `clock`.
+    /// A sandbox application whose business clock is `clock`, with the simulated connector and
+    /// the sandbox payment processor.
     pub fn sandbox(store: Arc<dyn Store>, clock: Arc<ManualClock>) -> anyhow::Result<Self> {
-        Self::assemble(store, clock.clone(), Some(clock), KeyMode::Test)
+        Self::sandbox_with(store, clock, Outside::sandbox())
+    }
+
+    /// A sandbox application with a chosen outside world.
+    pub fn sandbox_with(
+        store: Arc<dyn Store>,
+        clock: Arc<ManualClock>,
+        outside: Outside,
+    ) -> anyhow::Result<Self> {
+        Self::assemble(store, clock.clone(), Some(clock), KeyMode::Test, outside)
     }
 
     fn assemble(
@@ -60,6 +105,7 @@ impl App {
         clock: Arc<dyn Clock>,
         sandbox_clock: Option<Arc<ManualClock>>,
         mode: KeyMode,
+        outside: Outside,
     ) -> anyhow::Result<Self> {
         let wall: Arc<dyn Clock> = Arc::new(SystemClock);
         let scheduler = Scheduler::new(store.clone(), clock.clone(), wall.clone());
@@ -71,13 +117,34 @@ impl App {
         )
         .expect("the HTTP client for webhook delivery (TLS roots) could not be built");
         scheduler.register(wagate_store::DELIVER_JOB, Arc::new(deliverer));
+        let lines = Arc::new(LineService::new(
+            store.clone(),
+            clock.clone(),
+            scheduler.clone(),
+            outside.lines,
+        ));
+        let sink: Arc<dyn ConnectorSink> = lines.clone();
+        outside.connector.attach(Arc::downgrade(&sink));
+        LineJobs::new(lines.clone(), outside.connector.clone()).register();
+        let billing = BillingService::new(
+            store.clone(),
+            clock.clone(),
+            scheduler.clone(),
+            outside.processor,
+            lines.clone(),
+        );
+        billing.register();
         Ok(App {
+            lines,
+            billing,
+            connector: outside.connector,
             store,
             clock,
             wall,
             sandbox_clock,
             scheduler,
             config: AppConfig { mode },
+            keys: Arc::default(),
         })
     }
 

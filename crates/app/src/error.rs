@@ -19,6 +19,9 @@ pub enum AppError {
     /// The feature is not available here (e.g. a sandbox control outside the sandbox).
     #[error("{0}")]
     Forbidden(String),
+    /// A business rule refused the request (card required, line not ready, daily limit…).
+    #[error("{0}")]
+    Rule(#[from] RuleError),
     /// The store failed: an internal error, never the caller's fault.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -35,6 +38,45 @@ impl AppError {
             message: message.into(),
         }
     }
+}
+
+/// A business rule that refused a request; each maps to one API error code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleError {
+    /// No card on file (402 `card_required`).
+    #[error("add a card first: POST /api/v1/billing/card")]
+    CardRequired,
+    /// The card was declined (402 `card_declined`).
+    #[error("the card was declined: {message}")]
+    CardDeclined {
+        /// The processor's decline code.
+        code: String,
+        /// Its message.
+        message: String,
+    },
+    /// The account has no calling rollout (403 `calling_not_available`).
+    #[error("calling is not available on this account")]
+    CallingNotAvailable,
+    /// The line cannot send yet (409 `line_not_ready`).
+    #[error("the line is {0}; it can send once it is ready")]
+    LineNotReady(&'static str),
+    /// The line was released (409 `line_released`).
+    #[error("the line was released")]
+    LineReleased,
+    /// The line reached its daily outbound limit (429 `rate_limited`).
+    #[error("the line reached its daily limit of {limit} outbound messages")]
+    DailyLimit {
+        /// The limit that applies today.
+        limit: u32,
+        /// Seconds until the next UTC midnight.
+        retry_after: u64,
+    },
+    /// The payment processor could not be reached or answered oddly (502).
+    #[error("the payment processor is unavailable: {0}")]
+    ProcessorUnavailable(String),
+    /// The calling choice is locked once the line is scanned (409).
+    #[error("the calling choice is locked once the QR code is scanned")]
+    CallingLocked,
 }
 
 /// Result of a use case.

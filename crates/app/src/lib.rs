@@ -3,9 +3,12 @@
 
 pub mod accounts;
 mod app;
+pub mod billing;
+pub mod connector;
 pub mod error;
+pub mod lines;
 pub mod scheduler;
 pub mod webhooks;
 
-pub use app::{App, AppConfig};
-pub use error::{AppError, AppResult};
+pub use app::{App, AppConfig, Outside};
+pub use error::{AppError, AppResult, RuleError};

@@ -16,6 +16,11 @@ use wagate_domain::clock::{Clock, ManualClock};
 use wagate_domain::jobs::{retry_delay, Job, JOB_LEASE};
 use wagate_store::{Store, StoreResult};
 
+/// How many jobs due at one instant a sandbox advance runs at once.
+const SAME_INSTANT_BATCH: u32 = 64;
+/// The most jobs one [`JobHandler::run_batch`] is offered.
+const RUN_BATCH: u32 = 16384;
+
 /// Runs one kind of job.
 #[async_trait]
 pub trait JobHandler: Send + Sync {
@@ -27,6 +32,22 @@ pub trait JobHandler: Send + Sync {
     /// work), sparing the scheduler a separate write.
     fn removes_own_job(&self) -> bool {
         false
+    }
+
+    /// Runs jobs of this kind as one unit of work — the sandbox advance offers them when they
+    /// are the next jobs due, in due order, with nothing else due between them and none
+    /// leased. Each must be done exactly as [`JobHandler::run`] would do it alone at business
+    /// time `max(due_at, not_before)`, one after the other; a job a run schedules before the
+    /// next one's time must end the batch. Returns how many of the first jobs it did (their
+    /// rows removed in the same transaction, unless a worker leased one at `wall_now`); the
+    /// rest, and all of them on 0 (the default), run one by one.
+    async fn run_batch(
+        &self,
+        _jobs: &[Job],
+        _not_before: Timestamp,
+        _wall_now: Timestamp,
+    ) -> anyhow::Result<usize> {
+        Ok(0)
     }
 }
 
@@ -145,17 +166,76 @@ impl Scheduler {
         }
     }
 
-    /// Claims and runs, one after another in due order, every job due now; returns how many ran.
+    /// Claims and runs every job due now, in due order; returns how many ran. Jobs due at the
+    /// same instant have no order between them, so they run concurrently (a renewal day of
+    /// many lines anchored at one instant does not run one by one); jobs due at different
+    /// instants run strictly one instant after the other.
     pub async fn run_due_now(&self) -> StoreResult<u64> {
         let mut ran = 0;
         loop {
-            let jobs = self.claim(1).await?;
+            let now = self.inner.clock.now();
+            if let Some((_, n)) = self.run_batch(now, now, None).await? {
+                ran += n;
+                continue;
+            }
+            let jobs = self.claim(SAME_INSTANT_BATCH).await?;
             if jobs.is_empty() {
                 return Ok(ran);
             }
-            for job in jobs {
-                self.execute(job).await;
-                ran += 1;
+            ran += jobs.len() as u64;
+            let mut rest = jobs.into_iter().peekable();
+            while let Some(first) = rest.next() {
+                let due = first.due_at;
+                let mut group = vec![first];
+                while let Some(next) = rest.next_if(|j| j.due_at == due) {
+                    group.push(next);
+                }
+                let runs = group.into_iter().map(|job| {
+                    let this = self.clone();
+                    tokio::spawn(async move { this.execute(job).await })
+                });
+                for handle in runs.collect::<Vec<_>>() {
+                    if let Err(e) = handle.await {
+                        tracing::error!(error = %e, "a job task panicked");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Offers the earliest unleased jobs due by `until` that share the first one's kind to
+    /// its handler as a batch (see [`JobHandler::run_batch`]) — when `earliest` is given, only
+    /// if the first is due then (else a leased job comes before it). Returns the due time of
+    /// the last job done and how many were done, or `None` if the handler ran none.
+    async fn run_batch(
+        &self,
+        until: Timestamp,
+        not_before: Timestamp,
+        earliest: Option<Timestamp>,
+    ) -> StoreResult<Option<(Timestamp, u64)>> {
+        let wall = self.inner.wall.now();
+        let jobs = self
+            .inner
+            .store
+            .peek_due_jobs(until, wall, RUN_BATCH)
+            .await?;
+        let Some(first) = jobs.first() else {
+            return Ok(None);
+        };
+        if earliest.is_some_and(|due| first.due_at != due) {
+            return Ok(None);
+        }
+        let Some(handler) = self.handler(&first.kind) else {
+            return Ok(None);
+        };
+        let run = jobs.iter().take_while(|j| j.kind == first.kind).count();
+        match handler.run_batch(&jobs[..run], not_before, wall).await {
+            Ok(0) => Ok(None),
+            Ok(n) => Ok(Some((jobs[n.min(run) - 1].due_at, n as u64))),
+            Err(e) => {
+                // Nothing was written: the jobs run one by one, with their own error handling.
+                tracing::warn!(kind = %first.kind, error = %e, "a job batch failed; running its jobs one by one");
+                Ok(None)
             }
         }
     }
@@ -179,7 +259,14 @@ impl Scheduler {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
                 Some(due) if due <= target => {
-                    clock.set(due);
+                    // Jobs of one kind due one after the other may run as one batch, each
+                    // at its own due time (the clock then stands at the last one's).
+                    if let Some((last, n)) = self.run_batch(target, clock.now(), Some(due)).await? {
+                        jobs_run += n;
+                        clock.set(last);
+                    } else {
+                        clock.set(due);
+                    }
                     store.save_sandbox_clock(clock.now()).await?;
                 }
                 _ => break,

@@ -1,0 +1,202 @@
+//! The simulated WhatsApp connection of `--sandbox`: QR codes that rotate on the test clock,
+//! a "phone" that scans when `POST /sandbox/lines/{id}/scan` says so, receipts that arrive a
+//! few business seconds after a send, inbound messages, drops that last as long as the test
+//! asks and logouts.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock, Weak};
+
+use async_trait::async_trait;
+use jiff::{SignedDuration, Timestamp};
+use sha2::{Digest, Sha256};
+use wagate_domain::ids::{random_base62, LineId, MessageId};
+use wagate_domain::line::{MessageStatus, QR_ROTATE_EVERY};
+
+use super::{Connector, ConnectorEvent, ConnectorSink, QrCode, ReconnectError, SendError, Sent};
+
+/// When the simulated recipient's phone confirms delivery, after the send.
+pub const DELIVERED_AFTER: SignedDuration = SignedDuration::from_secs(1);
+/// When the simulated recipient reads it, after the send.
+pub const READ_AFTER: SignedDuration = SignedDuration::from_secs(3);
+
+/// The simulated connector.
+pub struct Simulator {
+    sink: OnceLock<Weak<dyn ConnectorSink>>,
+    /// Per-process secret mixed into QR payloads, so they look (and are) unguessable.
+    secret: String,
+    /// Lines whose network is down, until when.
+    outages: Mutex<HashMap<LineId, Timestamp>>,
+}
+
+impl Default for Simulator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulator").finish_non_exhaustive()
+    }
+}
+
+impl Simulator {
+    /// A simulator with no lines down.
+    pub fn new() -> Self {
+        Simulator {
+            sink: OnceLock::new(),
+            secret: random_base62(32),
+            outages: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn emit(&self, event: ConnectorEvent) -> anyhow::Result<()> {
+        self.sink()?.deliver(event).await
+    }
+
+    fn sink(&self) -> anyhow::Result<std::sync::Arc<dyn ConnectorSink>> {
+        self.sink
+            .get()
+            .and_then(Weak::upgrade)
+            .ok_or_else(|| anyhow::anyhow!("the simulator has no sink attached"))
+    }
+
+    /// The end customer scans the QR with `phone_number`, with the calling toggle at `calling`.
+    pub async fn scan(
+        &self,
+        line: &LineId,
+        phone_number: String,
+        calling: Option<bool>,
+    ) -> anyhow::Result<()> {
+        self.emit(ConnectorEvent::Scanned {
+            line: line.clone(),
+            phone_number,
+            calling,
+        })
+        .await
+    }
+
+    /// The line's network drops. A transient drop lasts `outage` (reconnect attempts fail
+    /// until then; zero heals at the first attempt); otherwise the phone unlinks the device.
+    pub async fn disconnect(
+        &self,
+        line: &LineId,
+        transient: bool,
+        outage: SignedDuration,
+        now: Timestamp,
+    ) -> anyhow::Result<()> {
+        if transient {
+            self.outages
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(line.clone(), now.saturating_add(outage).unwrap_or(now));
+            self.emit(ConnectorEvent::Dropped { line: line.clone() })
+                .await
+        } else {
+            self.outages
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(line);
+            self.emit(ConnectorEvent::LoggedOut { line: line.clone() })
+                .await
+        }
+    }
+
+    /// A message arrives on the line.
+    pub async fn inbound(&self, line: &LineId, from: String, text: String) -> anyhow::Result<()> {
+        self.emit(ConnectorEvent::Inbound {
+            line: line.clone(),
+            from,
+            text,
+            provider_id: format!("sim-in-{}", random_base62(16)),
+        })
+        .await
+    }
+
+    fn is_down(&self, line: &LineId, now: Timestamp) -> bool {
+        self.outages
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(line)
+            .is_some_and(|until| *until > now)
+    }
+}
+
+#[async_trait]
+impl Connector for Simulator {
+    fn attach(&self, sink: Weak<dyn ConnectorSink>) {
+        let _ = self.sink.set(sink);
+    }
+
+    async fn qr(
+        &self,
+        line: &LineId,
+        link: u32,
+        since: Timestamp,
+        now: Timestamp,
+    ) -> anyhow::Result<QrCode> {
+        let elapsed = now.duration_since(since).max(SignedDuration::ZERO);
+        let index = elapsed.as_secs() / QR_ROTATE_EVERY.as_secs();
+        let digest = Sha256::digest(format!("{}:{line}:{link}:{index}", self.secret));
+        let expires_at = since
+            .saturating_add(QR_ROTATE_EVERY * ((index + 1) as i32))
+            .unwrap_or(now);
+        Ok(QrCode {
+            payload: format!("2@{},wagate-sandbox,{line}", hex::encode(&digest[..16])),
+            expires_at,
+        })
+    }
+
+    async fn send_text(
+        &self,
+        line: &LineId,
+        message: &MessageId,
+        _to: &str,
+        _text: &str,
+        now: Timestamp,
+    ) -> Result<Sent, SendError> {
+        if self.is_down(line, now) {
+            return Err(SendError::Disconnected);
+        }
+        let receipt = |after: SignedDuration, status| {
+            let at = now.saturating_add(after).unwrap_or(now);
+            let event = ConnectorEvent::MessageStatus {
+                line: line.clone(),
+                message: message.clone(),
+                status,
+                error: None,
+            };
+            (at, event)
+        };
+        Ok(Sent {
+            provider_id: format!("sim-{}", random_base62(16)),
+            later: vec![
+                receipt(DELIVERED_AFTER, MessageStatus::Delivered),
+                receipt(READ_AFTER, MessageStatus::Read),
+            ],
+        })
+    }
+
+    async fn reconnect(&self, line: &LineId, now: Timestamp) -> Result<(), ReconnectError> {
+        let mut outages = self.outages.lock().unwrap_or_else(|p| p.into_inner());
+        match outages.get(line) {
+            Some(until) if *until > now => Err(ReconnectError::StillDown),
+            _ => {
+                outages.remove(line);
+                Ok(())
+            }
+        }
+    }
+
+    async fn unlink(&self, line: &LineId) -> anyhow::Result<()> {
+        self.outages
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(line);
+        Ok(())
+    }
+
+    fn simulator(&self) -> Option<&Simulator> {
+        Some(self)
+    }
+}
