@@ -3,7 +3,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
-use wagate_app::AppError;
+use wagate_app::{AppError, RuleError};
 
 /// A machine-readable error code. Each knows its HTTP status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +40,12 @@ pub enum ErrorCode {
     InvalidField,
     /// 422: the idempotency key was used for a different request.
     IdempotencyKeyReused,
+    /// 409: the calling choice is locked once the QR is scanned.
+    CallingLocked,
+    /// 409: the object is in a state that does not allow this.
+    InvalidState,
+    /// 502: the payment processor did not answer.
+    ProcessorUnavailable,
     /// 429: too many requests.
     RateLimited,
     /// 500: our fault; the cause is logged, never returned.
@@ -69,6 +75,9 @@ impl ErrorCode {
             PayloadTooLarge => "payload_too_large",
             InvalidField => "invalid_field",
             IdempotencyKeyReused => "idempotency_key_reused",
+            CallingLocked => "calling_locked",
+            InvalidState => "invalid_state",
+            ProcessorUnavailable => "processor_unavailable",
             RateLimited => "rate_limited",
             InternalError => "internal_error",
             Unavailable => "unavailable",
@@ -85,7 +94,10 @@ impl ErrorCode {
             Forbidden | CallingNotAvailable => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            IdempotencyInProgress | LineNotReady | LineReleased => StatusCode::CONFLICT,
+            IdempotencyInProgress | LineNotReady | LineReleased | CallingLocked | InvalidState => {
+                StatusCode::CONFLICT
+            }
+            ProcessorUnavailable => StatusCode::BAD_GATEWAY,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             InvalidField | IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -180,6 +192,33 @@ impl From<AppError> for ApiError {
             AppError::NotFound(what) => ApiError::not_found(what),
             AppError::InvalidField { param, message } => ApiError::invalid(param, message),
             AppError::Forbidden(m) => ApiError::new(ErrorCode::Forbidden, m),
+            AppError::Rule(rule) => {
+                let message = rule.to_string();
+                match rule {
+                    RuleError::CardRequired => ApiError::new(ErrorCode::CardRequired, message),
+                    RuleError::CardDeclined { code, .. } => {
+                        ApiError::new(ErrorCode::CardDeclined, message).with("decline_code", code)
+                    }
+                    RuleError::CallingNotAvailable => {
+                        ApiError::new(ErrorCode::CallingNotAvailable, message)
+                    }
+                    RuleError::LineNotReady(status) => {
+                        ApiError::new(ErrorCode::LineNotReady, message).with("status", status)
+                    }
+                    RuleError::LineReleased => ApiError::new(ErrorCode::LineReleased, message),
+                    RuleError::DailyLimit { limit, retry_after } => {
+                        ApiError::new(ErrorCode::RateLimited, message)
+                            .with("reason", "line_daily_limit")
+                            .with("limit", limit)
+                            .retry_after(retry_after)
+                    }
+                    RuleError::ProcessorUnavailable(_) => ApiError::new(
+                        ErrorCode::ProcessorUnavailable,
+                        "the payment processor did not answer; nothing was charged twice — retry with the same Idempotency-Key",
+                    ),
+                    RuleError::CallingLocked => ApiError::new(ErrorCode::CallingLocked, message),
+                }
+            }
             AppError::Store(e) => ApiError::internal(e),
             AppError::Internal(e) => ApiError::internal(format!("{e:#}")),
         }

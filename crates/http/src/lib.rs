@@ -5,6 +5,7 @@
 //! Prometheus metrics and the OpenAPI document generated from the handlers themselves.
 
 mod auth;
+pub mod connect_page;
 pub mod error;
 mod idempotency;
 mod json;

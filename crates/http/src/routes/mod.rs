@@ -1,7 +1,10 @@
 //! The router: public routes, authenticated routes, sandbox routes, and our 404/405/500.
 
 pub(crate) mod account;
+pub(crate) mod billing;
+pub(crate) mod connect;
 pub(crate) mod keys;
+pub(crate) mod lines;
 pub(crate) mod sandbox;
 pub(crate) mod system;
 pub(crate) mod webhooks;
@@ -9,7 +12,7 @@ pub(crate) mod webhooks;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
@@ -48,11 +51,44 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/webhooks/events/{id}/redeliver",
             post(webhooks::redeliver_event),
-        );
+        )
+        .route("/api/v1/wa/lines", get(lines::list).post(lines::create))
+        .route(
+            "/api/v1/wa/lines/{id}",
+            get(lines::get).delete(lines::release),
+        )
+        .route(
+            "/api/v1/wa/lines/{id}/messages",
+            get(lines::messages).post(lines::send),
+        )
+        .route(
+            "/api/v1/billing/card",
+            get(billing::get_card)
+                .post(billing::add_card)
+                .delete(billing::delete_card),
+        )
+        .route("/api/v1/billing/wallet", get(billing::wallet))
+        .route("/api/v1/billing/wallet/topups", post(billing::topup))
+        .route(
+            "/api/v1/billing/wallet/auto_topup",
+            put(billing::set_auto_topup),
+        )
+        .route("/api/v1/billing/transactions", get(billing::transactions))
+        .route("/api/v1/billing/forecast", get(billing::forecast));
     if state.app.is_sandbox() {
         authed = authed
             .route("/api/v1/sandbox/clock", get(sandbox::clock))
-            .route("/api/v1/sandbox/clock/advance", post(sandbox::advance));
+            .route("/api/v1/sandbox/clock/advance", post(sandbox::advance))
+            .route("/api/v1/sandbox/lines/{id}/scan", post(sandbox::scan))
+            .route(
+                "/api/v1/sandbox/lines/{id}/disconnect",
+                post(sandbox::disconnect),
+            )
+            .route("/api/v1/sandbox/lines/{id}/inbound", post(sandbox::inbound))
+            .route(
+                "/api/v1/sandbox/payments/fail_next",
+                post(sandbox::fail_next),
+            );
     }
     // Layers run outside-in from the last added: authenticate, then idempotency.
     let authed = authed
@@ -63,6 +99,9 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(system::healthz))
         .route("/metrics", get(system::metrics))
         .route("/api/v1/openapi.json", get(system::openapi))
+        .route("/connect/{token}", get(connect::show))
+        .route("/connect/{token}/status", get(connect::status))
+        .route("/connect/{token}/calling", post(connect::set_calling))
         .merge(authed)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

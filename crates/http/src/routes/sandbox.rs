@@ -1,13 +1,16 @@
-//! Sandbox controls: the test clock. These routes exist only under `--sandbox`.
+//! Sandbox controls: the test clock, the simulated phone (scan, drops, inbound messages) and
+//! card declines. These routes exist only under `--sandbox`.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use wagate_domain::line::{validate_e164, validate_text, LineStatus};
 use wagate_domain::time::rfc3339;
 
 use crate::auth::Authed;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::json::ApiJson;
 use crate::AppState;
 
@@ -127,5 +130,238 @@ pub async fn advance(
         from: rfc3339(report.from),
         now: rfc3339(report.to),
         jobs_run: report.jobs_run,
+    }))
+}
+
+/// The end customer scans the line's QR.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScanIn {
+    /// The phone's number (E.164); a made-up test number when absent.
+    pub phone_number: Option<String>,
+    /// The end customer's calling toggle (counts only with `allow_calling`).
+    pub calling: Option<bool>,
+}
+
+/// Drop a line's connection.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DisconnectIn {
+    /// `true`: a network drop that heals by itself with backoff; `false`: the phone unlinks
+    /// the device (`logged_out`).
+    pub transient: bool,
+    /// For a transient drop: how long the network stays down (default 0: the first
+    /// reconnect attempt, after 1 s, succeeds). Over 60 s, `line.disconnected` is sent.
+    pub duration_seconds: Option<u32>,
+}
+
+/// A message arrives on a line.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InboundIn {
+    /// Sender (E.164).
+    pub from: String,
+    /// The text.
+    pub text: String,
+}
+
+/// Decline the account's next card charges.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FailNextIn {
+    /// How many (0–100).
+    pub count: u32,
+}
+
+/// What `fail_next` set.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FailNextOut {
+    /// Always `sandbox_payments`.
+    pub object: &'static str,
+    /// Card charges that will decline.
+    pub fail_next: u32,
+}
+
+fn simulator(st: &AppState) -> ApiResult<&wagate_app::connector::simulator::Simulator> {
+    st.app
+        .connector
+        .simulator()
+        .ok_or_else(|| ApiError::not_found("route"))
+}
+
+/// Runs whatever became due now (the charge at ready, receipts), so the response shows it.
+async fn settle(st: &AppState) -> ApiResult<()> {
+    use wagate_domain::clock::Clock;
+    let clock = manual_clock(st)?;
+    st.app
+        .scheduler
+        .advance_to(clock, clock.now())
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(())
+}
+
+async fn owned_line(
+    st: &AppState,
+    who: &wagate_app::accounts::Principal,
+    id: &str,
+) -> ApiResult<wagate_store::LineRecord> {
+    let id = super::lines::line_id(id)?;
+    Ok(st.app.lines.get(&who.account.id, &id).await?)
+}
+
+/// The end customer scans the QR (`pending` or `logged_out` → `ready`). The charge due at
+/// ready has run when this returns.
+#[utoipa::path(post, path = "/api/v1/sandbox/lines/{id}/scan", tag = "sandbox", security(("api_key" = [])),
+    params(("id" = String, Path)), request_body = ScanIn,
+    responses((status = 200, body = crate::routes::lines::LineOut), (status = 404, body = crate::openapi::ErrorOut),
+        (status = 409, body = crate::openapi::ErrorOut)))]
+pub async fn scan(
+    State(st): State<AppState>,
+    Authed(who): Authed,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<ScanIn>,
+) -> ApiResult<ApiJson<serde_json::Value>> {
+    let line = owned_line(&st, &who, &id).await?;
+    if line.status == LineStatus::Released {
+        return Err(ApiError::new(
+            ErrorCode::LineReleased,
+            "the line was released",
+        ));
+    }
+    if !line.status.awaits_scan() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidState,
+            format!(
+                "the line is {}; only a pending or logged-out line can be scanned",
+                line.status.as_str()
+            ),
+        )
+        .with("status", line.status.as_str()));
+    }
+    let phone = match input.phone_number {
+        Some(p) => {
+            validate_e164("phone_number", &p).map_err(|e| ApiError::invalid(e.param, e.message))?;
+            p
+        }
+        None => format!("+1555{}", &random_digits(7)),
+    };
+    simulator(&st)?
+        .scan(&line.id, phone, input.calling)
+        .await
+        .map_err(ApiError::internal)?;
+    settle(&st).await?;
+    let line = st.app.lines.get(&who.account.id, &line.id).await?;
+    Ok(ApiJson(super::lines::line_out(&st, &line)))
+}
+
+fn random_digits(n: usize) -> String {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    (0..n)
+        .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
+        .collect()
+}
+
+/// Drops the line's connection: transient (heals with backoff) or a logout.
+#[utoipa::path(post, path = "/api/v1/sandbox/lines/{id}/disconnect", tag = "sandbox", security(("api_key" = [])),
+    params(("id" = String, Path)), request_body = DisconnectIn,
+    responses((status = 200, body = crate::routes::lines::LineOut), (status = 409, body = crate::openapi::ErrorOut)))]
+pub async fn disconnect(
+    State(st): State<AppState>,
+    Authed(who): Authed,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<DisconnectIn>,
+) -> ApiResult<ApiJson<serde_json::Value>> {
+    let line = owned_line(&st, &who, &id).await?;
+    if !line.status.is_linked() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidState,
+            format!(
+                "the line is {}; only a connected line can be disconnected",
+                line.status.as_str()
+            ),
+        )
+        .with("status", line.status.as_str()));
+    }
+    let outage = SignedDuration::from_secs(i64::from(input.duration_seconds.unwrap_or(0)));
+    simulator(&st)?
+        .disconnect(&line.id, input.transient, outage, st.app.clock.now())
+        .await
+        .map_err(ApiError::internal)?;
+    let line = st.app.lines.get(&who.account.id, &line.id).await?;
+    Ok(ApiJson(super::lines::line_out(&st, &line)))
+}
+
+/// A message arrives on the line (`message.received`).
+#[utoipa::path(post, path = "/api/v1/sandbox/lines/{id}/inbound", tag = "sandbox", security(("api_key" = [])),
+    params(("id" = String, Path)), request_body = InboundIn,
+    responses((status = 202, body = crate::routes::lines::MessageOut), (status = 409, body = crate::openapi::ErrorOut),
+        (status = 422, body = crate::openapi::ErrorOut)))]
+pub async fn inbound(
+    State(st): State<AppState>,
+    Authed(who): Authed,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<InboundIn>,
+) -> ApiResult<(StatusCode, ApiJson<serde_json::Value>)> {
+    validate_e164("from", &input.from).map_err(|e| ApiError::invalid(e.param, e.message))?;
+    validate_text(&input.text).map_err(|e| ApiError::invalid(e.param, e.message))?;
+    let line = owned_line(&st, &who, &id).await?;
+    match line.status {
+        LineStatus::Released => {
+            return Err(ApiError::new(
+                ErrorCode::LineReleased,
+                "the line was released",
+            ))
+        }
+        s if !s.is_linked() => {
+            return Err(ApiError::new(
+                ErrorCode::LineNotReady,
+                format!(
+                    "the line is {}; only a linked line receives messages",
+                    s.as_str()
+                ),
+            )
+            .with("status", s.as_str()))
+        }
+        _ => {}
+    }
+    simulator(&st)?
+        .inbound(&line.id, input.from, input.text)
+        .await
+        .map_err(ApiError::internal)?;
+    let page = wagate_domain::page::PageRequest::new(Some(1), None)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let latest = st.app.lines.messages(&who, &line.id, &page).await?;
+    let msg = latest
+        .data
+        .first()
+        .map(wagate_app::lines::view::message_json)
+        .unwrap_or_default();
+    Ok((StatusCode::ACCEPTED, ApiJson(msg)))
+}
+
+/// Makes the account's next `count` card charges decline (top-ups, line charges, auto
+/// top-ups).
+#[utoipa::path(post, path = "/api/v1/sandbox/payments/fail_next", tag = "sandbox", security(("api_key" = [])),
+    request_body = FailNextIn, responses((status = 200, body = FailNextOut), (status = 422, body = crate::openapi::ErrorOut)))]
+pub async fn fail_next(
+    State(st): State<AppState>,
+    Authed(who): Authed,
+    ApiJson(input): ApiJson<FailNextIn>,
+) -> ApiResult<ApiJson<FailNextOut>> {
+    if input.count > 100 {
+        return Err(ApiError::invalid("count", "count must be 0 to 100"));
+    }
+    let sandbox = st
+        .app
+        .billing
+        .processor()
+        .sandbox()
+        .ok_or_else(|| ApiError::not_found("route"))?;
+    sandbox.fail_next(&who.account.id, input.count);
+    Ok(ApiJson(FailNextOut {
+        object: "sandbox_payments",
+        fail_next: input.count,
     }))
 }

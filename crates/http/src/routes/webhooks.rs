@@ -66,7 +66,7 @@ pub struct ListOut<T: ToSchema> {
 }
 
 impl<T: ToSchema> ListOut<T> {
-    fn from_page<R>(page: Page<R>, f: impl FnMut(R) -> T) -> Self {
+    pub(crate) fn from_page<R>(page: Page<R>, f: impl FnMut(R) -> T) -> Self {
         let page = page.map(f);
         ListOut {
             data: page.data,
@@ -133,7 +133,7 @@ pub struct ListParams {
 }
 
 impl ListParams {
-    fn page(&self) -> ApiResult<PageRequest> {
+    pub(crate) fn page(&self) -> ApiResult<PageRequest> {
         PageRequest::new(self.limit, self.starting_after.clone())
             .map_err(|e| ApiError::invalid("limit", e.to_string()))
     }
@@ -155,7 +155,9 @@ pub struct EventListParams {
     pub line_id: Option<String>,
 }
 
-fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> ApiResult<T> {
+pub(crate) fn query<T>(
+    q: Result<Query<T>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<T> {
     q.map(|Query(t)| t)
         .map_err(|e| ApiError::invalid("query", e.body_text()))
 }

@@ -1,0 +1,335 @@
+//! Lines and their messages.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use wagate_app::lines::view::{line_json, message_json};
+use wagate_app::lines::CreateLine;
+use wagate_domain::ids::LineId;
+use wagate_domain::line::ReleaseReason;
+
+use super::webhooks::{query, ListParams};
+use crate::auth::Authed;
+use crate::error::{ApiError, ApiResult};
+use crate::json::ApiJson;
+use crate::AppState;
+
+/// The line object (schema only: the body is built by `wagate_app::lines::view`, and a test
+/// checks the two list the same fields).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LineOut {
+    /// `line_…`; never changes across reconnects and rescans.
+    pub id: String,
+    /// Always `line`.
+    pub object: String,
+    /// `pending`, `ready`, `reconnecting`, `logged_out` or `released`.
+    pub status: String,
+    /// Calling from the start ($20 plan).
+    pub calling_enabled: bool,
+    /// The connect page offers the calling toggle.
+    pub allow_calling: bool,
+    /// `messaging` or `calling`; null until the first scan.
+    pub plan: Option<String>,
+    /// Monthly price (decimal string); null until the first scan.
+    pub price: Option<String>,
+    /// `USD`.
+    pub currency: String,
+    /// The linked phone's number.
+    pub phone_number: Option<String>,
+    /// The hosted connect page; null once released.
+    pub connect_url: Option<String>,
+    /// `none`, `trialing`, `active`, `past_due` or `canceled`.
+    pub billing_status: String,
+    /// End of the free week (the account's first line only).
+    pub trial_ends_at: Option<String>,
+    /// Start of the running period (or trial).
+    pub current_period_start: Option<String>,
+    /// End of the running period: the next renewal.
+    pub current_period_end: Option<String>,
+    /// While past due: when the line is released if still unpaid.
+    pub grace_ends_at: Option<String>,
+    /// Your label.
+    pub label: Option<String>,
+    /// Your metadata.
+    pub metadata: BTreeMap<String, String>,
+    /// Outbound daily limit.
+    pub limits: LimitsOut,
+    /// RFC 3339.
+    pub created_at: String,
+    /// First `ready`.
+    pub ready_at: Option<String>,
+    /// When released.
+    pub released_at: Option<String>,
+    /// `requested` or `payment_failed`.
+    pub release_reason: Option<String>,
+}
+
+/// A line's outbound daily limit.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LimitsOut {
+    /// Outbound messages allowed per UTC day (lower during the first 3 days after ready).
+    pub daily_outbound: u32,
+    /// Accepted today.
+    pub sent_today: u32,
+    /// Next UTC midnight.
+    pub resets_at: String,
+}
+
+/// The message object.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageOut {
+    /// `msg_…`
+    pub id: String,
+    /// Always `message`.
+    pub object: String,
+    /// The line.
+    pub line_id: String,
+    /// `outbound` or `inbound`.
+    pub direction: String,
+    /// Sender.
+    pub from: Option<String>,
+    /// Recipient.
+    pub to: Option<String>,
+    /// The text.
+    pub text: String,
+    /// `queued`, `sent`, `delivered`, `read`, `failed` (outbound) or `received` (inbound).
+    pub status: String,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// Last status change.
+    pub updated_at: String,
+}
+
+/// A page of lines.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LineList {
+    /// Newest first.
+    #[schema(value_type = Vec<LineOut>)]
+    pub data: Vec<Value>,
+    /// Whether another page follows.
+    pub has_more: bool,
+}
+
+/// A page of messages.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageList {
+    /// Newest first.
+    #[schema(value_type = Vec<MessageOut>)]
+    pub data: Vec<Value>,
+    /// Whether another page follows.
+    pub has_more: bool,
+}
+
+/// Provision a line.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateLineIn {
+    /// Calling from the start: the line bills $20/month from ready.
+    #[serde(default)]
+    pub calling_enabled: bool,
+    /// Let the end customer choose calling on the connect page ($20 on, $15 off).
+    #[serde(default)]
+    pub allow_calling: bool,
+    /// Up to 200 characters.
+    pub label: Option<String>,
+    /// Up to 20 keys (1–40 characters), values up to 500 characters.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Send a text.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendIn {
+    /// E.164 recipient, e.g. `+447700900123`.
+    pub to: String,
+    /// Up to 4096 characters.
+    pub text: String,
+}
+
+pub(crate) fn line_id(id: &str) -> ApiResult<LineId> {
+    LineId::parse(id).map_err(|_| ApiError::not_found("line"))
+}
+
+pub(crate) fn line_out(st: &AppState, l: &wagate_store::LineRecord) -> Value {
+    let lines = &st.app.lines;
+    line_json(
+        l,
+        &lines.public_url(),
+        &lines.config().limits,
+        st.app.clock.now(),
+    )
+}
+
+/// Provisions a line: `pending` with its `connect_url`. Needs a card on file (402
+/// `card_required`); calling flags need the calling rollout (403 `calling_not_available`).
+#[utoipa::path(post, path = "/api/v1/wa/lines", tag = "lines", security(("api_key" = [])),
+    request_body = CreateLineIn,
+    responses((status = 201, body = LineOut), (status = 402, body = crate::openapi::ErrorOut),
+        (status = 403, body = crate::openapi::ErrorOut), (status = 422, body = crate::openapi::ErrorOut)))]
+pub async fn create(
+    State(st): State<AppState>,
+    Authed(who): Authed,
+    ApiJson(input): ApiJson<CreateLineIn>,
+) -> ApiResult<(StatusCode, ApiJson<Value>)> {
+    let line = st
+        .app
+        .lines
+        .create(
+            &who,
+            CreateLine {
+                calling_enabled: input.calling_enabled,
+                allow_calling: input.allow_calling,
+                label: input.label,
+                metadata: input.metadata,
+            },
+        )
+        .await?;
+    Ok((StatusCode::CREATED, ApiJson(line_out(&st, &line))))
+}
+
+/// The account's lines, newest first.
+#[utoipa::path(get, path = "/api/v1/wa/lines", tag = "lines", security(("api_key" = [])),
+    params(ListParams), responses((status = 200, body = LineList)))]
+pub async fn list(
+    State(st): State<AppState>,
+    Authed(who): Authed,
+    q: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<ApiJson<LineList>> {
+    let page = query(q)?.page()?;
+    let found = st.app.lines.list(&who.account.id, &page).await?;
+    Ok(ApiJson(LineList {
+        data: found.data.iter().map(|l| line_out(&st, l)).collect(),
+        has_more: found.has_more,
+    }))
+}
+
+/// One line.
+#[utoipa::path(get, path = "/api/v1/wa/lines/{id}", tag = "lines", security(("api_key" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = LineOut), (status = 404, body = crate::openapi::ErrorOut)))]
+pub async fn get(
+    State(st): State<AppState>,
+    Authed(who): Authed,
+    Path(id): Path<String>,
+) -> ApiResult<ApiJson<Value>> {
+    let line = st.app.lines.get(&who.account.id, &line_id(&id)?).await?;
+    Ok(ApiJson(line_out(&st, &line)))
+}
+
+/// Releases a line (terminal). A line that never connected costs nothing; a connected one is
+/// not refunded for its running period and never charged again. Releasing twice is harmless.
+#[utoipa::path(delete, path = "/api/v1/wa/lines/{id}", tag = "lines", security(("api_key" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = LineOut), (status = 404, body = crate::openapi::ErrorOut)))]
+pub async fn release(
+    State(st): State<AppState>,
+    Authed(who): Authed,
+    Path(id): Path<String>,
+) -> ApiResult<ApiJson<Value>> {
+    let line = st
+        .app
+        .lines
+        .release(&who.account.id, &line_id(&id)?, ReleaseReason::Requested)
+        .await?;
+    Ok(ApiJson(line_out(&st, &line)))
+}
+
+/// Queues a text. `ready` and `reconnecting` lines accept (a reconnecting line sends after it
+/// heals); `pending`/`logged_out` → 409 `line_not_ready`; `released` → 409 `line_released`;
+/// over the daily limit → 429 `rate_limited` with `Retry-After`.
+#[utoipa::path(post, path = "/api/v1/wa/lines/{id}/messages", tag = "lines", security(("api_key" = [])),
+    params(("id" = String, Path)), request_body = SendIn,
+    responses((status = 202, body = MessageOut), (status = 409, body = crate::openapi::ErrorOut),
+        (status = 422, body = crate::openapi::ErrorOut), (status = 429, body = crate::openapi::ErrorOut)))]
+pub async fn send(
+    State(st): State<AppState>,
+    Authed(who): Authed,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<SendIn>,
+) -> ApiResult<(StatusCode, ApiJson<Value>)> {
+    let msg = st
+        .app
+        .lines
+        .send_text(&who, &line_id(&id)?, &input.to, &input.text)
+        .await?;
+    Ok((StatusCode::ACCEPTED, ApiJson(message_json(&msg))))
+}
+
+/// A line's messages, both directions, newest first.
+#[utoipa::path(get, path = "/api/v1/wa/lines/{id}/messages", tag = "lines", security(("api_key" = [])),
+    params(("id" = String, Path), ListParams), responses((status = 200, body = MessageList), (status = 404, body = crate::openapi::ErrorOut)))]
+pub async fn messages(
+    State(st): State<AppState>,
+    Authed(who): Authed,
+    Path(id): Path<String>,
+    q: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<ApiJson<MessageList>> {
+    let page = query(q)?.page()?;
+    let found = st.app.lines.messages(&who, &line_id(&id)?, &page).await?;
+    Ok(ApiJson(MessageList {
+        data: found.data.iter().map(message_json).collect(),
+        has_more: found.has_more,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    fn keys(v: &Value) -> BTreeSet<String> {
+        v.as_object().unwrap().keys().cloned().collect()
+    }
+
+    /// The documented schema and the built object list the same fields.
+    #[test]
+    fn line_schema_matches_the_built_object() {
+        let line = LineOut {
+            id: String::new(),
+            object: String::new(),
+            status: String::new(),
+            calling_enabled: false,
+            allow_calling: false,
+            plan: None,
+            price: None,
+            currency: String::new(),
+            phone_number: None,
+            connect_url: None,
+            billing_status: String::new(),
+            trial_ends_at: None,
+            current_period_start: None,
+            current_period_end: None,
+            grace_ends_at: None,
+            label: None,
+            metadata: BTreeMap::new(),
+            limits: LimitsOut {
+                daily_outbound: 0,
+                sent_today: 0,
+                resets_at: String::new(),
+            },
+            created_at: String::new(),
+            ready_at: None,
+            released_at: None,
+            release_reason: None,
+        };
+        let now: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let record = wagate_store::LineRecord::pending(
+            wagate_domain::ids::AccountId::generate(),
+            false,
+            false,
+            "t".into(),
+            now,
+        );
+        let built = line_json(&record, "http://x", &Default::default(), now);
+        assert_eq!(keys(&serde_json::to_value(&line).unwrap()), keys(&built));
+        assert_eq!(
+            keys(&serde_json::to_value(&line).unwrap()["limits"]),
+            keys(&built["limits"])
+        );
+    }
+}
