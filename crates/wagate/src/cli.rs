@@ -152,7 +152,7 @@ async fn create_account(a: CreateAccountArgs) -> anyhow::Result<()> {
     store.claim_store_mode(mode).await?;
     let store: Arc<dyn Store> = Arc::new(store);
     let app = match mode {
-        KeyMode::Live => App::production(store)?,
+        KeyMode::Live => App::production(store, crate::serve::production_outside(&config)?)?,
         KeyMode::Test => {
             let now = store
                 .load_sandbox_clock()

@@ -39,6 +39,30 @@ pub struct FileConfig {
     clock_start: Option<String>,
     worker: Option<bool>,
     log_format: Option<String>,
+    public_url: Option<String>,
+    square_access_token: Option<String>,
+    square_location_id: Option<String>,
+    square_base_url: Option<String>,
+}
+
+/// The Square account that card payments go to (production mode).
+#[derive(Clone)]
+pub struct SquareSettings {
+    /// `https://connect.squareup.com` (or Square's sandbox).
+    pub base_url: String,
+    /// The seller's access token.
+    pub access_token: String,
+    /// The location receiving the payments.
+    pub location_id: String,
+}
+
+impl std::fmt::Debug for SquareSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SquareSettings")
+            .field("base_url", &self.base_url)
+            .field("location_id", &self.location_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where the data lives.
@@ -65,6 +89,11 @@ pub struct Config {
     pub worker: bool,
     /// `text` or `json` logs.
     pub log_format: String,
+    /// The public base URL of connect links (`WAGATE_PUBLIC_URL`); default: the listen address.
+    pub public_url: Option<String>,
+    /// Square, when configured (`WAGATE_SQUARE_ACCESS_TOKEN`, `WAGATE_SQUARE_LOCATION_ID`,
+    /// optional `WAGATE_SQUARE_BASE_URL`).
+    pub square: Option<SquareSettings>,
 }
 
 /// Per-`serve` extras that come from flags or the file.
@@ -132,6 +161,26 @@ impl Config {
         if log_format != "text" && log_format != "json" {
             bail!("--log-format must be text or json");
         }
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let public_url = env("WAGATE_PUBLIC_URL").or(file.public_url);
+        if let Some(u) = &public_url {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                bail!("public_url must start with http:// or https://");
+            }
+        }
+        let token = env("WAGATE_SQUARE_ACCESS_TOKEN").or(file.square_access_token);
+        let location = env("WAGATE_SQUARE_LOCATION_ID").or(file.square_location_id);
+        let square = match (token, location) {
+            (Some(access_token), Some(location_id)) => Some(SquareSettings {
+                base_url: env("WAGATE_SQUARE_BASE_URL")
+                    .or(file.square_base_url)
+                    .unwrap_or_else(|| wagate_payments::SQUARE_PRODUCTION_URL.to_owned()),
+                access_token,
+                location_id,
+            }),
+            (None, None) => None,
+            _ => bail!("Square needs both an access token and a location id"),
+        };
         Ok(Config {
             listen,
             store,
@@ -139,6 +188,8 @@ impl Config {
             clock_start,
             worker: !extras.no_worker && file.worker.unwrap_or(true),
             log_format,
+            public_url,
+            square,
         })
     }
 }

@@ -58,13 +58,22 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         store.save_sandbox_clock(start).await?;
         App::sandbox(store.clone(), Arc::new(ManualClock::new(start)))?
     } else {
-        App::production(store.clone())?
+        App::production(store.clone(), production_outside(&config)?)?
     };
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    let public = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    *app.lines
+        .config()
+        .public_url
+        .write()
+        .unwrap_or_else(|p| p.into_inner()) = public;
 
     let mut out = std::io::stdout().lock();
     if config.sandbox {
@@ -124,4 +133,30 @@ async fn shutdown_signal() {
         _ = ctrl_c => {}
         _ = term => {}
     }
+}
+
+/// The production outside world: Square when configured (otherwise a processor that refuses
+/// every charge), and no WhatsApp connector yet (see docs/connector.md).
+pub fn production_outside(config: &Config) -> anyhow::Result<wagate_app::Outside> {
+    let processor: Arc<dyn wagate_payments::PaymentProcessor> = match &config.square {
+        Some(sq) => Arc::new(
+            wagate_payments::SquareProcessor::new(wagate_payments::SquareConfig::new(
+                sq.base_url.clone(),
+                sq.access_token.clone(),
+                sq.location_id.clone(),
+            ))
+            .map_err(|e| anyhow::anyhow!("invalid Square settings: {e}"))?,
+        ),
+        None => {
+            tracing::warn!(
+                "no Square settings: card payments are refused (payments_not_configured)"
+            );
+            Arc::new(wagate_app::billing::NotConfigured)
+        }
+    };
+    Ok(wagate_app::Outside {
+        connector: Arc::new(wagate_app::connector::Unavailable),
+        processor,
+        lines: wagate_app::lines::LinesConfig::default(),
+    })
 }

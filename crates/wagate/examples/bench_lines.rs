@@ -1,0 +1,365 @@
+//! Lines API load benchmark (issue 4): `wrk` on loopback against the release
+//! `wagate serve --sandbox` on SQLite, with LINES ready lines.
+//!
+//! ```sh
+//! apt-get install -y wrk
+//! cargo build --release -p wagate --bins --examples
+//! flock /tmp/wagate-bench.lock target/release/examples/bench_lines
+//! ```
+//! Seeds the server over HTTP (a card, LINES lines created and scanned, 32 at a time), then
+//! runs `wrk --latency` for SECONDS on `GET /api/v1/wa/lines/{id}` (bench/get_line.lua) and
+//! on `POST /api/v1/wa/lines/{id}/messages` (bench/post_message.lua), both rotating over all
+//! lines so no line reaches its daily limit. After the POST phase it times how long the
+//! sandbox worker takes to send what is still queued.
+//!
+//! Environment: `LINES` (default 10000), `SECONDS` (default 20), `CONNECTIONS` (default 64),
+//! `THREADS` (wrk threads, default 1), `NO_WORKER` (set: the server runs without its job
+//! worker, to see what the API takes alone), `WAGATE_BIN` (default: the release binary next
+//! to this example), `BENCH_DIR` (default: the workspace's `bench/`).
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The API as the demo account: cheap to clone into request tasks.
+#[derive(Clone)]
+struct Api {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+}
+
+impl Api {
+    /// A request that must succeed; its JSON body.
+    async fn call(&self, method: &str, path: &str, body: Value) -> Value {
+        let url = format!("{}{path}", self.base);
+        let req = match method {
+            "GET" => self.http.get(url),
+            _ => self.http.post(url).json(&body),
+        };
+        let resp = req.bearer_auth(&self.key).send().await.unwrap();
+        let status = resp.status();
+        let v: Value = resp.json().await.unwrap();
+        assert!(status.is_success(), "{method} {path}: {status} {v}");
+        v
+    }
+}
+
+/// Starts the server; its process and the API.
+async fn start(bin: &str, data_dir: &std::path::Path) -> (Child, Api) {
+    let mut child = Command::new(bin)
+        .args([
+            "serve",
+            "--sandbox",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .args(std::env::var_os("NO_WORKER").map(|_| "--no-worker"))
+        .env("WAGATE_LOG", "error")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start wagate");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut key = String::new();
+    loop {
+        let line = lines.next_line().await.unwrap().expect("wagate exited");
+        if let Some(k) = line.strip_prefix("sandbox demo api key: ") {
+            key = k.to_owned();
+        }
+        if let Some(a) = line.strip_prefix("wagate listening on ") {
+            let http = reqwest::Client::new();
+            let base = a.to_owned();
+            return (child, Api { http, base, key });
+        }
+    }
+}
+
+/// Adds a card, then creates and scans `n` lines, `concurrency` at a time; their ids.
+async fn seed(api: &Api, n: usize, concurrency: usize) -> Vec<String> {
+    let card = json!({"source_id": "cnon:card-nonce-ok"});
+    api.call("POST", "/api/v1/billing/card", card).await;
+    let mut ids = Vec::with_capacity(n);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let api = api.clone();
+        tasks.spawn(async move {
+            let line = api.call("POST", "/api/v1/wa/lines", json!({})).await;
+            let id = line["id"].as_str().unwrap().to_owned();
+            let scan = format!("/api/v1/sandbox/lines/{id}/scan");
+            let scanned = api.call("POST", &scan, json!({})).await;
+            assert_eq!(scanned["status"], "ready");
+            id
+        });
+        while tasks.len() >= concurrency {
+            ids.push(tasks.join_next().await.unwrap().unwrap());
+        }
+    }
+    while let Some(id) = tasks.join_next().await {
+        ids.push(id.unwrap());
+    }
+    ids
+}
+
+/// A field of `/proc/<pid>/status` in kB.
+fn proc_status_kb(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// User + system CPU seconds of a process so far (clock ticks of 1/100 s).
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    f.get(11)
+        .zip(f.get(12))
+        .map_or(0.0, |(u, s)| (u + s) as f64 / 100.0)
+}
+
+/// Milliseconds from a wrk latency like `1.93ms`, `850.00us` or `1.02s`.
+fn wrk_ms(v: &str) -> f64 {
+    let num = |s: &str| s.parse::<f64>().unwrap_or(f64::NAN);
+    if let Some(x) = v.strip_suffix("us") {
+        num(x) / 1000.0
+    } else if let Some(x) = v.strip_suffix("ms") {
+        num(x)
+    } else if let Some(x) = v.strip_suffix('m') {
+        num(x) * 60_000.0
+    } else if let Some(x) = v.strip_suffix('s') {
+        num(x) * 1000.0
+    } else {
+        f64::NAN
+    }
+}
+
+struct Phase {
+    rps: f64,
+    requests: u64,
+    p50: f64,
+    p99: f64,
+    max: f64,
+    non_2xx: u64,
+    socket_errors: String,
+    server_cpu: f64,
+    wrk_cpu: f64,
+    /// The server's largest VmRSS seen during the phase (every 100 ms), MB.
+    rss_max: u64,
+}
+
+/// Runs wrk with `script` and parses its report.
+async fn wrk(api: &Api, pid: u32, script: &str, ids_file: &str, secs: u64) -> Phase {
+    let (threads, conns) = (env("THREADS", 1), env("CONNECTIONS", 64));
+    let server_before = cpu_secs(pid);
+    let mut child = Command::new("wrk")
+        .args(["-t", &threads.to_string(), "-c", &conns.to_string()])
+        .args(["-d", &format!("{secs}s"), "--latency", "--timeout", "5s"])
+        .args(["-H", &format!("Authorization: Bearer {}", api.key)])
+        .args(["-s", script, &api.base, "--", ids_file])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run wrk (apt-get install -y wrk)");
+    let wrk_pid = child.id().unwrap();
+    let mut wrk_cpu = 0.0;
+    let out = child.stdout.take().unwrap();
+    let reader = tokio::spawn(async move {
+        let mut text = String::new();
+        let mut lines = BufReader::new(out).lines();
+        while let Ok(Some(l)) = lines.next_line().await {
+            text.push_str(&l);
+            text.push('\n');
+        }
+        text
+    });
+    let mut rss_max = 0;
+    while !reader.is_finished() {
+        wrk_cpu = cpu_secs(wrk_pid).max(wrk_cpu);
+        rss_max = rss_max.max(proc_status_kb(pid, "VmRSS:") / 1024);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let text = reader.await.unwrap();
+    assert!(child.wait().await.unwrap().success(), "wrk failed:\n{text}");
+    let server_cpu = cpu_secs(pid) - server_before;
+    println!("{text}");
+    let after = |prefix: &str| -> Option<String> {
+        text.lines()
+            .map(str::trim)
+            .find_map(|l| l.strip_prefix(prefix).map(|r| r.trim().to_owned()))
+    };
+    let first_word =
+        |prefix: &str| after(prefix).and_then(|r| r.split(' ').next().map(str::to_owned));
+    Phase {
+        rps: after("Requests/sec:")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0),
+        requests: text
+            .lines()
+            .find(|l| l.contains(" requests in "))
+            .and_then(|l| l.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0),
+        p50: first_word("50%").map_or(f64::NAN, |v| wrk_ms(&v)),
+        p99: first_word("99%").map_or(f64::NAN, |v| wrk_ms(&v)),
+        max: text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Latency"))
+            .and_then(|r| r.split_whitespace().nth(2).map(wrk_ms))
+            .unwrap_or(f64::NAN),
+        non_2xx: after("Non-2xx or 3xx responses:")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+        socket_errors: after("Socket errors:").unwrap_or_else(|| "none".into()),
+        server_cpu,
+        wrk_cpu,
+        rss_max,
+    }
+}
+
+/// Counts `queued` outbound messages over all lines (newest 200 of each).
+async fn queued_messages(api: &Api, ids: &[String]) -> usize {
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut queued = 0;
+    for id in ids {
+        let (api, id) = (api.clone(), id.clone());
+        tasks.spawn(async move {
+            let path = format!("/api/v1/wa/lines/{id}/messages?limit=200");
+            let page = api.call("GET", &path, Value::Null).await;
+            let data = page["data"].as_array().unwrap();
+            data.iter().filter(|m| m["status"] == "queued").count()
+        });
+        while tasks.len() >= 32 {
+            queued += tasks.join_next().await.unwrap().unwrap();
+        }
+    }
+    while let Some(n) = tasks.join_next().await {
+        queued += n.unwrap();
+    }
+    queued
+}
+
+fn report(name: &str, p: &Phase, secs: u64) {
+    println!(
+        "{name}: {:.0} req/s ({} requests), p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms, \
+         non-2xx {}, socket errors: {}; CPU over {secs} s: server {:.0} %, wrk {:.0} % of one \
+         core; server VmRSS up to {} MB",
+        p.rps,
+        p.requests,
+        p.p50,
+        p.p99,
+        p.max,
+        p.non_2xx,
+        p.socket_errors,
+        p.server_cpu / secs as f64 * 100.0,
+        p.wrk_cpu / secs as f64 * 100.0,
+        p.rss_max,
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let bin = std::env::var("WAGATE_BIN").unwrap_or_else(|_| {
+        let me = std::env::current_exe().unwrap();
+        let release = me.parent().unwrap().parent().unwrap();
+        release.join("wagate").display().to_string()
+    });
+    let bench_dir = std::env::var("BENCH_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench").to_owned());
+    let (n, secs) = (env("LINES", 10_000) as usize, env("SECONDS", 20));
+    let dir = tempfile::tempdir().unwrap();
+    let (server, api) = start(&bin, &dir.path().join("data")).await;
+    let pid = server.id().expect("wagate is running");
+
+    let started = Instant::now();
+    let ids = seed(&api, n, 32).await;
+    let seeded = started.elapsed().as_secs_f64();
+    let ids_file = dir.path().join("line-ids.txt");
+    std::fs::write(&ids_file, ids.join("\n") + "\n").unwrap();
+    let ids_file = ids_file.display().to_string();
+    let rss_seeded = proc_status_kb(pid, "VmRSS:") / 1024;
+    let peak_seeding = proc_status_kb(pid, "VmHWM:") / 1024;
+    println!(
+        "seeded {n} ready lines in {seeded:.1} s; server VmRSS {rss_seeded} MB \
+         (peak while seeding {peak_seeding} MB)"
+    );
+
+    let get = wrk(
+        &api,
+        pid,
+        &format!("{bench_dir}/get_line.lua"),
+        &ids_file,
+        secs,
+    )
+    .await;
+    let rss_get = proc_status_kb(pid, "VmRSS:") / 1024;
+    let post_script = format!("{bench_dir}/post_message.lua");
+    let post = wrk(&api, pid, &post_script, &ids_file, secs).await;
+    let posted = Instant::now();
+    let rss_post = proc_status_kb(pid, "VmRSS:") / 1024;
+
+    // The sandbox worker sends what the POST phase queued, in job order: once a message
+    // queued after the phase has been sent, every earlier send job has been claimed; then
+    // full passes (every line's newest 200 messages) wait for the last ones to finish.
+    let worker = std::env::var_os("NO_WORKER").is_none();
+    let (mut caught_up, mut drained) = (f64::NAN, f64::NAN);
+    if worker {
+        let path = format!("/api/v1/wa/lines/{}/messages", ids[0]);
+        let text = json!({"to": "+447700900123", "text": "probe"});
+        let probe = api.call("POST", &path, text).await;
+        let newest = format!("{path}?limit=1");
+        while posted.elapsed() < Duration::from_secs(600) {
+            let page = api.call("GET", &newest, Value::Null).await;
+            if page["data"][0]["id"] == probe["id"] && page["data"][0]["status"] != "queued" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        caught_up = posted.elapsed().as_secs_f64();
+        while queued_messages(&api, &ids).await > 0 && posted.elapsed() < Duration::from_secs(600) {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        drained = posted.elapsed().as_secs_f64();
+    }
+    let left = queued_messages(&api, &ids).await;
+
+    let (t, c) = (env("THREADS", 1), env("CONNECTIONS", 64));
+    println!("--- summary: {n} ready lines, SQLite, wrk -t{t} -c{c} -d{secs}s ---");
+    println!(
+        "seeding: {seeded:.1} s ({:.0} lines/s); server VmRSS peak while seeding {peak_seeding} MB",
+        n as f64 / seeded
+    );
+    report("GET  /api/v1/wa/lines/{id}", &get, secs);
+    report("POST /api/v1/wa/lines/{id}/messages", &post, secs);
+    println!(
+        "send queue: the worker reached the end of the queue {caught_up:.1} s after the POST \
+         phase ended (every line checked: {drained:.1} s); {left} messages left queued; \
+         worker {:.0} messages/s over the phase and the catch-up",
+        post.requests as f64 / (secs as f64 + caught_up)
+    );
+    println!(
+        "server VmRSS: {rss_seeded} MB after seeding, {rss_get} MB after GET, {rss_post} MB \
+         after POST; peak (VmHWM) {} MB",
+        proc_status_kb(pid, "VmHWM:") / 1024
+    );
+    if get.non_2xx > 0 || post.non_2xx > 0 {
+        println!("WARNING: wrk counted non-2xx answers; they are not successes");
+    }
+}

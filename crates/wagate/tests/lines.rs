@@ -1,0 +1,499 @@
+//! Lines end to end over HTTP on the sandbox clock: provisioning, the connect page, scan,
+//! messages and receipts, inbound, drops that heal, logout and rescan, release, bad input.
+
+mod common;
+
+use common::{create_account, fresh, send, Server};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+async fn advance(s: &Server, secs: i64) {
+    let (st, b) = s
+        .post("/api/v1/sandbox/clock/advance", json!({"seconds": secs}))
+        .await;
+    assert_eq!(st, 200, "{b}");
+}
+
+/// Events of a type about a line, oldest first.
+async fn events(s: &Server, line: &str, ty: &str) -> Vec<Value> {
+    let (st, b) = s
+        .get(&format!(
+            "/api/v1/webhooks/events?type={ty}&line_id={line}&limit=200"
+        ))
+        .await;
+    assert_eq!(st, 200, "{b}");
+    // The delivered body is `{"id", "type", "created_at", "data"}`.
+    let mut v: Vec<Value> = b["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["body"].clone())
+        .collect();
+    v.reverse();
+    v
+}
+
+async fn add_card(s: &Server) {
+    let (st, b) = s
+        .post(
+            "/api/v1/billing/card",
+            json!({"source_id": "cnon:card-nonce-ok"}),
+        )
+        .await;
+    assert_eq!(st, 201, "{b}");
+}
+
+async fn line(s: &Server, id: &str) -> Value {
+    let (st, b) = s.get(&format!("/api/v1/wa/lines/{id}")).await;
+    assert_eq!(st, 200, "{b}");
+    b
+}
+
+async fn messages(s: &Server, id: &str) -> Vec<Value> {
+    let (st, b) = s.get(&format!("/api/v1/wa/lines/{id}/messages")).await;
+    assert_eq!(st, 200, "{b}");
+    b["data"].as_array().unwrap().clone()
+}
+
+async fn page(s: &Server, url: &str) -> (u16, String) {
+    let resp = s.http.get(url).send().await.unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+both_backends!(test_line_lifecycle, lifecycle);
+async fn lifecycle(kind: &str) {
+    let (backing, _g) = fresh(kind).await;
+    let s = Server::sandbox(&backing).await;
+
+    // No card: no line.
+    let (st, b) = s.post("/api/v1/wa/lines", json!({})).await;
+    assert_eq!(
+        (st, b["error"].as_str()),
+        (402, Some("card_required")),
+        "{b}"
+    );
+    let (st, b) = s
+        .post(
+            "/api/v1/billing/card",
+            json!({"source_id": "cnon:card-nonce-declined"}),
+        )
+        .await;
+    assert_eq!(
+        (st, b["error"].as_str()),
+        (402, Some("card_declined")),
+        "{b}"
+    );
+    add_card(&s).await;
+
+    // Create: pending, with a connect page that shows a QR and no price.
+    let (st, created) = s
+        .post(
+            "/api/v1/wa/lines",
+            json!({"label": "Shop 1", "metadata": {"customer_id": "c_42"}}),
+        )
+        .await;
+    assert_eq!(st, 201, "{created}");
+    assert_eq!(created["status"], "pending");
+    assert_eq!(created["plan"], Value::Null);
+    assert_eq!(created["metadata"]["customer_id"], "c_42");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let connect_url = created["connect_url"].as_str().unwrap().to_owned();
+    assert!(connect_url.starts_with(&s.base), "{connect_url}");
+    let (st, html) = page(&s, &connect_url).await;
+    assert_eq!(st, 200);
+    assert!(html.contains("<svg"), "the page shows the QR");
+    assert!(!html.contains("15.00") && !html.contains('$'), "no price");
+    assert!(
+        !html.contains("id=\"calling-toggle\""),
+        "no toggle without allow_calling"
+    );
+
+    // Not linked yet: cannot send.
+    let path = format!("/api/v1/wa/lines/{id}/messages");
+    let (st, b) = s
+        .post(&path, json!({"to": "+447700900123", "text": "hi"}))
+        .await;
+    assert_eq!(
+        (st, b["error"].as_str()),
+        (409, Some("line_not_ready")),
+        "{b}"
+    );
+
+    // Scan: ready, line.ready once, the first line is on trial.
+    let (st, ready) = s
+        .post(
+            &format!("/api/v1/sandbox/lines/{id}/scan"),
+            json!({"phone_number": "+447700900001"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{ready}");
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["phone_number"], "+447700900001");
+    assert_eq!(ready["plan"], "messaging");
+    assert_eq!(ready["price"], "15.00");
+    assert_eq!(ready["billing_status"], "trialing");
+    let ready_events = events(&s, &id, "line.ready").await;
+    assert_eq!(ready_events.len(), 1);
+    let data = &ready_events[0]["data"];
+    assert_eq!(data["line"]["metadata"]["customer_id"], "c_42");
+    assert_eq!(data["trial"], true);
+    let (_, html) = page(&s, &connect_url).await;
+    assert!(html.contains("Connected"), "the page says Connected");
+
+    // Send: queued → sent → delivered → read, each a message.status event.
+    let (st, m) = s
+        .post(&path, json!({"to": "+447700900123", "text": "hello"}))
+        .await;
+    assert_eq!(st, 202, "{m}");
+    assert_eq!(m["status"], "queued");
+    let msg_id = m["id"].as_str().unwrap().to_owned();
+    advance(&s, 5).await;
+    let listed = messages(&s, &id).await;
+    assert_eq!(listed[0]["id"], msg_id.as_str());
+    assert_eq!(listed[0]["status"], "read");
+    let statuses: Vec<String> = events(&s, &id, "message.status")
+        .await
+        .iter()
+        .map(|e| e["data"]["message"]["status"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(statuses, ["sent", "delivered", "read"]);
+
+    // Inbound.
+    let (st, b) = s
+        .post(
+            &format!("/api/v1/sandbox/lines/{id}/inbound"),
+            json!({"from": "+447700900999", "text": "hi back"}),
+        )
+        .await;
+    assert_eq!(st, 202, "{b}");
+    let received = events(&s, &id, "message.received").await;
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0]["data"]["message"]["text"], "hi back");
+    let listed = messages(&s, &id).await;
+    assert_eq!(listed[0]["direction"], "inbound");
+    assert_eq!(listed[1]["direction"], "outbound");
+
+    // A drop that outlasts a minute: reconnecting, sends are kept, line.disconnected after
+    // 60 s, then it heals by itself and the queued messages go out in order.
+    let (st, b) = s
+        .post(
+            &format!("/api/v1/sandbox/lines/{id}/disconnect"),
+            json!({"transient": true, "duration_seconds": 100}),
+        )
+        .await;
+    assert_eq!(
+        (st, b["status"].as_str()),
+        (200, Some("reconnecting")),
+        "{b}"
+    );
+    let mut queued = Vec::new();
+    for n in 0..3 {
+        let (st, m) = s
+            .post(
+                &path,
+                json!({"to": "+447700900123", "text": format!("queued {n}")}),
+            )
+            .await;
+        assert_eq!(st, 202, "{m}");
+        queued.push(m["id"].as_str().unwrap().to_owned());
+    }
+    advance(&s, 30).await;
+    assert_eq!(line(&s, &id).await["status"], "reconnecting");
+    assert!(events(&s, &id, "line.disconnected").await.is_empty());
+    advance(&s, 31).await;
+    assert_eq!(events(&s, &id, "line.disconnected").await.len(), 1);
+    for m in messages(&s, &id)
+        .await
+        .iter()
+        .filter(|m| queued.contains(&m["id"].as_str().unwrap().to_owned()))
+    {
+        assert_eq!(m["status"], "queued", "nothing is sent while down");
+    }
+    advance(&s, 120).await;
+    assert_eq!(line(&s, &id).await["status"], "ready");
+    assert_eq!(events(&s, &id, "line.reconnected").await.len(), 1);
+    let sent_order: Vec<String> = events(&s, &id, "message.status")
+        .await
+        .iter()
+        .filter(|e| e["data"]["message"]["status"] == "sent")
+        .map(|e| e["data"]["message"]["id"].as_str().unwrap().to_owned())
+        .filter(|m| queued.contains(m))
+        .collect();
+    assert_eq!(
+        sent_order, queued,
+        "queued messages leave in order, none lost"
+    );
+
+    // A short drop heals silently (no disconnected/reconnected events).
+    s.post(
+        &format!("/api/v1/sandbox/lines/{id}/disconnect"),
+        json!({"transient": true}),
+    )
+    .await;
+    advance(&s, 2).await;
+    assert_eq!(line(&s, &id).await["status"], "ready");
+    assert_eq!(events(&s, &id, "line.disconnected").await.len(), 1);
+    assert_eq!(
+        events(&s, &id, "line.ready").await.len(),
+        1,
+        "a heal is not a new link"
+    );
+
+    // Logout: a message still queued from a drop fails; sends are refused, the same connect
+    // page shows a new QR; a rescan brings the same line back with a new line.ready.
+    s.post(
+        &format!("/api/v1/sandbox/lines/{id}/disconnect"),
+        json!({"transient": true, "duration_seconds": 1000}),
+    )
+    .await;
+    let (st, doomed) = s
+        .post(&path, json!({"to": "+447700900123", "text": "doomed"}))
+        .await;
+    assert_eq!(st, 202, "{doomed}");
+    let (st, b) = s
+        .post(
+            &format!("/api/v1/sandbox/lines/{id}/disconnect"),
+            json!({"transient": false}),
+        )
+        .await;
+    assert_eq!((st, b["status"].as_str()), (200, Some("logged_out")), "{b}");
+    assert_eq!(events(&s, &id, "line.logged_out").await.len(), 1);
+    let failed = messages(&s, &id)
+        .await
+        .into_iter()
+        .find(|m| m["id"] == doomed["id"])
+        .unwrap();
+    assert_eq!(
+        (failed["status"].as_str(), failed["error"].as_str()),
+        (Some("failed"), Some("line_logged_out"))
+    );
+    let (st, b) = s
+        .post(&path, json!({"to": "+447700900123", "text": "x"}))
+        .await;
+    assert_eq!(
+        (st, b["error"].as_str()),
+        (409, Some("line_not_ready")),
+        "{b}"
+    );
+    let (st, html) = page(&s, &connect_url).await;
+    assert_eq!(st, 200);
+    assert!(html.contains("<svg"));
+    let (st, again) = s
+        .post(&format!("/api/v1/sandbox/lines/{id}/scan"), json!({}))
+        .await;
+    assert_eq!(st, 200, "{again}");
+    assert_eq!(again["id"], id.as_str());
+    assert_eq!(again["status"], "ready");
+    assert_eq!(events(&s, &id, "line.ready").await.len(), 2);
+
+    // Release: terminal; the page dies with the line.
+    let (st, rel) = send(s.req(Method::DELETE, &format!("/api/v1/wa/lines/{id}"))).await;
+    assert_eq!(st, 200, "{rel}");
+    assert_eq!(rel["status"], "released");
+    assert_eq!(rel["release_reason"], "requested");
+    assert_eq!(rel["connect_url"], Value::Null);
+    let released = events(&s, &id, "line.released").await;
+    assert_eq!(released.len(), 1);
+    assert_eq!(released[0]["data"]["reason"], "requested");
+    let (st, html) = page(&s, &connect_url).await;
+    assert_eq!(st, 404);
+    assert!(
+        html.contains("<html") || html.contains("<!DOCTYPE"),
+        "a friendly page"
+    );
+    let (st, b) = s
+        .post(&path, json!({"to": "+447700900123", "text": "x"}))
+        .await;
+    assert_eq!(
+        (st, b["error"].as_str()),
+        (409, Some("line_released")),
+        "{b}"
+    );
+    let (st, _) = send(s.req(Method::DELETE, &format!("/api/v1/wa/lines/{id}"))).await;
+    assert_eq!(st, 200, "releasing twice is harmless");
+}
+
+both_backends!(test_bad_input_is_refused_clearly, bad_input);
+async fn bad_input(kind: &str) {
+    let (backing, _g) = fresh(kind).await;
+    let s = Server::sandbox(&backing).await;
+    add_card(&s).await;
+    let (_, l) = s.post("/api/v1/wa/lines", json!({})).await;
+    let id = l["id"].as_str().unwrap().to_owned();
+    s.post(&format!("/api/v1/sandbox/lines/{id}/scan"), json!({}))
+        .await;
+    let path = format!("/api/v1/wa/lines/{id}/messages");
+    for to in [
+        "447700900123",
+        "+0123",
+        "+44 7700 900123",
+        "",
+        "+1234567890123456",
+    ] {
+        let (st, b) = s.post(&path, json!({"to": to, "text": "hi"})).await;
+        assert_eq!((st, b["param"].as_str()), (422, Some("to")), "{to}: {b}");
+    }
+    let (st, b) = s
+        .post(
+            &path,
+            json!({"to": "+447700900123", "text": "a".repeat(4097)}),
+        )
+        .await;
+    assert_eq!((st, b["param"].as_str()), (422, Some("text")), "{b}");
+    let (st, _) = s
+        .post(
+            &path,
+            json!({"to": "+447700900123", "text": "é".repeat(4096)}),
+        )
+        .await;
+    assert_eq!(st, 202, "4096 characters are fine");
+    let (st, b) = s
+        .post(&path, json!({"to": 447700900123u64, "text": "hi"}))
+        .await;
+    assert_eq!(st, 422, "{b}");
+    let (st, b) = send(
+        s.req(Method::POST, &path)
+            .header("content-type", "application/json")
+            .body("{\"to\": "),
+    )
+    .await;
+    assert_eq!(
+        (st, b["error"].as_str()),
+        (400, Some("invalid_json")),
+        "{b}"
+    );
+    for bad in ["line_doesnotexist", "nope", "acct_x"] {
+        let (st, b) = s.get(&format!("/api/v1/wa/lines/{bad}")).await;
+        assert_eq!((st, b["error"].as_str()), (404, Some("not_found")), "{b}");
+        let (st, _) = s
+            .post(
+                &format!("/api/v1/wa/lines/{bad}/messages"),
+                json!({"to": "+447700900123", "text": "hi"}),
+            )
+            .await;
+        assert_eq!(st, 404);
+    }
+    // Create-line validation.
+    let (st, b) = s
+        .post(
+            "/api/v1/wa/lines",
+            json!({"calling_enabled": true, "allow_calling": true}),
+        )
+        .await;
+    assert_eq!(st, 422, "{b}");
+    let many: serde_json::Map<String, Value> =
+        (0..21).map(|i| (format!("k{i}"), json!("v"))).collect();
+    let (st, b) = s.post("/api/v1/wa/lines", json!({"metadata": many})).await;
+    assert_eq!((st, b["param"].as_str()), (422, Some("metadata")), "{b}");
+    let (st, b) = s
+        .post(
+            "/api/v1/wa/lines",
+            json!({"metadata": {"k": "x".repeat(501)}}),
+        )
+        .await;
+    assert_eq!((st, b["param"].as_str()), (422, Some("metadata.k")), "{b}");
+    let (st, b) = s
+        .post("/api/v1/wa/lines", json!({"metadata": {"k": 1}}))
+        .await;
+    assert_eq!(st, 422, "{b}");
+    let (st, b) = s.post("/api/v1/wa/lines", json!({"colour": "red"})).await;
+    assert_eq!(st, 422, "{b}");
+
+    // Another account sees none of it.
+    let (_, other_key) = create_account(&backing, "Other Ltd").await;
+    let other = |m: Method, p: &str| {
+        s.http
+            .request(m, format!("{}{}", s.base, p))
+            .bearer_auth(&other_key)
+    };
+    let (st, _) = send(other(Method::GET, &format!("/api/v1/wa/lines/{id}"))).await;
+    assert_eq!(st, 404);
+    let (st, _) =
+        send(other(Method::POST, &path).json(&json!({"to": "+447700900123", "text": "hi"}))).await;
+    assert_eq!(st, 404);
+    let (st, _) = send(other(Method::DELETE, &format!("/api/v1/wa/lines/{id}"))).await;
+    assert_eq!(st, 404);
+    let (st, b) = send(other(Method::GET, "/api/v1/wa/lines")).await;
+    assert_eq!((st, b["data"].as_array().map(Vec::len)), (200, Some(0)));
+    // And the line is untouched.
+    assert_eq!(line(&s, &id).await["status"], "ready");
+    // No calling rollout on that account.
+    let (st, b) = send(
+        other(Method::POST, "/api/v1/billing/card")
+            .json(&json!({"source_id": "cnon:card-nonce-ok"})),
+    )
+    .await;
+    assert_eq!(st, 201, "{b}");
+    let (st, b) =
+        send(other(Method::POST, "/api/v1/wa/lines").json(&json!({"allow_calling": true}))).await;
+    assert_eq!(
+        (st, b["error"].as_str()),
+        (403, Some("calling_not_available")),
+        "{b}"
+    );
+    // Unknown connect tokens get the friendly page.
+    let (st, html) = page(&s, &format!("{}/connect/notARealTokenAtAll123", s.base)).await;
+    assert_eq!(st, 404);
+    assert!(html.to_lowercase().contains("link"), "{html}");
+}
+
+#[tokio::test]
+async fn test_daily_limit_is_enforced_with_retry_after() {
+    let (backing, _g) = fresh("sqlite").await;
+    let s = Server::sandbox(&backing).await;
+    add_card(&s).await;
+    let (_, l) = s.post("/api/v1/wa/lines", json!({})).await;
+    let id = l["id"].as_str().unwrap().to_owned();
+    s.post(&format!("/api/v1/sandbox/lines/{id}/scan"), json!({}))
+        .await;
+    let l = line(&s, &id).await;
+    assert_eq!(
+        l["limits"]["daily_outbound"], 250,
+        "a new line gets the lower limit"
+    );
+    let path = format!("/api/v1/wa/lines/{id}/messages");
+    for n in 0..250 {
+        let (st, b) = s
+            .post(
+                &path,
+                json!({"to": "+447700900123", "text": format!("m{n}")}),
+            )
+            .await;
+        assert_eq!(st, 202, "{n}: {b}");
+    }
+    let resp = s
+        .req(Method::POST, &path)
+        .json(&json!({"to": "+447700900123", "text": "one too many"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 429);
+    let retry: i64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        retry, 86_400,
+        "the clock stands at midnight: a whole day to wait"
+    );
+    let b: Value = resp.json().await.unwrap();
+    assert_eq!(b["error"], "rate_limited");
+    assert_eq!(b["reason"], "line_daily_limit");
+    assert_eq!(line(&s, &id).await["limits"]["sent_today"], 250);
+    // Inbound is never limited.
+    let (st, _) = s
+        .post(
+            &format!("/api/v1/sandbox/lines/{id}/inbound"),
+            json!({"from": "+447700900999", "text": "still here"}),
+        )
+        .await;
+    assert_eq!(st, 202);
+    // The next UTC day the counter starts again.
+    advance(&s, 86_400).await;
+    let (st, b) = s
+        .post(&path, json!({"to": "+447700900123", "text": "new day"}))
+        .await;
+    assert_eq!(st, 202, "{b}");
+    assert_eq!(line(&s, &id).await["limits"]["sent_today"], 1);
+}
