@@ -474,10 +474,10 @@ impl BillingService {
             payment_id: None,
             reverses: None,
             description: format!(
-                "{} plan, line {} ({})",
+                "{} plan for {} ({})",
                 line.plan.map_or("line", |p| p.as_str()),
                 line.id,
-                reason.as_str()
+                reason.as_str().replace('_', " ")
             ),
         });
         balance -= price.0;

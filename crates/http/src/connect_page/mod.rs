@@ -107,6 +107,10 @@ struct PageTemplate<'a> {
 #[template(path = "connect/not_found.html")]
 struct NotFoundTemplate;
 
+#[derive(Template)]
+#[template(path = "connect/unavailable.html")]
+struct UnavailableTemplate;
+
 /// The whole HTML document of the connect page.
 pub fn render_page(page: &ConnectPage) -> String {
     let payload = page.state.qr_payload();
@@ -133,6 +137,15 @@ pub fn render_not_found() -> String {
     NotFoundTemplate
         .render()
         .expect("the not-found page renders")
+}
+
+/// The friendly page for when the server cannot produce a QR to scan (its WhatsApp connector
+/// is down or not configured; serve it with 503): the link stays valid, so it asks the end
+/// customer to come back rather than showing an error body meant for developers.
+pub fn render_unavailable() -> String {
+    UnavailableTemplate
+        .render()
+        .expect("the unavailable page renders")
 }
 
 /// The JSON the page polls at `GET /connect/{token}/status`.

@@ -7,7 +7,9 @@ use serde::Deserialize;
 use wagate_domain::line::LineStatus;
 use wagate_store::LineRecord;
 
-use crate::connect_page::{render_not_found, render_page, status_json, ConnectPage, ConnectState};
+use crate::connect_page::{
+    render_not_found, render_page, render_unavailable, status_json, ConnectPage, ConnectState,
+};
 use crate::error::{ApiError, ErrorCode};
 use crate::json::ApiJson;
 use crate::AppState;
@@ -24,7 +26,21 @@ fn plausible(token: &str) -> bool {
     (16..=64).contains(&token.len()) && token.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-async fn load(st: &AppState, token: &str) -> Result<Option<Loaded>, ApiError> {
+/// Why a connect page could not be loaded.
+enum LoadError {
+    /// The connector could not give a QR: the link is fine, come back later.
+    NoQr(anyhow::Error),
+    /// Anything else (the database).
+    Api(ApiError),
+}
+
+impl From<ApiError> for LoadError {
+    fn from(e: ApiError) -> Self {
+        LoadError::Api(e)
+    }
+}
+
+async fn load(st: &AppState, token: &str) -> Result<Option<Loaded>, LoadError> {
     if !plausible(token) {
         return Ok(None);
     }
@@ -59,7 +75,7 @@ async fn load(st: &AppState, token: &str) -> Result<Option<Loaded>, ApiError> {
                 st.app.clock.now(),
             )
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(LoadError::NoQr)?;
         Some(code.payload)
     } else {
         None
@@ -109,7 +125,18 @@ pub async fn show(State(st): State<AppState>, Path(token): Path<String>) -> Resp
     match load(&st, &token).await {
         Ok(Some(l)) => no_store(Html(render_page(&page(&token, &l))).into_response()),
         Ok(None) => not_found_page(),
-        Err(e) => e.into_response(),
+        Err(LoadError::NoQr(e)) => {
+            tracing::warn!(error = %e, "connect page: no QR from the connector");
+            no_store(
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::RETRY_AFTER, "60")],
+                    Html(render_unavailable()),
+                )
+                    .into_response(),
+            )
+        }
+        Err(LoadError::Api(e)) => e.into_response(),
     }
 }
 
@@ -124,7 +151,21 @@ pub async fn status(State(st): State<AppState>, Path(token): Path<String>) -> Re
             )
                 .into_response(),
         ),
-        Err(e) => e.into_response(),
+        Err(LoadError::NoQr(e)) => {
+            tracing::warn!(error = %e, "connect page status: no QR from the connector");
+            no_store(
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::RETRY_AFTER, "60")],
+                    ApiJson(serde_json::json!({
+                        "state": "unavailable",
+                        "error": "connector_unavailable"
+                    })),
+                )
+                    .into_response(),
+            )
+        }
+        Err(LoadError::Api(e)) => e.into_response(),
     }
 }
 
