@@ -356,8 +356,10 @@ async fn main() {
     );
     println!(
         "server VmRSS: {rss_seeded} MB after seeding, {rss_get} MB after GET, {rss_post} MB \
-         after POST; peak (VmHWM) {} MB",
-        proc_status_kb(pid, "VmHWM:") / 1024
+         after POST; peak (VmHWM) {} MB; now {} MB anonymous + {} MB file-backed",
+        proc_status_kb(pid, "VmHWM:") / 1024,
+        proc_status_kb(pid, "RssAnon:") / 1024,
+        proc_status_kb(pid, "RssFile:") / 1024,
     );
     if get.non_2xx > 0 || post.non_2xx > 0 {
         println!("WARNING: wrk counted non-2xx answers; they are not successes");

@@ -497,3 +497,94 @@ async fn test_daily_limit_is_enforced_with_retry_after() {
     assert_eq!(st, 202, "{b}");
     assert_eq!(line(&s, &id).await["limits"]["sent_today"], 1);
 }
+
+/// Sends that arrive together share one SQLite transaction (group commit), where a line with
+/// one message is counted in a multi-row statement and a line with several one by one: under
+/// any mix, a line takes exactly its daily limit and every taken message is listed, queued
+/// once, and sent.
+#[tokio::test]
+async fn test_concurrent_sends_take_exactly_the_daily_limit() {
+    let (backing, _g) = fresh("sqlite").await;
+    let s = Server::sandbox(&backing).await;
+    add_card(&s).await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let (_, l) = s.post("/api/v1/wa/lines", json!({})).await;
+        let id = l["id"].as_str().unwrap().to_owned();
+        s.post(
+            &format!("/api/v1/sandbox/lines/{id}/scan"),
+            json!({"phone_number": format!("+44770090010{n}")}),
+        )
+        .await;
+        ids.push(id);
+    }
+    // Line 0 gets 300 sends at once (over its limit of 250); lines 1 and 2 get one each,
+    // interleaved, so groups hold both kinds.
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..300 {
+        for (i, id) in ids.iter().enumerate() {
+            if i > 0 && n % 150 != 0 {
+                continue;
+            }
+            let req = s
+                .req(Method::POST, &format!("/api/v1/wa/lines/{id}/messages"))
+                .json(&json!({"to": "+447700900123", "text": format!("{i}-{n}")}));
+            tasks.spawn(async move { (i, req.send().await.unwrap().status().as_u16()) });
+        }
+    }
+    let mut accepted = [0u32; 3];
+    let mut refused = [0u32; 3];
+    while let Some(r) = tasks.join_next().await {
+        let (i, st) = r.unwrap();
+        match st {
+            202 => accepted[i] += 1,
+            429 => refused[i] += 1,
+            other => panic!("line {i}: unexpected {other}"),
+        }
+    }
+    assert_eq!(accepted, [250, 2, 2]);
+    assert_eq!(refused, [50, 0, 0]);
+    for (i, id) in ids.iter().enumerate() {
+        let l = line(&s, id).await;
+        assert_eq!(l["limits"]["sent_today"], accepted[i], "line {i}");
+        // Each taken message is stored once, and the worker sends every one of them.
+        let mut listed = 0;
+        let mut after: Option<String> = None;
+        loop {
+            let mut path = format!("/api/v1/wa/lines/{id}/messages?limit=100");
+            if let Some(a) = &after {
+                path.push_str(&format!("&starting_after={a}"));
+            }
+            let (st, page) = s.get(&path).await;
+            assert_eq!(st, 200, "{page}");
+            let data = page["data"].as_array().unwrap();
+            listed += data.len();
+            if page["has_more"] != true {
+                break;
+            }
+            after = Some(data.last().unwrap()["id"].as_str().unwrap().to_owned());
+        }
+        assert_eq!(listed, accepted[i] as usize, "line {i}");
+    }
+    // Everything queued gets sent: no message is left queued once the worker has run.
+    advance(&s, 1).await;
+    for (i, id) in ids.iter().enumerate() {
+        let mut left = u32::MAX;
+        for _ in 0..200 {
+            let (_, page) = s
+                .get(&format!("/api/v1/wa/lines/{id}/messages?limit=100"))
+                .await;
+            left = page["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| m["status"] == "queued")
+                .count() as u32;
+            if left == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(left, 0, "line {i}: messages still queued");
+    }
+}

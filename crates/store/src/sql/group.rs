@@ -10,19 +10,25 @@
 //! a group's transaction fails, its writes are retried one per transaction, so a failure
 //! belongs to the write that caused it.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use jiff::Timestamp;
+use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 use tokio::sync::oneshot;
 use wagate_domain::jobs::NewJob;
 use wagate_domain::line::LineStatus;
+use wagate_domain::time::to_micros;
 
-use super::jobs::insert_jobs;
-use super::lines::insert_message;
-use super::{text, SqlStore};
+use super::jobs::{insert_jobs, insert_jobs_many};
+use super::lines::{
+    has_endpoints, insert_events_only, insert_message, insert_messages_many, update_message,
+};
+use super::webhooks::insert_events;
+use super::{param_list, placeholders, text, Backend, SqlStore, MAX_PARAMS};
 use crate::error::corrupt;
-use crate::{Batch, MessageRecord, StoreError, StoreResult};
+use crate::{Batch, MessageRecord, MessageUpdate, NewEvent, StoreError, StoreResult};
 
 /// The most writes one transaction takes.
 const MAX_GROUP: usize = 256;
@@ -172,16 +178,142 @@ async fn flush(store: SqlStore) {
     }
 }
 
-/// One transaction for all `requests`, in order; what each returned.
+/// One transaction for all `requests`; what each returned.
+///
+/// Every statement is a round trip to SQLite's connection thread, and those round trips,
+/// not SQLite itself, were most of the cost of a queued message (bench_lines). So the group
+/// is written kind by kind: each message's daily-limit count (it decides whether the
+/// message is taken, in arrival order), then all new messages in multi-row inserts, every
+/// status change, the finished jobs in one delete, the events and the new jobs in multi-row
+/// inserts. That leaves what writing the requests one after the other would: no write in a
+/// group reads what another wrote (a message is updated only once its insert committed),
+/// and finished jobs go before new ones, so a new job is never dropped as a duplicate of a
+/// job the group removes.
 async fn write_group(
     store: &SqlStore,
     requests: &[Request],
 ) -> StoreResult<Vec<Option<LineStatus>>> {
+    let backend = store.backend;
     let mut tx = store.begin_write().await?;
     let mut outcomes = Vec::with_capacity(requests.len());
+    let mut messages: Vec<&MessageRecord> = Vec::new();
+    let mut jobs: Vec<(&NewJob, Timestamp)> = Vec::new();
+    let mut commits: Vec<(&Batch, Timestamp)> = Vec::new();
+    // A line with one message in the group is counted in a multi-row statement; a line
+    // with several, one message at a time, in arrival order (each sees the one before).
+    let mut per_line: HashMap<&str, usize> = HashMap::new();
     for r in requests {
-        outcomes.push(write(&mut tx, &r.write).await?);
+        if let Write::Enqueue { msg, .. } = &r.write {
+            *per_line.entry(msg.line_id.as_str()).or_default() += 1;
+        }
     }
+    let lone: Vec<(&MessageRecord, i64, u32)> = requests
+        .iter()
+        .filter_map(|r| match &r.write {
+            Write::Enqueue {
+                msg, day, limit, ..
+            } if per_line[msg.line_id.as_str()] == 1 => Some((&**msg, *day, *limit)),
+            _ => None,
+        })
+        .collect();
+    let mut lone_status = HashMap::new();
+    for chunk in lone.chunks(MAX_PARAMS / 4) {
+        let sql = format!(
+            "WITH v (id, account_id, day, lim) AS (VALUES {})
+             UPDATE lines SET
+                 sent_today = CASE WHEN lines.sent_day = v.day THEN lines.sent_today + 1 ELSE 1 END,
+                 sent_day = v.day
+             FROM v
+             WHERE lines.id = v.id AND lines.account_id = v.account_id
+               AND lines.status IN ('ready', 'reconnecting')
+               AND (lines.sent_day <> v.day OR lines.sent_today < v.lim)
+             RETURNING lines.id AS id, lines.status AS status",
+            placeholders(backend, chunk.len(), 4, 1)
+        );
+        let mut q = sqlx::query(&sql);
+        for (m, day, limit) in chunk {
+            q = q
+                .bind(m.line_id.as_str())
+                .bind(m.account_id.as_str())
+                .bind(*day)
+                .bind(i64::from(*limit));
+        }
+        for row in q.fetch_all(&mut *tx).await? {
+            lone_status.insert(text(&row, "id")?, line_status(&row)?);
+        }
+    }
+    for r in requests {
+        match &r.write {
+            Write::Enqueue {
+                msg,
+                day,
+                limit,
+                send_job,
+            } => {
+                let status = if per_line[msg.line_id.as_str()] == 1 {
+                    lone_status.get(msg.line_id.as_str()).copied()
+                } else {
+                    count_one(&mut tx, msg, *day, *limit).await?
+                };
+                if let Some(s) = status {
+                    messages.push(msg);
+                    if s == LineStatus::Ready {
+                        jobs.push((send_job, msg.created_at));
+                    }
+                }
+                outcomes.push(status);
+            }
+            Write::Commit { batch, now } => {
+                commits.push((batch, *now));
+                outcomes.push(None);
+            }
+        }
+    }
+    messages.extend(commits.iter().flat_map(|(b, _)| &b.insert_messages));
+    insert_messages_many(&mut tx, backend, &messages).await?;
+    let updates: Vec<&MessageUpdate> = commits
+        .iter()
+        .flat_map(|(b, _)| &b.update_messages)
+        .collect();
+    let distinct: HashSet<&str> = updates.iter().map(|u| u.id.as_str()).collect();
+    if distinct.len() == updates.len() {
+        update_messages_many(&mut tx, backend, &updates).await?;
+    } else {
+        // A message changed twice in one group: in order, each after the one before.
+        for u in updates {
+            update_message(&mut tx, u).await?;
+        }
+    }
+    let finished: Vec<&str> = commits
+        .iter()
+        .filter_map(|(b, _)| b.finish_job.as_ref().map(|j| j.as_str()))
+        .collect();
+    for chunk in finished.chunks(MAX_PARAMS) {
+        let sql = format!(
+            "DELETE FROM jobs WHERE id IN ({})",
+            param_list(backend, chunk.len(), 1)
+        );
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    let events: Vec<&NewEvent> = commits.iter().flat_map(|(b, _)| &b.events).collect();
+    if events.iter().any(|e| e.only_endpoint.is_some()) || has_endpoints(&mut tx, &events).await? {
+        // Deliveries to make: the events are written the ordinary way.
+        for (b, now) in &commits {
+            insert_events(&mut tx, &b.events, *now).await?;
+        }
+    } else {
+        insert_events_only(&mut tx, backend, &events).await?;
+    }
+    jobs.extend(
+        commits
+            .iter()
+            .flat_map(|(b, now)| b.jobs.iter().map(move |j| (j, *now))),
+    );
+    insert_jobs_many(&mut tx, backend, &jobs).await?;
     tx.commit().await?;
     Ok(outcomes)
 }
@@ -236,6 +368,24 @@ async fn queue_one(
     limit: u32,
     send_job: &NewJob,
 ) -> StoreResult<Option<LineStatus>> {
+    let Some(status) = count_one(conn, msg, day, limit).await? else {
+        return Ok(None);
+    };
+    insert_message(conn, msg).await?;
+    if status == LineStatus::Ready {
+        insert_jobs(conn, std::slice::from_ref(send_job), msg.created_at).await?;
+    }
+    Ok(Some(status))
+}
+
+/// Counts `msg` against its line's daily limit; the line's status if the line takes it,
+/// `None` if not (not found, not linked, or at its limit).
+async fn count_one(
+    conn: &mut AnyConnection,
+    msg: &MessageRecord,
+    day: i64,
+    limit: u32,
+) -> StoreResult<Option<LineStatus>> {
     let row = sqlx::query(
         "UPDATE lines SET
              sent_today = CASE WHEN sent_day = $3 THEN sent_today + 1 ELSE 1 END,
@@ -253,12 +403,42 @@ async fn queue_one(
     let Some(row) = row else {
         return Ok(None);
     };
-    let status_text = text(&row, "status")?;
-    let status =
-        LineStatus::from_db(&status_text).ok_or_else(|| corrupt("lines.status", &status_text))?;
-    insert_message(conn, msg).await?;
-    if status == LineStatus::Ready {
-        insert_jobs(conn, std::slice::from_ref(send_job), msg.created_at).await?;
+    line_status(&row).map(Some)
+}
+
+/// The `status` column of a row of `lines`.
+fn line_status(row: &AnyRow) -> StoreResult<LineStatus> {
+    let status_text = text(row, "status")?;
+    LineStatus::from_db(&status_text).ok_or_else(|| corrupt("lines.status", &status_text))
+}
+
+/// Applies status changes of distinct messages in multi-row statements (each skipped if its
+/// message moved meanwhile, as [`update_message`] does).
+async fn update_messages_many(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    updates: &[&MessageUpdate],
+) -> StoreResult<()> {
+    for chunk in updates.chunks(MAX_PARAMS / 6) {
+        let sql = format!(
+            "WITH v (id, status, error, provider_id, at, from_status) AS (VALUES {})
+             UPDATE messages SET status = v.status, error = COALESCE(v.error, messages.error),
+                 provider_id = COALESCE(v.provider_id, messages.provider_id), updated_at = v.at
+             FROM v
+             WHERE messages.id = v.id AND messages.status = v.from_status",
+            placeholders(backend, chunk.len(), 6, 1)
+        );
+        let mut q = sqlx::query(&sql);
+        for u in chunk {
+            q = q
+                .bind(u.id.as_str())
+                .bind(u.status.as_str())
+                .bind(u.error.as_deref())
+                .bind(u.provider_id.as_deref())
+                .bind(to_micros(u.at))
+                .bind(u.from_status.as_str());
+        }
+        q.execute(&mut *conn).await?;
     }
-    Ok(Some(status))
+    Ok(())
 }

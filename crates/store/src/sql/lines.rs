@@ -327,6 +327,62 @@ pub(crate) async fn insert_message(conn: &mut AnyConnection, m: &MessageRecord) 
     Ok(())
 }
 
+/// Inserts messages in multi-row statements, in order.
+pub(crate) async fn insert_messages_many(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    messages: &[&MessageRecord],
+) -> StoreResult<()> {
+    const COLS: usize = 12;
+    for chunk in messages.chunks(MAX_PARAMS / COLS) {
+        let sql = format!(
+            "INSERT INTO messages (id, account_id, line_id, direction, from_number, to_number,
+                 body, status, error, provider_id, created_at, updated_at)
+             VALUES {}",
+            placeholders(backend, chunk.len(), COLS, 1)
+        );
+        let mut q = sqlx::query(&sql);
+        for m in chunk {
+            q = q
+                .bind(m.id.as_str())
+                .bind(m.account_id.as_str())
+                .bind(m.line_id.as_str())
+                .bind(m.direction.as_str())
+                .bind(m.from.as_deref())
+                .bind(m.to.as_deref())
+                .bind(&m.text)
+                .bind(m.status.as_str())
+                .bind(m.error.as_deref())
+                .bind(m.provider_id.as_deref())
+                .bind(to_micros(m.created_at))
+                .bind(to_micros(m.updated_at));
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Applies one message status change (skipped if the message moved meanwhile).
+pub(crate) async fn update_message(
+    conn: &mut AnyConnection,
+    u: &crate::MessageUpdate,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE messages SET status = $2, error = COALESCE($3, error),
+             provider_id = COALESCE($4, provider_id), updated_at = $5
+         WHERE id = $1 AND status = $6",
+    )
+    .bind(u.id.as_str())
+    .bind(u.status.as_str())
+    .bind(u.error.as_deref())
+    .bind(u.provider_id.as_deref())
+    .bind(to_micros(u.at))
+    .bind(u.from_status.as_str())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 async fn patch_billing(
     conn: &mut AnyConnection,
     account: &AccountId,
@@ -477,19 +533,7 @@ impl SqlStore {
             insert_message(conn, m).await?;
         }
         for u in &batch.update_messages {
-            sqlx::query(
-                "UPDATE messages SET status = $2, error = COALESCE($3, error),
-                     provider_id = COALESCE($4, provider_id), updated_at = $5
-                 WHERE id = $1 AND status = $6",
-            )
-            .bind(u.id.as_str())
-            .bind(u.status.as_str())
-            .bind(u.error.as_deref())
-            .bind(u.provider_id.as_deref())
-            .bind(to_micros(u.at))
-            .bind(u.from_status.as_str())
-            .execute(&mut *conn)
-            .await?;
+            update_message(conn, u).await?;
         }
         if let Some(account) = &batch.billing_account {
             ensure_billing_row(conn, account).await?;
@@ -783,14 +827,14 @@ impl SqlStore {
             }
         }
 
-        if has_endpoints(conn, batches).await? {
+        let all_events: Vec<&NewEvent> = batches.iter().flat_map(|(b, _)| &b.events).collect();
+        if has_endpoints(conn, &all_events).await? {
             // Deliveries to make: the events are written the ordinary way.
             for (b, now) in batches {
                 insert_events(conn, &b.events, *now).await?;
             }
         } else {
-            let events: Vec<&NewEvent> = batches.iter().flat_map(|(b, _)| &b.events).collect();
-            insert_events_only(conn, backend, &events).await?;
+            insert_events_only(conn, backend, &all_events).await?;
         }
         let jobs: Vec<(&NewJob, Timestamp)> = batches
             .iter()
@@ -802,7 +846,7 @@ impl SqlStore {
 }
 
 /// Writes events that no endpoint receives, in multi-row statements.
-async fn insert_events_only(
+pub(crate) async fn insert_events_only(
     conn: &mut AnyConnection,
     backend: Backend,
     events: &[&NewEvent],
@@ -846,18 +890,16 @@ fn bulk_shaped(batches: &[(Batch, Timestamp)]) -> bool {
     })
 }
 
-/// Whether an enabled webhook endpoint of an account the batches emit events for exists
-/// (their events then get deliveries, written the ordinary way).
-async fn has_endpoints(
+/// Whether an enabled webhook endpoint of an account that `events` belong to exists (the
+/// events then get deliveries, written the ordinary way).
+pub(crate) async fn has_endpoints(
     conn: &mut AnyConnection,
-    batches: &[(Batch, Timestamp)],
+    events: &[&NewEvent],
 ) -> StoreResult<bool> {
     let mut accounts: Vec<&AccountId> = Vec::new();
-    for (b, _) in batches {
-        for e in &b.events {
-            if !accounts.contains(&&e.account_id) {
-                accounts.push(&e.account_id);
-            }
+    for e in events {
+        if !accounts.contains(&&e.account_id) {
+            accounts.push(&e.account_id);
         }
     }
     for a in accounts {
