@@ -81,15 +81,23 @@ impl BillingService {
             let Some(line) = self.store.line_by_id(&p.line).await? else {
                 return Ok(());
             };
-            if line.status == LineStatus::Released
-                || self.store.line_charged(&p.line, p.period).await?
-            {
+            if line.status == LineStatus::Released {
+                return Ok(());
+            }
+            // The wallet and the try's payments are read before asking whether the period is
+            // charged. Another run's charge commits its debit, its charge row and its
+            // payment's outcome together, so either these reads already show them and the
+            // check below sees the charge, or they predate it: the plan then takes the same
+            // wallet money or the same payment key (and one commit wins), never a second
+            // card payment for a period another run has just paid.
+            let billing = self.store.billing_account(&line.account_id).await?;
+            let (attempt_key, existing) = self.open_attempt(&p).await?;
+            if self.store.line_charged(&p.line, p.period).await? {
                 return Ok(());
             }
             let (Some(price), Some(anchor)) = (line.price, line.anchor_at) else {
                 anyhow::bail!("line {} is billed without a price or anchor", line.id);
             };
-            let billing = self.store.billing_account(&line.account_id).await?;
             let reason = if p.attempt > 0 {
                 ChargeReason::GraceRetry
             } else {
@@ -99,7 +107,6 @@ impl BillingService {
                 threshold: billing.auto_topup_threshold,
                 amount: billing.auto_topup_amount,
             });
-            let (attempt_key, existing) = self.open_attempt(&p).await?;
             let card_amount = match (&existing, plan_charge_funding(billing.balance, price, auto)) {
                 (Some(pay), _) => Some(pay.amount),
                 (None, Funding::FromWalletOnly) => None,
