@@ -21,12 +21,14 @@ use wagate_domain::jobs::NewJob;
 use wagate_domain::line::LineStatus;
 use wagate_domain::time::to_micros;
 
-use super::jobs::{insert_jobs, insert_jobs_many};
+use super::jobs::{insert_jobs, push_insert_jobs};
 use super::lines::{
-    has_endpoints, insert_events_only, insert_message, insert_messages_many, update_message,
+    has_endpoints, insert_message, push_insert_events_only, push_insert_messages,
+    push_update_message,
 };
+use super::script::{Arg, Script};
 use super::webhooks::insert_events;
-use super::{param_list, placeholders, text, Backend, SqlStore, MAX_PARAMS};
+use super::{param_list, placeholders, text, SqlStore, MAX_PARAMS};
 use crate::error::corrupt;
 use crate::{Batch, MessageRecord, MessageUpdate, NewEvent, StoreError, StoreResult};
 
@@ -270,18 +272,24 @@ async fn write_group(
         }
     }
     messages.extend(commits.iter().flat_map(|(b, _)| &b.insert_messages));
-    insert_messages_many(&mut tx, backend, &messages).await?;
+    let events: Vec<&NewEvent> = commits.iter().flat_map(|(b, _)| &b.events).collect();
+    let deliveries = !events.is_empty()
+        && (events.iter().any(|e| e.only_endpoint.is_some())
+            || has_endpoints(&mut tx, backend, &events).await?);
+    // The rest is writes only: one script, one round trip (two when deliveries are made).
+    let mut script = Script::new(backend);
+    push_insert_messages(&mut script, &messages);
     let updates: Vec<&MessageUpdate> = commits
         .iter()
         .flat_map(|(b, _)| &b.update_messages)
         .collect();
     let distinct: HashSet<&str> = updates.iter().map(|u| u.id.as_str()).collect();
     if distinct.len() == updates.len() {
-        update_messages_many(&mut tx, backend, &updates).await?;
+        push_update_messages(&mut script, &updates);
     } else {
         // A message changed twice in one group: in order, each after the one before.
         for u in updates {
-            update_message(&mut tx, u).await?;
+            push_update_message(&mut script, u);
         }
     }
     let finished: Vec<&str> = commits
@@ -293,27 +301,26 @@ async fn write_group(
             "DELETE FROM jobs WHERE id IN ({})",
             param_list(backend, chunk.len(), 1)
         );
-        let mut q = sqlx::query(&sql);
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        q.execute(&mut *tx).await?;
+        script.push(sql, chunk.iter().map(|id| Arg::from(*id)).collect());
     }
-    let events: Vec<&NewEvent> = commits.iter().flat_map(|(b, _)| &b.events).collect();
-    if events.iter().any(|e| e.only_endpoint.is_some()) || has_endpoints(&mut tx, &events).await? {
-        // Deliveries to make: the events are written the ordinary way.
+    if deliveries {
+        // Deliveries to make: the events are written the ordinary way, after the rest.
+        std::mem::replace(&mut script, Script::new(backend))
+            .run(&mut tx)
+            .await?;
         for (b, now) in &commits {
             insert_events(&mut tx, &b.events, *now).await?;
         }
     } else {
-        insert_events_only(&mut tx, backend, &events).await?;
+        push_insert_events_only(&mut script, &events);
     }
     jobs.extend(
         commits
             .iter()
             .flat_map(|(b, now)| b.jobs.iter().map(move |j| (j, *now))),
     );
-    insert_jobs_many(&mut tx, backend, &jobs).await?;
+    push_insert_jobs(&mut script, &jobs);
+    script.run(&mut tx).await?;
     tx.commit().await?;
     Ok(outcomes)
 }
@@ -412,13 +419,10 @@ fn line_status(row: &AnyRow) -> StoreResult<LineStatus> {
     LineStatus::from_db(&status_text).ok_or_else(|| corrupt("lines.status", &status_text))
 }
 
-/// Applies status changes of distinct messages in multi-row statements (each skipped if its
-/// message moved meanwhile, as [`update_message`] does).
-async fn update_messages_many(
-    conn: &mut AnyConnection,
-    backend: Backend,
-    updates: &[&MessageUpdate],
-) -> StoreResult<()> {
+/// Adds the status changes of distinct messages (multi-row statements, each skipped if its
+/// message moved meanwhile, as [`update_message`](super::lines::update_message) does) to
+/// `script`.
+fn push_update_messages<'a>(script: &mut Script<'a>, updates: &[&'a MessageUpdate]) {
     for chunk in updates.chunks(MAX_PARAMS / 6) {
         let sql = format!(
             "WITH v (id, status, error, provider_id, at, from_status) AS (VALUES {})
@@ -426,19 +430,19 @@ async fn update_messages_many(
                  provider_id = COALESCE(v.provider_id, messages.provider_id), updated_at = v.at
              FROM v
              WHERE messages.id = v.id AND messages.status = v.from_status",
-            placeholders(backend, chunk.len(), 6, 1)
+            placeholders(script.backend(), chunk.len(), 6, 1)
         );
-        let mut q = sqlx::query(&sql);
+        let mut args: Vec<Arg<'a>> = Vec::with_capacity(chunk.len() * 6);
         for u in chunk {
-            q = q
-                .bind(u.id.as_str())
-                .bind(u.status.as_str())
-                .bind(u.error.as_deref())
-                .bind(u.provider_id.as_deref())
-                .bind(to_micros(u.at))
-                .bind(u.from_status.as_str());
+            args.extend([
+                u.id.as_str().into(),
+                u.status.as_str().into(),
+                u.error.as_deref().into(),
+                u.provider_id.as_deref().into(),
+                to_micros(u.at).into(),
+                u.from_status.as_str().into(),
+            ]);
         }
-        q.execute(&mut *conn).await?;
+        script.push(sql, args);
     }
-    Ok(())
 }

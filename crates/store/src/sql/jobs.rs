@@ -7,6 +7,7 @@ use wagate_domain::ids::JobId;
 use wagate_domain::jobs::{Job, NewJob};
 use wagate_domain::time::to_micros;
 
+use super::script::{Arg, Script};
 use super::{
     count, id, int, opt_text, param_list, placeholders, text, ts, Backend, SqlStore, MAX_PARAMS,
 };
@@ -62,27 +63,34 @@ pub(crate) async fn insert_jobs_many(
     backend: Backend,
     jobs: &[(&NewJob, Timestamp)],
 ) -> StoreResult<()> {
+    let mut script = Script::new(backend);
+    push_insert_jobs(&mut script, jobs);
+    script.run(conn).await
+}
+
+/// Adds the inserts of [`insert_jobs_many`] to `script`.
+pub(crate) fn push_insert_jobs<'a>(script: &mut Script<'a>, jobs: &[(&'a NewJob, Timestamp)]) {
     const COLS: usize = 7;
     for chunk in jobs.chunks(MAX_PARAMS / COLS) {
         let sql = format!(
             "INSERT INTO jobs (id, kind, account_id, payload, due_at, dedupe_key, created_at)
              VALUES {} ON CONFLICT (kind, dedupe_key) DO NOTHING",
-            placeholders(backend, chunk.len(), COLS, 1)
+            placeholders(script.backend(), chunk.len(), COLS, 1)
         );
-        let mut q = sqlx::query(&sql);
+        let mut args: Vec<Arg<'a>> = Vec::with_capacity(chunk.len() * COLS);
         for (j, now) in chunk {
-            q = q
-                .bind(JobId::generate().to_string())
-                .bind(j.kind.clone())
-                .bind(j.account_id.as_ref().map(|a| a.to_string()))
-                .bind(j.payload.to_string())
-                .bind(to_micros(j.due_at))
-                .bind(j.dedupe_key.clone())
-                .bind(to_micros(*now));
+            args.extend([
+                JobId::generate().to_string().into(),
+                j.kind.as_str().into(),
+                j.account_id.as_ref().map(|a| a.as_str()).into(),
+                j.payload.to_string().into(),
+                to_micros(j.due_at).into(),
+                j.dedupe_key.as_deref().into(),
+                to_micros(*now).into(),
+            ]);
         }
-        q.execute(&mut *conn).await?;
+        script.push(sql, args);
     }
-    Ok(())
 }
 
 /// Removes finished jobs that no live lease holds at `wall_now` (inside the transaction of
@@ -111,6 +119,48 @@ pub(crate) async fn remove_unleased_jobs(
     Ok(true)
 }
 
+/// Leases up to `limit` jobs due by `now` that no live lease holds at `wall_now` until
+/// `lease_until`, inside the caller's transaction; in due order.
+pub(crate) async fn claim_in(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    now: Timestamp,
+    wall_now: Timestamp,
+    lease_until: Timestamp,
+    limit: u32,
+) -> StoreResult<Vec<Job>> {
+    // PostgreSQL: SKIP LOCKED lets concurrent workers pass over each other's candidates;
+    // the lease test is repeated in the outer WHERE so a row re-checked after a lock wait
+    // is never claimed twice. SQLite has a single writer, so the subquery is enough.
+    let lock = match backend {
+        Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let sql = format!(
+        "UPDATE jobs SET leased_until = $1
+         WHERE id IN (
+             SELECT id FROM jobs
+             WHERE due_at <= $2 AND (leased_until IS NULL OR leased_until <= $3)
+             ORDER BY due_at, seq LIMIT $4 {lock}
+         ) AND (leased_until IS NULL OR leased_until <= $3)
+         RETURNING id, kind, account_id, payload, due_at, attempts, seq"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(to_micros(lease_until))
+        .bind(to_micros(now))
+        .bind(to_micros(wall_now))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut jobs = rows
+        .iter()
+        .map(|r| Ok((job(r)?, int(r, "seq")?)))
+        .collect::<StoreResult<Vec<_>>>()?;
+    // RETURNING does not promise an order.
+    jobs.sort_by_key(|(j, seq)| (j.due_at, *seq));
+    Ok(jobs.into_iter().map(|(j, _)| j).collect())
+}
+
 #[async_trait]
 impl JobStore for SqlStore {
     async fn schedule_jobs(&self, jobs: &[NewJob], now: Timestamp) -> StoreResult<()> {
@@ -127,13 +177,6 @@ impl JobStore for SqlStore {
         lease_until: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<Job>> {
-        // PostgreSQL: SKIP LOCKED lets concurrent workers pass over each other's candidates;
-        // the lease test is repeated in the outer WHERE so a row re-checked after a lock wait
-        // is never claimed twice. SQLite has a single writer, so the subquery is enough.
-        let lock = match self.backend {
-            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
         if self.backend == Backend::Sqlite {
             // A busy worker claims again after every job it starts, and most such claims find
             // nothing: a read tells without taking SQLite's one write lock.
@@ -149,31 +192,10 @@ impl JobStore for SqlStore {
                 return Ok(Vec::new());
             }
         }
-        let sql = format!(
-            "UPDATE jobs SET leased_until = $1
-             WHERE id IN (
-                 SELECT id FROM jobs
-                 WHERE due_at <= $2 AND (leased_until IS NULL OR leased_until <= $3)
-                 ORDER BY due_at, seq LIMIT $4 {lock}
-             ) AND (leased_until IS NULL OR leased_until <= $3)
-             RETURNING id, kind, account_id, payload, due_at, attempts, seq"
-        );
         let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(&sql)
-            .bind(to_micros(lease_until))
-            .bind(to_micros(now))
-            .bind(to_micros(wall_now))
-            .bind(i64::from(limit))
-            .fetch_all(&mut *tx)
-            .await?;
+        let jobs = claim_in(&mut tx, self.backend, now, wall_now, lease_until, limit).await?;
         tx.commit().await?;
-        let mut jobs = rows
-            .iter()
-            .map(|r| Ok((job(r)?, int(r, "seq")?)))
-            .collect::<StoreResult<Vec<_>>>()?;
-        // RETURNING does not promise an order.
-        jobs.sort_by_key(|(j, seq)| (j.due_at, *seq));
-        Ok(jobs.into_iter().map(|(j, _)| j).collect())
+        Ok(jobs)
     }
 
     async fn peek_due_jobs(

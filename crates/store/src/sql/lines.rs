@@ -17,9 +17,10 @@ use wagate_domain::time::to_micros;
 
 use super::group::{can_join, enqueue_alone, WriteGroup};
 use super::jobs::{insert_jobs, insert_jobs_many, remove_unleased_jobs};
+use super::script::{Arg, Script};
 use super::webhooks::insert_events;
 use super::{
-    count, id, int, opt_int, opt_text, opt_ts, param_list, placeholders, text, ts, Backend,
+    count, id, int, opt_int, opt_text, opt_ts, param, param_list, placeholders, text, ts, Backend,
     SqlStore, MAX_PARAMS,
 };
 use crate::error::corrupt;
@@ -327,39 +328,35 @@ pub(crate) async fn insert_message(conn: &mut AnyConnection, m: &MessageRecord) 
     Ok(())
 }
 
-/// Inserts messages in multi-row statements, in order.
-pub(crate) async fn insert_messages_many(
-    conn: &mut AnyConnection,
-    backend: Backend,
-    messages: &[&MessageRecord],
-) -> StoreResult<()> {
+/// Adds the inserts of `messages` (multi-row statements, in order) to `script`.
+pub(crate) fn push_insert_messages<'a>(script: &mut Script<'a>, messages: &[&'a MessageRecord]) {
     const COLS: usize = 12;
     for chunk in messages.chunks(MAX_PARAMS / COLS) {
         let sql = format!(
             "INSERT INTO messages (id, account_id, line_id, direction, from_number, to_number,
                  body, status, error, provider_id, created_at, updated_at)
              VALUES {}",
-            placeholders(backend, chunk.len(), COLS, 1)
+            placeholders(script.backend(), chunk.len(), COLS, 1)
         );
-        let mut q = sqlx::query(&sql);
+        let mut args: Vec<Arg<'a>> = Vec::with_capacity(chunk.len() * COLS);
         for m in chunk {
-            q = q
-                .bind(m.id.as_str())
-                .bind(m.account_id.as_str())
-                .bind(m.line_id.as_str())
-                .bind(m.direction.as_str())
-                .bind(m.from.as_deref())
-                .bind(m.to.as_deref())
-                .bind(&m.text)
-                .bind(m.status.as_str())
-                .bind(m.error.as_deref())
-                .bind(m.provider_id.as_deref())
-                .bind(to_micros(m.created_at))
-                .bind(to_micros(m.updated_at));
+            args.extend([
+                m.id.as_str().into(),
+                m.account_id.as_str().into(),
+                m.line_id.as_str().into(),
+                m.direction.as_str().into(),
+                m.from.as_deref().into(),
+                m.to.as_deref().into(),
+                m.text.as_str().into(),
+                m.status.as_str().into(),
+                m.error.as_deref().into(),
+                m.provider_id.as_deref().into(),
+                to_micros(m.created_at).into(),
+                to_micros(m.updated_at).into(),
+            ]);
         }
-        q.execute(&mut *conn).await?;
+        script.push(sql, args);
     }
-    Ok(())
 }
 
 /// Applies one message status change (skipped if the message moved meanwhile).
@@ -367,20 +364,35 @@ pub(crate) async fn update_message(
     conn: &mut AnyConnection,
     u: &crate::MessageUpdate,
 ) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE messages SET status = $2, error = COALESCE($3, error),
-             provider_id = COALESCE($4, provider_id), updated_at = $5
-         WHERE id = $1 AND status = $6",
-    )
-    .bind(u.id.as_str())
-    .bind(u.status.as_str())
-    .bind(u.error.as_deref())
-    .bind(u.provider_id.as_deref())
-    .bind(to_micros(u.at))
-    .bind(u.from_status.as_str())
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    let mut script = Script::new(Backend::of(conn));
+    push_update_message(&mut script, u);
+    script.run(conn).await
+}
+
+/// Adds the statement of [`update_message`] to `script`.
+pub(crate) fn push_update_message<'a>(script: &mut Script<'a>, u: &'a crate::MessageUpdate) {
+    let sql = format!(
+        "UPDATE messages SET status = {}, error = COALESCE({}, error),
+             provider_id = COALESCE({}, provider_id), updated_at = {}
+         WHERE id = {} AND status = {}",
+        param(script.backend(), 1),
+        param(script.backend(), 2),
+        param(script.backend(), 3),
+        param(script.backend(), 4),
+        param(script.backend(), 5),
+        param(script.backend(), 6),
+    );
+    script.push(
+        sql,
+        vec![
+            u.status.as_str().into(),
+            u.error.as_deref().into(),
+            u.provider_id.as_deref().into(),
+            to_micros(u.at).into(),
+            u.id.as_str().into(),
+            u.from_status.as_str().into(),
+        ],
+    );
 }
 
 async fn patch_billing(
@@ -828,7 +840,7 @@ impl SqlStore {
         }
 
         let all_events: Vec<&NewEvent> = batches.iter().flat_map(|(b, _)| &b.events).collect();
-        if has_endpoints(conn, &all_events).await? {
+        if has_endpoints(conn, backend, &all_events).await? {
             // Deliveries to make: the events are written the ordinary way.
             for (b, now) in batches {
                 insert_events(conn, &b.events, *now).await?;
@@ -851,24 +863,31 @@ pub(crate) async fn insert_events_only(
     backend: Backend,
     events: &[&NewEvent],
 ) -> StoreResult<()> {
+    let mut script = Script::new(backend);
+    push_insert_events_only(&mut script, events);
+    script.run(conn).await
+}
+
+/// Adds the inserts of events that no endpoint receives (multi-row statements) to `script`.
+pub(crate) fn push_insert_events_only<'a>(script: &mut Script<'a>, events: &[&'a NewEvent]) {
     for chunk in events.chunks(MAX_PARAMS / 6) {
         let sql = format!(
             "INSERT INTO events (id, account_id, type, line_id, body, created_at) VALUES {}",
-            placeholders(backend, chunk.len(), 6, 1)
+            placeholders(script.backend(), chunk.len(), 6, 1)
         );
-        let mut q = sqlx::query(&sql);
+        let mut args: Vec<Arg<'a>> = Vec::with_capacity(chunk.len() * 6);
         for ev in chunk {
-            q = q
-                .bind(ev.id.as_str())
-                .bind(ev.account_id.as_str())
-                .bind(ev.event_type.as_str())
-                .bind(ev.line_id.as_deref())
-                .bind(ev.body.as_str())
-                .bind(to_micros(ev.created_at));
+            args.extend([
+                ev.id.as_str().into(),
+                ev.account_id.as_str().into(),
+                ev.event_type.as_str().into(),
+                ev.line_id.as_deref().into(),
+                ev.body.as_str().into(),
+                to_micros(ev.created_at).into(),
+            ]);
         }
-        q.execute(&mut *conn).await?;
+        script.push(sql, args);
     }
-    Ok(())
 }
 
 /// Whether [`SqlStore::commit_many_in`] can write the batches kind by kind: each changes at
@@ -894,23 +913,26 @@ fn bulk_shaped(batches: &[(Batch, Timestamp)]) -> bool {
 /// events then get deliveries, written the ordinary way).
 pub(crate) async fn has_endpoints(
     conn: &mut AnyConnection,
+    backend: Backend,
     events: &[&NewEvent],
 ) -> StoreResult<bool> {
-    let mut accounts: Vec<&AccountId> = Vec::new();
+    let mut accounts: Vec<&str> = Vec::new();
     for e in events {
-        if !accounts.contains(&&e.account_id) {
-            accounts.push(&e.account_id);
+        if !accounts.contains(&e.account_id.as_str()) {
+            accounts.push(e.account_id.as_str());
         }
     }
-    for a in accounts {
-        let row = sqlx::query(
+    for chunk in accounts.chunks(MAX_PARAMS) {
+        let sql = format!(
             "SELECT 1 AS one FROM webhook_endpoints
-             WHERE account_id = $1 AND enabled = 1 AND deleted_at IS NULL LIMIT 1",
-        )
-        .bind(a.as_str())
-        .fetch_optional(&mut *conn)
-        .await?;
-        if row.is_some() {
+             WHERE account_id IN ({}) AND enabled = 1 AND deleted_at IS NULL LIMIT 1",
+            param_list(backend, chunk.len(), 1)
+        );
+        let mut q = sqlx::query(&sql);
+        for a in chunk {
+            q = q.bind(*a);
+        }
+        if q.fetch_optional(&mut *conn).await?.is_some() {
             return Ok(true);
         }
     }
