@@ -234,51 +234,51 @@ async fn wrk(api: &Api, pid: u32, script: &str, ids_file: &str, secs: u64) -> Ph
     }
 }
 
-/// The lines whose first charge (or free week) has not landed yet: the worker is still
-/// charging them.
-async fn unbilled(api: &Api, ids: &[String]) -> Vec<String> {
+/// `GET path(id)` for every line id, 32 at a time; each id with its answer, in no order.
+async fn get_each(api: &Api, ids: &[String], path: fn(&str) -> String) -> Vec<(String, Value)> {
     let mut tasks = tokio::task::JoinSet::new();
-    let mut left = Vec::new();
+    let mut answers = Vec::with_capacity(ids.len());
     for id in ids {
         let (api, id) = (api.clone(), id.clone());
         tasks.spawn(async move {
-            let line = api
-                .call("GET", &format!("/api/v1/wa/lines/{id}"), Value::Null)
-                .await;
-            let settled =
-                line["billing_status"] == "active" || line["billing_status"] == "trialing";
-            (!settled).then_some(id)
+            let body = api.call("GET", &path(&id), Value::Null).await;
+            (id, body)
         });
         while tasks.len() >= 32 {
-            left.extend(tasks.join_next().await.unwrap().unwrap());
+            answers.push(tasks.join_next().await.unwrap().unwrap());
         }
     }
-    while let Some(id) = tasks.join_next().await {
-        left.extend(id.unwrap());
+    while let Some(answer) = tasks.join_next().await {
+        answers.push(answer.unwrap());
     }
-    left
+    answers
+}
+
+/// The lines whose first charge (or free week) has not landed yet: the worker is still
+/// charging them.
+async fn unbilled(api: &Api, ids: &[String]) -> Vec<String> {
+    get_each(api, ids, |id| format!("/api/v1/wa/lines/{id}"))
+        .await
+        .into_iter()
+        .filter(|(_, line)| {
+            line["billing_status"] != "active" && line["billing_status"] != "trialing"
+        })
+        .map(|(id, _)| id)
+        .collect()
 }
 
 /// Counts `queued` outbound messages over all lines (newest 200 of each).
 async fn queued_messages(api: &Api, ids: &[String]) -> usize {
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut queued = 0;
-    for id in ids {
-        let (api, id) = (api.clone(), id.clone());
-        tasks.spawn(async move {
-            let path = format!("/api/v1/wa/lines/{id}/messages?limit=200");
-            let page = api.call("GET", &path, Value::Null).await;
-            let data = page["data"].as_array().unwrap();
-            data.iter().filter(|m| m["status"] == "queued").count()
-        });
-        while tasks.len() >= 32 {
-            queued += tasks.join_next().await.unwrap().unwrap();
-        }
-    }
-    while let Some(n) = tasks.join_next().await {
-        queued += n.unwrap();
-    }
-    queued
+    get_each(api, ids, |id| {
+        format!("/api/v1/wa/lines/{id}/messages?limit=200")
+    })
+    .await
+    .iter()
+    .map(|(_, page)| {
+        let data = page["data"].as_array().unwrap();
+        data.iter().filter(|m| m["status"] == "queued").count()
+    })
+    .sum()
 }
 
 fn report(name: &str, p: &Phase, secs: u64) {

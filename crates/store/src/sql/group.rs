@@ -187,7 +187,7 @@ async fn flush(store: SqlStore) {
 /// is written kind by kind: each message's daily-limit count (it decides whether the
 /// message is taken, in arrival order), then all new messages in multi-row inserts, every
 /// status change, the finished jobs in one delete, the events and the new jobs in multi-row
-/// inserts. That leaves what writing the requests one after the other would: no write in a
+/// inserts — everything after the counts sent as one [`Script`]. That leaves what writing the requests one after the other would: no write in a
 /// group reads what another wrote (a message is updated only once its insert committed),
 /// and finished jobs go before new ones, so a new job is never dropped as a duplicate of a
 /// job the group removes.
@@ -423,26 +423,26 @@ fn line_status(row: &AnyRow) -> StoreResult<LineStatus> {
 /// message moved meanwhile, as [`update_message`](super::lines::update_message) does) to
 /// `script`.
 fn push_update_messages<'a>(script: &mut Script<'a>, updates: &[&'a MessageUpdate]) {
-    for chunk in updates.chunks(MAX_PARAMS / 6) {
-        let sql = format!(
-            "WITH v (id, status, error, provider_id, at, from_status) AS (VALUES {})
-             UPDATE messages SET status = v.status, error = COALESCE(v.error, messages.error),
-                 provider_id = COALESCE(v.provider_id, messages.provider_id), updated_at = v.at
-             FROM v
-             WHERE messages.id = v.id AND messages.status = v.from_status",
-            placeholders(script.backend(), chunk.len(), 6, 1)
-        );
-        let mut args: Vec<Arg<'a>> = Vec::with_capacity(chunk.len() * 6);
-        for u in chunk {
-            args.extend([
+    script.push_rows(
+        updates,
+        |values| {
+            format!(
+                "WITH v (id, status, error, provider_id, at, from_status) AS (VALUES {values})
+                 UPDATE messages SET status = v.status, error = COALESCE(v.error, messages.error),
+                     provider_id = COALESCE(v.provider_id, messages.provider_id), updated_at = v.at
+                 FROM v
+                 WHERE messages.id = v.id AND messages.status = v.from_status"
+            )
+        },
+        |u| {
+            [
                 u.id.as_str().into(),
                 u.status.as_str().into(),
                 u.error.as_deref().into(),
                 u.provider_id.as_deref().into(),
                 to_micros(u.at).into(),
                 u.from_status.as_str().into(),
-            ]);
-        }
-        script.push(sql, args);
-    }
+            ]
+        },
+    );
 }

@@ -7,10 +7,8 @@ use wagate_domain::ids::JobId;
 use wagate_domain::jobs::{Job, NewJob};
 use wagate_domain::time::to_micros;
 
-use super::script::{Arg, Script};
-use super::{
-    count, id, int, opt_text, param_list, placeholders, text, ts, Backend, SqlStore, MAX_PARAMS,
-};
+use super::script::Script;
+use super::{count, id, int, opt_text, param_list, text, ts, Backend, SqlStore, MAX_PARAMS};
 use crate::error::corrupt;
 use crate::{JobStore, StoreResult};
 
@@ -70,16 +68,16 @@ pub(crate) async fn insert_jobs_many(
 
 /// Adds the inserts of [`insert_jobs_many`] to `script`.
 pub(crate) fn push_insert_jobs<'a>(script: &mut Script<'a>, jobs: &[(&'a NewJob, Timestamp)]) {
-    const COLS: usize = 7;
-    for chunk in jobs.chunks(MAX_PARAMS / COLS) {
-        let sql = format!(
-            "INSERT INTO jobs (id, kind, account_id, payload, due_at, dedupe_key, created_at)
-             VALUES {} ON CONFLICT (kind, dedupe_key) DO NOTHING",
-            placeholders(script.backend(), chunk.len(), COLS, 1)
-        );
-        let mut args: Vec<Arg<'a>> = Vec::with_capacity(chunk.len() * COLS);
-        for (j, now) in chunk {
-            args.extend([
+    script.push_rows(
+        jobs,
+        |values| {
+            format!(
+                "INSERT INTO jobs (id, kind, account_id, payload, due_at, dedupe_key, created_at)
+                 VALUES {values} ON CONFLICT (kind, dedupe_key) DO NOTHING"
+            )
+        },
+        |(j, now)| {
+            [
                 JobId::generate().to_string().into(),
                 j.kind.as_str().into(),
                 j.account_id.as_ref().map(|a| a.as_str()).into(),
@@ -87,10 +85,9 @@ pub(crate) fn push_insert_jobs<'a>(script: &mut Script<'a>, jobs: &[(&'a NewJob,
                 to_micros(j.due_at).into(),
                 j.dedupe_key.as_deref().into(),
                 to_micros(*now).into(),
-            ]);
-        }
-        script.push(sql, args);
-    }
+            ]
+        },
+    );
 }
 
 /// Removes finished jobs that no live lease holds at `wall_now` (inside the transaction of

@@ -17,7 +17,7 @@ use wagate_domain::time::to_micros;
 
 use super::group::{can_join, enqueue_alone, WriteGroup};
 use super::jobs::{insert_jobs, insert_jobs_many, remove_unleased_jobs};
-use super::script::{Arg, Script};
+use super::script::Script;
 use super::webhooks::insert_events;
 use super::{
     count, id, int, opt_int, opt_text, opt_ts, param, param_list, placeholders, text, ts, Backend,
@@ -330,17 +330,17 @@ pub(crate) async fn insert_message(conn: &mut AnyConnection, m: &MessageRecord) 
 
 /// Adds the inserts of `messages` (multi-row statements, in order) to `script`.
 pub(crate) fn push_insert_messages<'a>(script: &mut Script<'a>, messages: &[&'a MessageRecord]) {
-    const COLS: usize = 12;
-    for chunk in messages.chunks(MAX_PARAMS / COLS) {
-        let sql = format!(
-            "INSERT INTO messages (id, account_id, line_id, direction, from_number, to_number,
-                 body, status, error, provider_id, created_at, updated_at)
-             VALUES {}",
-            placeholders(script.backend(), chunk.len(), COLS, 1)
-        );
-        let mut args: Vec<Arg<'a>> = Vec::with_capacity(chunk.len() * COLS);
-        for m in chunk {
-            args.extend([
+    script.push_rows(
+        messages,
+        |values| {
+            format!(
+                "INSERT INTO messages (id, account_id, line_id, direction, from_number, to_number,
+                     body, status, error, provider_id, created_at, updated_at)
+                 VALUES {values}"
+            )
+        },
+        |m| {
+            [
                 m.id.as_str().into(),
                 m.account_id.as_str().into(),
                 m.line_id.as_str().into(),
@@ -353,10 +353,9 @@ pub(crate) fn push_insert_messages<'a>(script: &mut Script<'a>, messages: &[&'a 
                 m.provider_id.as_deref().into(),
                 to_micros(m.created_at).into(),
                 to_micros(m.updated_at).into(),
-            ]);
-        }
-        script.push(sql, args);
-    }
+            ]
+        },
+    );
 }
 
 /// Applies one message status change (skipped if the message moved meanwhile).
@@ -870,24 +869,24 @@ pub(crate) async fn insert_events_only(
 
 /// Adds the inserts of events that no endpoint receives (multi-row statements) to `script`.
 pub(crate) fn push_insert_events_only<'a>(script: &mut Script<'a>, events: &[&'a NewEvent]) {
-    for chunk in events.chunks(MAX_PARAMS / 6) {
-        let sql = format!(
-            "INSERT INTO events (id, account_id, type, line_id, body, created_at) VALUES {}",
-            placeholders(script.backend(), chunk.len(), 6, 1)
-        );
-        let mut args: Vec<Arg<'a>> = Vec::with_capacity(chunk.len() * 6);
-        for ev in chunk {
-            args.extend([
+    script.push_rows(
+        events,
+        |values| {
+            format!(
+                "INSERT INTO events (id, account_id, type, line_id, body, created_at) VALUES {values}"
+            )
+        },
+        |ev| {
+            [
                 ev.id.as_str().into(),
                 ev.account_id.as_str().into(),
                 ev.event_type.as_str().into(),
                 ev.line_id.as_deref().into(),
                 ev.body.as_str().into(),
                 to_micros(ev.created_at).into(),
-            ]);
-        }
-        script.push(sql, args);
-    }
+            ]
+        },
+    );
 }
 
 /// Whether [`SqlStore::commit_many_in`] can write the batches kind by kind: each changes at

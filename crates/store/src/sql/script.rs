@@ -12,7 +12,7 @@ use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, AnyConnection};
 
-use super::Backend;
+use super::{placeholders, Backend, MAX_PARAMS};
 use crate::StoreResult;
 
 /// One bound value of a statement.
@@ -79,6 +79,22 @@ impl<'a> Script<'a> {
     /// SQLite), with its arguments in that order.
     pub(crate) fn push(&mut self, sql: String, args: Vec<Arg<'a>>) {
         self.statements.push((sql, args));
+    }
+
+    /// Adds a multi-row statement for `rows`, split so that no statement has more than
+    /// [`MAX_PARAMS`] parameters: `sql` gets each part's placeholder rows (`(?, ?), (?, ?)`)
+    /// and `row` gives one row's `COLS` arguments, in column order.
+    pub(crate) fn push_rows<T, const COLS: usize>(
+        &mut self,
+        rows: &[T],
+        sql: impl Fn(&str) -> String,
+        row: impl Fn(&T) -> [Arg<'a>; COLS],
+    ) {
+        for chunk in rows.chunks(MAX_PARAMS / COLS) {
+            let values = placeholders(self.backend, chunk.len(), COLS, 1);
+            let args = chunk.iter().flat_map(&row).collect();
+            self.push(sql(&values), args);
+        }
     }
 
     /// Runs the statements in order; the first error stops them (the caller's transaction
