@@ -52,6 +52,10 @@ pub enum ErrorCode {
     InternalError,
     /// 503: temporarily unavailable (e.g. shutting down).
     Unavailable,
+    /// 503: the server is at its limit of requests in flight.
+    ServerBusy,
+    /// 503: the request did not answer in time (it may still complete).
+    RequestTimeout,
 }
 
 impl ErrorCode {
@@ -81,6 +85,8 @@ impl ErrorCode {
             RateLimited => "rate_limited",
             InternalError => "internal_error",
             Unavailable => "unavailable",
+            ServerBusy => "server_busy",
+            RequestTimeout => "request_timeout",
         }
     }
 
@@ -102,7 +108,7 @@ impl ErrorCode {
             InvalidField | IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             RateLimited => StatusCode::TOO_MANY_REQUESTS,
             InternalError => StatusCode::INTERNAL_SERVER_ERROR,
-            Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Unavailable | ServerBusy | RequestTimeout => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

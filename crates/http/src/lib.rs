@@ -7,6 +7,7 @@
 mod auth;
 pub mod connect_page;
 pub mod error;
+pub mod guard;
 mod idempotency;
 mod json;
 pub mod metrics;

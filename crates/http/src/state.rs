@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use wagate_app::App;
 
+use crate::guard::RequestLimits;
 use crate::metrics::Metrics;
 
 /// Shared state of the HTTP layer.
@@ -13,6 +14,8 @@ pub struct AppState {
     pub app: App,
     /// Request metrics.
     pub metrics: Arc<Metrics>,
+    /// The server-wide limits on requests in flight and time to answer.
+    pub limits: Arc<RequestLimits>,
 }
 
 impl AppState {
@@ -21,6 +24,13 @@ impl AppState {
         Self {
             app,
             metrics: Arc::new(Metrics::default()),
+            limits: Arc::new(RequestLimits::default()),
         }
+    }
+
+    /// The same state with these request limits.
+    pub fn with_limits(mut self, limits: RequestLimits) -> Self {
+        self.limits = Arc::new(limits);
+        self
     }
 }

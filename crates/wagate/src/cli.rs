@@ -56,6 +56,12 @@ struct ServeArgs {
     /// Log format: text or json.
     #[arg(long, env = "WAGATE_LOG_FORMAT")]
     log_format: Option<String>,
+    /// Most API requests handled at once; more are refused with 503 `server_busy`.
+    #[arg(long, env = "WAGATE_MAX_CONCURRENT_REQUESTS")]
+    max_concurrent_requests: Option<usize>,
+    /// Seconds a request may take to answer before 503 `request_timeout` (the work goes on).
+    #[arg(long, env = "WAGATE_REQUEST_TIMEOUT")]
+    request_timeout: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,6 +115,8 @@ pub fn run(cli: Cli) -> ExitCode {
                     clock_start: a.clock_start,
                     no_worker: a.no_worker,
                     log_format: a.log_format,
+                    max_concurrent_requests: a.max_concurrent_requests,
+                    request_timeout_secs: a.request_timeout,
                 };
                 let config = Config::resolve(&a.common, &extras)?;
                 crate::serve::serve(config).await

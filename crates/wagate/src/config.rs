@@ -43,6 +43,8 @@ pub struct FileConfig {
     square_access_token: Option<String>,
     square_location_id: Option<String>,
     square_base_url: Option<String>,
+    max_concurrent_requests: Option<usize>,
+    request_timeout: Option<u64>,
 }
 
 /// The Square account that card payments go to (production mode).
@@ -94,6 +96,10 @@ pub struct Config {
     /// Square, when configured (`WAGATE_SQUARE_ACCESS_TOKEN`, `WAGATE_SQUARE_LOCATION_ID`,
     /// optional `WAGATE_SQUARE_BASE_URL`).
     pub square: Option<SquareSettings>,
+    /// Most API requests handled at once.
+    pub max_concurrent_requests: usize,
+    /// How long a request may take to answer.
+    pub request_timeout: std::time::Duration,
 }
 
 /// Per-`serve` extras that come from flags or the file.
@@ -105,6 +111,10 @@ pub struct ServeExtras {
     pub no_worker: bool,
     /// `--log-format`.
     pub log_format: Option<String>,
+    /// `--max-concurrent-requests`.
+    pub max_concurrent_requests: Option<usize>,
+    /// `--request-timeout` (seconds).
+    pub request_timeout_secs: Option<u64>,
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -181,6 +191,18 @@ impl Config {
             (None, None) => None,
             _ => bail!("Square needs both an access token and a location id"),
         };
+        let max_concurrent_requests = extras
+            .max_concurrent_requests
+            .or(file.max_concurrent_requests)
+            .unwrap_or(wagate_http::guard::RequestLimits::DEFAULT_MAX_IN_FLIGHT);
+        if max_concurrent_requests == 0 {
+            bail!("--max-concurrent-requests must be at least 1");
+        }
+        let request_timeout = match extras.request_timeout_secs.or(file.request_timeout) {
+            Some(0) => bail!("--request-timeout must be at least 1 second"),
+            Some(secs) => std::time::Duration::from_secs(secs),
+            None => wagate_http::guard::RequestLimits::DEFAULT_TIMEOUT,
+        };
         Ok(Config {
             listen,
             store,
@@ -190,6 +212,8 @@ impl Config {
             log_format,
             public_url,
             square,
+            max_concurrent_requests,
+            request_timeout,
         })
     }
 }

@@ -95,7 +95,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tokio::spawn(async move { scheduler.run_forever(WorkerOptions::default(), rx).await })
     });
 
-    let router = wagate_http::router(wagate_http::AppState::new(app));
+    let limits = wagate_http::guard::RequestLimits::new(
+        config.max_concurrent_requests,
+        config.request_timeout,
+    );
+    let state = wagate_http::AppState::new(app).with_limits(limits);
+    let in_flight = state.limits.clone();
+    let router = wagate_http::router(state);
     let mut http_stop = stop_rx.clone();
     let server = axum::serve(listener, router).with_graceful_shutdown(async move {
         let _ = http_stop.wait_for(|stop| *stop).await;
@@ -106,6 +112,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let _ = stop_tx.send(true);
     });
     server.await.context("server error")?;
+    // Requests whose clients left run on in their own tasks: let them finish their writes.
+    if !in_flight.drain(std::time::Duration::from_secs(30)).await {
+        tracing::warn!(
+            running = in_flight.in_flight(),
+            "requests still running 30 s after the listener closed; stopping anyway"
+        );
+    }
     if let Some(w) = worker {
         let _ = w.await;
     }

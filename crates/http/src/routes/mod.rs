@@ -19,7 +19,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::error::{ApiError, ErrorCode};
 use crate::json::MAX_BODY_BYTES;
-use crate::{auth, idempotency, metrics, AppState};
+use crate::{auth, guard, idempotency, metrics, AppState};
 
 /// The whole HTTP application. Sandbox routes exist only when the app runs as a sandbox.
 pub fn router(state: AppState) -> Router {
@@ -108,6 +108,11 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(panicked))
+        // Outside everything that does work, so no client can cancel that work halfway.
+        .layer(from_fn_with_state(
+            state.limits.clone(),
+            guard::run_to_completion,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

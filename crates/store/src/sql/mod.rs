@@ -15,7 +15,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{AnyPool, Connection, Executor, Row};
 
 use crate::error::corrupt;
 use crate::{StoreError, StoreResult};
@@ -106,28 +106,30 @@ impl SqlStore {
                 // 300 MB after 90,000 messages), where page caches stay bounded. Measured
                 // without a difference in throughput.
                 let options = |cache_kib: u32| {
-                    AnyPoolOptions::new().after_connect(move |conn, _| {
-                        Box::pin(async move {
-                            // WAL lets readers run beside the writer; the busy timeout covers
-                            // another process (e.g. `wagate accounts create`) writing.
-                            conn.execute("PRAGMA journal_mode = WAL").await?;
-                            conn.execute("PRAGMA busy_timeout = 10000").await?;
-                            conn.execute("PRAGMA foreign_keys = ON").await?;
-                            // In WAL mode NORMAL survives any process crash (SIGKILL included);
-                            // only an OS crash or power loss can drop the last commits. Use
-                            // PostgreSQL where that matters.
-                            conn.execute("PRAGMA synchronous = NORMAL").await?;
-                            // Statement journals (multi-row statements) stay in memory.
-                            conn.execute("PRAGMA temp_store = MEMORY").await?;
-                            conn.execute(format!("PRAGMA cache_size = -{cache_kib}").as_str())
-                                .await?;
-                            // The checkpointer task copies the WAL back in the background
-                            // (see `spawn_checkpointer`); this is only the backstop for when
-                            // it falls behind, at 64 MiB of WAL instead of 4 MiB.
-                            conn.execute("PRAGMA wal_autocheckpoint = 16384").await?;
-                            Ok(())
+                    AnyPoolOptions::new()
+                        .after_release(release_check)
+                        .after_connect(move |conn, _| {
+                            Box::pin(async move {
+                                // WAL lets readers run beside the writer; the busy timeout covers
+                                // another process (e.g. `wagate accounts create`) writing.
+                                conn.execute("PRAGMA journal_mode = WAL").await?;
+                                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                                conn.execute("PRAGMA foreign_keys = ON").await?;
+                                // In WAL mode NORMAL survives any process crash (SIGKILL included);
+                                // only an OS crash or power loss can drop the last commits. Use
+                                // PostgreSQL where that matters.
+                                conn.execute("PRAGMA synchronous = NORMAL").await?;
+                                // Statement journals (multi-row statements) stay in memory.
+                                conn.execute("PRAGMA temp_store = MEMORY").await?;
+                                conn.execute(format!("PRAGMA cache_size = -{cache_kib}").as_str())
+                                    .await?;
+                                // The checkpointer task copies the WAL back in the background
+                                // (see `spawn_checkpointer`); this is only the backstop for when
+                                // it falls behind, at 64 MiB of WAL instead of 4 MiB.
+                                conn.execute("PRAGMA wal_autocheckpoint = 16384").await?;
+                                Ok(())
+                            })
                         })
-                    })
                 };
                 // No ping before handing out a connection: a local file does not go stale, and
                 // each ping is a round trip to the connection's thread on every query.
@@ -155,6 +157,7 @@ impl SqlStore {
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
+                    .after_release(release_check)
                     .max_connections(opts.max_connections)
                     .acquire_timeout(Duration::from_secs(30))
                     .connect(url)
@@ -191,12 +194,58 @@ impl SqlStore {
     /// Begins a write transaction. On SQLite it takes the write lock up front
     /// (`BEGIN IMMEDIATE`), so a transaction that reads before it writes can never fail to
     /// upgrade when another process wrote in between.
+    ///
+    /// Cancellation-safe: the `BEGIN` runs in a task of its own, so a caller dropped while it
+    /// waits (a client that hung up, a timeout) cannot leave the connection inside a
+    /// transaction. sqlx 0.8 opens the transaction on the server before the `Transaction`
+    /// that would roll it back on drop exists (SQLite: `BEGIN` then a second round trip to
+    /// check it; PostgreSQL: the depth counter is raised only after `BEGIN` is answered), and
+    /// a future dropped in between returned the connection to the pool with the transaction
+    /// still open. With SQLite's one writer connection every later write then failed with
+    /// "attempted to call begin_with at non-zero transaction depth" until a restart. Here the
+    /// task always finishes the `BEGIN`: if nobody waits for it any more, the finished
+    /// `Transaction` is dropped inside the task and rolls back like any other.
     pub(crate) async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Any>> {
-        Ok(match self.backend {
-            Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.write.begin().await?,
-        })
+        let pool = self.write.clone();
+        let backend = self.backend;
+        let begin = tokio::spawn(async move {
+            match backend {
+                Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+                Backend::Postgres => pool.begin().await,
+            }
+        });
+        match begin.await {
+            Ok(tx) => Ok(tx?),
+            // The task panicked (or the runtime is shutting down): no transaction was handed out.
+            Err(e) => Err(StoreError::Database(sqlx::Error::Io(
+                std::io::Error::other(format!("beginning a transaction failed: {e}")),
+            ))),
+        }
     }
+}
+
+/// The pool's check of a connection coming back: a connection still inside a transaction is
+/// closed (closing it rolls the transaction back) instead of being handed to the next caller.
+///
+/// A `Transaction` dropped without commit queues its rollback; the round trip below lets that
+/// rollback run before the depth is read again. A connection still in a transaction after it
+/// can only come from a path that escaped [`SqlStore::begin_write`]'s guarantee (a driver
+/// defect); it is logged, never reused.
+fn release_check(
+    conn: &mut sqlx::AnyConnection,
+    _meta: sqlx::pool::PoolConnectionMetadata,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool, sqlx::Error>> + Send + '_>> {
+    Box::pin(async move {
+        if !conn.is_in_transaction() {
+            return Ok(true);
+        }
+        conn.ping().await?;
+        if conn.is_in_transaction() {
+            tracing::warn!("a pooled connection came back inside a transaction; closing it");
+            return Ok(false);
+        }
+        Ok(true)
+    })
 }
 
 /// How often the SQLite checkpointer copies the WAL back into the database file.
