@@ -5,15 +5,16 @@
 //! [`Scheduler::advance_to`] moves the clock job by job, in due-time order, so a test that
 //! advances a month sees every trial end, renewal and retry of that month happen in order.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
 use tokio::sync::{Notify, Semaphore};
 use wagate_domain::clock::{Clock, ManualClock};
-use wagate_domain::jobs::{retry_delay, Job, JOB_LEASE};
+use wagate_domain::ids::JobId;
+use wagate_domain::jobs::{retry_delay, Job, JOB_LEASE, JOB_LEASE_HEARTBEAT};
 use wagate_store::{Store, StoreResult};
 
 /// How many jobs due at one instant a sandbox advance runs at once.
@@ -95,6 +96,8 @@ struct Inner {
     /// Held by a sandbox advance: the background loop claims nothing meanwhile, so the
     /// advance runs every job itself, strictly in due-time order.
     advance_lock: tokio::sync::Mutex<()>,
+    /// Jobs this process has claimed and not yet recorded: the heartbeat renews their leases.
+    running: Mutex<HashSet<JobId>>,
 }
 
 impl Scheduler {
@@ -108,6 +111,7 @@ impl Scheduler {
                 handlers: RwLock::new(HashMap::new()),
                 wake: Notify::new(),
                 advance_lock: tokio::sync::Mutex::new(()),
+                running: Mutex::new(HashSet::new()),
             }),
         }
     }
@@ -137,14 +141,49 @@ impl Scheduler {
 
     async fn claim(&self, limit: u32) -> StoreResult<Vec<Job>> {
         let wall = self.inner.wall.now();
-        self.inner
+        let jobs = self
+            .inner
             .store
             .claim_due_jobs(self.inner.clock.now(), wall, wall + JOB_LEASE, limit)
+            .await?;
+        self.running().extend(jobs.iter().map(|j| j.id.clone()));
+        Ok(jobs)
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, HashSet<JobId>> {
+        self.inner.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Renews the leases of every job this process is still running; how many it renewed.
+    pub async fn renew_leases(&self) -> StoreResult<u64> {
+        let ids: Vec<JobId> = self.running().iter().cloned().collect();
+        let wall = self.inner.wall.now();
+        self.inner
+            .store
+            .extend_leases(&ids, wall, wall + JOB_LEASE)
             .await
+    }
+
+    /// The heartbeat: renews the running jobs' leases every [`JOB_LEASE_HEARTBEAT`] (real
+    /// time: leases are wall-clock) until the task is aborted.
+    async fn heartbeat_forever(self) {
+        let every = Duration::try_from(JOB_LEASE_HEARTBEAT).unwrap_or(Duration::from_secs(5));
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.renew_leases().await {
+                tracing::warn!(error = %e, "could not renew job leases; they run out in {JOB_LEASE}");
+            }
+        }
     }
 
     /// Runs one claimed job and records its outcome.
     async fn execute(&self, job: Job) {
+        // Off the heartbeat's list however this ends, a panic included: a job that is not
+        // running any more must let its lease run out, so that it is claimed again.
+        let _running = NotRunning(self, job.id.clone());
         let handler = self.handler(&job.kind);
         let outcome = match &handler {
             Some(h) => h.run(&job).await,
@@ -290,6 +329,7 @@ impl Scheduler {
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) {
         let permits = Arc::new(Semaphore::new(opts.concurrency.max(1)));
+        let _heartbeat = AbortOnDrop(tokio::spawn(self.clone().heartbeat_forever()));
         loop {
             if *shutdown.borrow() {
                 break;
@@ -338,5 +378,23 @@ impl Scheduler {
         }
         // Drain: every running job finishes (its lease would otherwise delay a successor).
         let _ = permits.acquire_many(opts.concurrency.max(1) as u32).await;
+    }
+}
+
+/// Takes a job off the heartbeat's list when dropped.
+struct NotRunning<'a>(&'a Scheduler, JobId);
+
+impl Drop for NotRunning<'_> {
+    fn drop(&mut self) {
+        self.0.running().remove(&self.1);
+    }
+}
+
+/// Stops a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -132,3 +132,68 @@ async fn advance_runs_due_jobs_in_time_order_including_follow_ups_and_retries() 
         "the sandbox clock survives a restart"
     );
 }
+
+/// Blocks until released; tells when it started.
+struct Blocking {
+    started: tokio::sync::mpsc::UnboundedSender<()>,
+    release: Arc<tokio::sync::Semaphore>,
+}
+
+#[async_trait]
+impl JobHandler for Blocking {
+    async fn run(&self, _job: &Job) -> anyhow::Result<()> {
+        let _ = self.started.send(());
+        let _permit = self.release.acquire().await?;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_heartbeat_renews_exactly_the_leases_of_running_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqlStore::open_sqlite_dir(dir.path()).await.unwrap());
+    let clock = Arc::new(ManualClock::new(t("2026-01-01T00:00:00Z")));
+    let app = App::sandbox(store.clone(), clock.clone()).unwrap();
+    let (started, mut has_started) = tokio::sync::mpsc::unbounded_channel();
+    let release = Arc::new(tokio::sync::Semaphore::new(0));
+    app.scheduler.register(
+        "slow",
+        Arc::new(Blocking {
+            started,
+            release: release.clone(),
+        }),
+    );
+    let job = |name: &str| NewJob {
+        kind: "slow".into(),
+        account_id: None,
+        payload: serde_json::json!({}),
+        due_at: clock.now(),
+        dedupe_key: Some(name.into()),
+    };
+    store
+        .schedule_jobs(&[job("a"), job("b")], clock.now())
+        .await
+        .unwrap();
+    assert_eq!(
+        app.scheduler.renew_leases().await.unwrap(),
+        0,
+        "nothing runs yet"
+    );
+    let scheduler = app.scheduler.clone();
+    let run = tokio::spawn(async move { scheduler.run_due_now().await });
+    has_started.recv().await.unwrap();
+    has_started.recv().await.unwrap();
+    assert_eq!(
+        app.scheduler.renew_leases().await.unwrap(),
+        2,
+        "both running jobs are renewed"
+    );
+    release.add_permits(2);
+    assert_eq!(run.await.unwrap().unwrap(), 2);
+    assert_eq!(
+        app.scheduler.renew_leases().await.unwrap(),
+        0,
+        "finished jobs are no longer renewed"
+    );
+    assert_eq!(store.next_job_due_at().await.unwrap(), None);
+}

@@ -38,9 +38,15 @@ pub struct Job {
     pub attempts: u32,
 }
 
-/// How long a claimed job is leased to its worker before another may take it over
-/// (a worker that crashed mid-job leaves its lease to expire).
-pub const JOB_LEASE: SignedDuration = SignedDuration::from_secs(60);
+/// How long a claimed job is leased to its worker before another may take it over: a worker
+/// that crashed mid-job leaves its lease to expire, so its work is picked up by another
+/// server within this time. A live worker renews the leases of the jobs it is still running
+/// every [`JOB_LEASE_HEARTBEAT`], so a slow job is never taken over while it runs.
+pub const JOB_LEASE: SignedDuration = SignedDuration::from_secs(15);
+
+/// How often a worker renews the leases of its running jobs (a third of [`JOB_LEASE`], so
+/// two missed beats in a row still leave the lease alive).
+pub const JOB_LEASE_HEARTBEAT: SignedDuration = SignedDuration::from_secs(5);
 
 /// After a handler fails, when to try again: 1 s, 2 s, 4 s … capped at one hour, so a broken
 /// job neither spins nor waits forever.

@@ -162,6 +162,15 @@ pub trait JobStore {
     async fn fail_job(&self, id: &JobId, error: &str, retry_at: Timestamp) -> StoreResult<()>;
     /// The due time of the earliest job, leased or not.
     async fn next_job_due_at(&self) -> StoreResult<Option<Timestamp>>;
+    /// Extends to `lease_until` the leases of these jobs that are still leased at `wall_now`
+    /// (the heartbeat of a worker still running them); how many were extended. A job that
+    /// finished, failed or lost its lease meanwhile is left alone.
+    async fn extend_leases(
+        &self,
+        ids: &[JobId],
+        wall_now: Timestamp,
+        lease_until: Timestamp,
+    ) -> StoreResult<u64>;
     /// Drops every lease: for a single-process store at start, when no other worker can hold one.
     async fn release_all_leases(&self) -> StoreResult<u64>;
 }

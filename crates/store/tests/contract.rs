@@ -217,7 +217,38 @@ async fn jobs_body(store: SqlStore) {
         .await
         .unwrap()
         .is_empty());
+    // A heartbeat keeps a running job's lease alive past its first end.
+    let extended = lease + SignedDuration::from_secs(15);
+    assert_eq!(
+        store
+            .extend_leases(&[claimed[0].id.clone()], wall, extended)
+            .await
+            .unwrap(),
+        1
+    );
     let after_lease = lease + SignedDuration::from_secs(1);
+    let only_b = store
+        .claim_due_jobs(jan10, after_lease, after_lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        only_b.iter().map(|j| j.kind.as_str()).collect::<Vec<_>>(),
+        ["b"],
+        "the extended lease still holds; the other one ran out"
+    );
+    // A lease that ran out is not brought back by a late heartbeat.
+    assert_eq!(
+        store
+            .extend_leases(
+                &[claimed[1].id.clone()],
+                extended,
+                extended + SignedDuration::from_secs(15)
+            )
+            .await
+            .unwrap(),
+        0
+    );
+    let after_lease = extended + SignedDuration::from_secs(1);
     let reclaimed = store
         .claim_due_jobs(jan10, after_lease, after_lease, 10)
         .await

@@ -246,6 +246,36 @@ impl JobStore for SqlStore {
         row.map(|r| ts(&r, "due_at")).transpose()
     }
 
+    async fn extend_leases(
+        &self,
+        ids: &[JobId],
+        wall_now: Timestamp,
+        lease_until: Timestamp,
+    ) -> StoreResult<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.begin_write().await?;
+        let mut extended = 0;
+        for chunk in ids.chunks(MAX_PARAMS - 2) {
+            let sql = format!(
+                "UPDATE jobs SET leased_until = {} WHERE leased_until > {} AND id IN ({})",
+                param_list(self.backend, 1, 1),
+                param_list(self.backend, 1, 2),
+                param_list(self.backend, chunk.len(), 3)
+            );
+            let mut q = sqlx::query(&sql)
+                .bind(to_micros(lease_until))
+                .bind(to_micros(wall_now));
+            for id in chunk {
+                q = q.bind(id.as_str());
+            }
+            extended += q.execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(extended)
+    }
+
     async fn release_all_leases(&self) -> StoreResult<u64> {
         let mut tx = self.begin_write().await?;
         let n = sqlx::query("UPDATE jobs SET leased_until = NULL WHERE leased_until IS NOT NULL")
