@@ -1,8 +1,21 @@
 //! `Idempotency-Key` on POST: the first response is stored and replayed to repeats.
 //!
 //! The key is claimed in the store before the handler runs, so concurrent requests with one
-//! key do the work once: the others wait for the first to finish and get its response. A 5xx
-//! is not stored (the key is released so a retry can succeed), nor is a 429. Keys live 24 h.
+//! key do the work once: the others wait for the first to finish and get its response.
+//!
+//! Only an answer that records something done is kept, as Stripe does: a 2xx, or a 402
+//! `card_declined` (a charge was attempted and refused; a repeat must not try the card
+//! again). Any other answer — a validation error, a missing card, a 404, a 409 about the
+//! current state, a 429, a 5xx — depends on state that can change or did nothing, so the key
+//! is released and a retry runs afresh (with a corrected body, if the caller fixed it).
+//!
+//! Secrets in an answer (a new API key) are never stored: the handler names them with
+//! [`SecretFields`], and a replay answers the same object without them.
+//!
+//! Keys live 24 h from their first use: the worker sweeps older rows, and a key used again
+//! after that is a new request. [`IdempotencyScope`] tells a handler which use of its key it
+//! serves, so work it keys on it (a card payment) is shared by retries and never by a reuse
+//! after the window.
 
 use std::time::Duration;
 
@@ -29,7 +42,19 @@ const WAIT_FOR_FIRST: Duration = Duration::from_secs(10);
 /// How long a claim blocks repeats if its holder dies mid-request.
 const LOCK: SignedDuration = SignedDuration::from_secs(60);
 /// How long a key is remembered.
-const RETENTION: SignedDuration = SignedDuration::from_hours(24);
+pub const RETENTION: SignedDuration = SignedDuration::from_hours(24);
+
+/// Which use of an `Idempotency-Key` a request serves (a request extension, present when
+/// the request carries a key): the key, when this use began and the request's fingerprint.
+/// Retries of one request share it; a reuse after the 24 h window, or a corrected retry
+/// with another body, gets another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyScope(pub String);
+
+/// Top-level fields of a JSON answer that hold secrets (a response extension): they are
+/// removed from the copy kept for replays.
+#[derive(Debug, Clone, Copy)]
+pub struct SecretFields(pub &'static [&'static str]);
 
 fn valid_key(k: &str) -> bool {
     (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic())
@@ -56,7 +81,7 @@ pub async fn replay(State(state): State<AppState>, req: Request, next: Next) -> 
     let Some(who) = req.extensions().get::<Principal>().cloned() else {
         return next.run(req).await;
     };
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
         return too_large().into_response();
     };
@@ -85,7 +110,11 @@ pub async fn replay(State(state): State<AppState>, req: Request, next: Next) -> 
             )
             .await;
         match begun {
-            Ok(IdempotencyBegin::Started) => break,
+            Ok(IdempotencyBegin::Started { since }) => {
+                let scope = format!("{key}:{}:{}", since.as_microsecond(), &fingerprint[..16]);
+                parts.extensions.insert(IdempotencyScope(scope));
+                break;
+            }
             Ok(IdempotencyBegin::Replay(stored)) => return replayed(stored),
             Ok(IdempotencyBegin::Mismatch) => {
                 return ApiError::new(
@@ -114,26 +143,49 @@ pub async fn replay(State(state): State<AppState>, req: Request, next: Next) -> 
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
     let status = resp.status();
-    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-        if let Err(e) = app.store.idempotency_release(account, &key).await {
-            tracing::error!(error = %e, "could not release an idempotency key");
-        }
-        return resp;
-    }
     let (rparts, rbody) = resp.into_parts();
     let rbytes = match to_bytes(rbody, usize::MAX).await {
         Ok(b) => b,
         Err(e) => return ApiError::internal(e).into_response(),
     };
+    if !keeps(status, &rbytes) {
+        if let Err(e) = app.store.idempotency_release(account, &key).await {
+            tracing::error!(error = %e, "could not release an idempotency key");
+        }
+        return Response::from_parts(rparts, Body::from(rbytes));
+    }
     let stored = StoredResponse {
         status: status.as_u16(),
-        body: String::from_utf8_lossy(&rbytes).into_owned(),
+        body: kept_body(&rbytes, rparts.extensions.get::<SecretFields>()),
     };
     if let Err(e) = app.store.idempotency_finish(account, &key, &stored).await {
         // The work is done; the key stays claimed until its lock lapses.
         tracing::error!(error = %e, "could not store an idempotent response");
     }
     Response::from_parts(rparts, Body::from(rbytes))
+}
+
+/// Whether an answer records something done, and so is replayed (see the module docs).
+fn keeps(status: StatusCode, body: &[u8]) -> bool {
+    if status.is_success() {
+        return true;
+    }
+    status == StatusCode::PAYMENT_REQUIRED
+        && serde_json::from_slice::<serde_json::Value>(body)
+            .is_ok_and(|v| v["error"] == ErrorCode::CardDeclined.as_str())
+}
+
+/// The body kept for replays: the answer without its secret fields.
+fn kept_body(body: &[u8], secrets: Option<&SecretFields>) -> String {
+    if let Some(SecretFields(fields)) = secrets {
+        if let Ok(serde_json::Value::Object(mut obj)) = serde_json::from_slice(body) {
+            for f in *fields {
+                obj.remove(*f);
+            }
+            return serde_json::Value::Object(obj).to_string();
+        }
+    }
+    String::from_utf8_lossy(body).into_owned()
 }
 
 fn replayed(stored: StoredResponse) -> Response {

@@ -8,7 +8,7 @@ mod auth;
 pub mod connect_page;
 pub mod error;
 pub mod guard;
-mod idempotency;
+pub mod idempotency;
 mod json;
 pub mod metrics;
 pub mod openapi;

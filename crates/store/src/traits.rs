@@ -95,9 +95,15 @@ pub struct StoredResponse {
 /// What a request carrying an `Idempotency-Key` should do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdempotencyBegin {
-    /// First use of the key (or a takeover of an abandoned one): do the work, then
-    /// [`IdempotencyStore::idempotency_finish`].
-    Started,
+    /// First use of the key (or a retry after a release, or a takeover of an abandoned
+    /// claim): do the work, then [`IdempotencyStore::idempotency_finish`] or
+    /// [`IdempotencyStore::idempotency_release`]. `since` is when this use of the key began
+    /// (wall clock): the same across releases and takeovers, new once the key has expired,
+    /// so work keyed by it (a card payment) is shared by retries and never by a later reuse.
+    Started {
+        /// When this use of the key began.
+        since: Timestamp,
+    },
     /// The key was used before for this same request: replay this response.
     Replay(StoredResponse),
     /// The same request is being processed right now by another call.
@@ -128,8 +134,12 @@ pub trait IdempotencyStore {
         key: &str,
         response: &StoredResponse,
     ) -> StoreResult<()>;
-    /// Forgets a started request that failed on our side, so a retry may run it.
+    /// Releases a started request whose answer is not kept (it failed on our side, or was
+    /// refused before doing anything), so a retry runs it again — with the same `since`, and
+    /// with a corrected body if the caller changed it.
     async fn idempotency_release(&self, account: &AccountId, key: &str) -> StoreResult<()>;
+    /// Deletes every key that began before `expire_before`; how many.
+    async fn idempotency_sweep(&self, expire_before: Timestamp) -> StoreResult<u64>;
 }
 
 /// The durable job queue.

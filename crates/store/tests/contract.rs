@@ -126,7 +126,8 @@ async fn idempotency_body(store: SqlStore) {
     let lock = now + SignedDuration::from_secs(60);
     let old = now - SignedDuration::from_hours(24);
     let begin = |acct, fp| store.idempotency_begin(acct, "k1", fp, now, lock, old);
-    assert_eq!(begin(&a.id, "fp").await.unwrap(), IdempotencyBegin::Started);
+    let started = IdempotencyBegin::Started { since: now };
+    assert_eq!(begin(&a.id, "fp").await.unwrap(), started);
     assert_eq!(
         begin(&a.id, "fp").await.unwrap(),
         IdempotencyBegin::InProgress
@@ -136,10 +137,7 @@ async fn idempotency_body(store: SqlStore) {
         IdempotencyBegin::Mismatch
     );
     // Keys are per account.
-    assert_eq!(
-        begin(&b.id, "other").await.unwrap(),
-        IdempotencyBegin::Started
-    );
+    assert_eq!(begin(&b.id, "other").await.unwrap(), started);
     let resp = StoredResponse {
         status: 201,
         body: "{\"ok\":true}".into(),
@@ -150,10 +148,34 @@ async fn idempotency_body(store: SqlStore) {
         IdempotencyBegin::Replay(resp)
     );
 
-    // A released key can be used again; an abandoned lock can be taken over.
+    // A released key can be used again, even with another body, and keeps its `since`; an
+    // abandoned lock can be taken over (by the same request only).
     store.idempotency_release(&b.id, "k1").await.unwrap();
-    assert_eq!(begin(&b.id, "x").await.unwrap(), IdempotencyBegin::Started);
-    let later = lock + SignedDuration::from_secs(1);
+    let retry = now + SignedDuration::from_secs(5);
+    assert_eq!(
+        store
+            .idempotency_begin(
+                &b.id,
+                "k1",
+                "x",
+                retry,
+                retry + SignedDuration::from_secs(60),
+                old
+            )
+            .await
+            .unwrap(),
+        started,
+        "the retry shares the first use's since"
+    );
+    let later = lock + SignedDuration::from_secs(6);
+    assert_eq!(
+        store
+            .idempotency_begin(&b.id, "k1", "y", later, later, old)
+            .await
+            .unwrap(),
+        IdempotencyBegin::Mismatch,
+        "an abandoned claim is not taken over by another request"
+    );
     assert_eq!(
         store
             .idempotency_begin(
@@ -166,7 +188,25 @@ async fn idempotency_body(store: SqlStore) {
             )
             .await
             .unwrap(),
-        IdempotencyBegin::Started
+        started
+    );
+
+    // Past the window a key is new again: the sweep forgets it, and its next use has a new
+    // `since`.
+    let next_day = now + SignedDuration::from_hours(25);
+    assert_eq!(
+        store
+            .idempotency_sweep(next_day - SignedDuration::from_hours(24))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .idempotency_begin(&a.id, "k1", "fp", next_day, next_day, old)
+            .await
+            .unwrap(),
+        IdempotencyBegin::Started { since: next_day }
     );
 }
 

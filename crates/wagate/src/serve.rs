@@ -99,9 +99,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         config.max_concurrent_requests,
         config.request_timeout,
     );
+    let wall = app.wall.clone();
     let state = wagate_http::AppState::new(app).with_limits(limits);
     let in_flight = state.limits.clone();
     let router = wagate_http::router(state);
+    let sweeper = config.worker.then(|| {
+        tokio::spawn(sweep_idempotency_keys(
+            store.clone(),
+            wall.clone(),
+            stop_rx.clone(),
+        ))
+    });
     let mut http_stop = stop_rx.clone();
     let server = axum::serve(listener, router).with_graceful_shutdown(async move {
         let _ = http_stop.wait_for(|stop| *stop).await;
@@ -122,9 +130,36 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(w) = worker {
         let _ = w.await;
     }
+    if let Some(s) = sweeper {
+        let _ = s.await;
+    }
     sql.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How often the worker forgets idempotency keys past their 24 h window.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Deletes idempotency keys older than their window, every [`SWEEP_EVERY`] until `stop`:
+/// a key's stored answer is never needed after it, and the table would otherwise only grow.
+async fn sweep_idempotency_keys(
+    store: Arc<dyn Store>,
+    wall: Arc<dyn Clock>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let expire_before = wall.now() - wagate_http::idempotency::RETENTION;
+        match store.idempotency_sweep(expire_before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(keys = n, "forgot idempotency keys past their 24 h window"),
+            Err(e) => tracing::warn!(error = %e, "could not sweep idempotency keys"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(SWEEP_EVERY) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
 }
 
 async fn shutdown_signal() {

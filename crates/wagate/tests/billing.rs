@@ -528,6 +528,53 @@ async fn concurrent_topups(kind: &str) {
     assert_ledger_adds_up(&s).await;
 }
 
+both_backends!(
+    test_idempotency_keeps_only_answers_that_did_something,
+    idempotency_outcomes
+);
+async fn idempotency_outcomes(kind: &str) {
+    let (backing, _g) = fresh(kind).await;
+    let s = Server::sandbox(&backing).await;
+    let topup = |key: &'static str, amount: &'static str| {
+        s.req(Method::POST, "/api/v1/billing/wallet/topups")
+            .header("Idempotency-Key", key)
+            .json(&json!({ "amount": amount }))
+    };
+    // No card yet: 402 card_required did nothing, so it is not kept.
+    let (st, b) = send(topup("k-card", "10.00")).await;
+    assert_eq!((st, b["error"].as_str()), (402, Some("card_required")));
+    card(&s).await;
+    let resp = topup("k-card", "10.00").send().await.unwrap();
+    assert_eq!(
+        resp.status(),
+        201,
+        "after adding a card the same key charges"
+    );
+    assert!(resp.headers().get("idempotent-replayed").is_none());
+    assert_eq!(balance(&s).await, "10.00");
+
+    // A validation error is not kept either: the corrected request runs under the same key.
+    let (st, b) = send(topup("k-fix", "abc")).await;
+    assert_eq!((st, b["param"].as_str()), (422, Some("amount")));
+    let (st, b) = send(topup("k-fix", "5.00")).await;
+    assert_eq!((st, b["status"].as_str()), (201, Some("succeeded")), "{b}");
+    assert_eq!(balance(&s).await, "15.00");
+
+    // A decline is kept: the card was tried, and a repeat must not try it again.
+    let (st, _) = s
+        .post("/api/v1/sandbox/payments/fail_next", json!({"count": 1}))
+        .await;
+    assert_eq!(st, 200);
+    let (st, first) = send(topup("k-decline", "7.00")).await;
+    assert_eq!((st, first["error"].as_str()), (402, Some("card_declined")));
+    let resp = topup("k-decline", "7.00").send().await.unwrap();
+    assert_eq!(resp.status(), 402);
+    assert_eq!(resp.headers()["idempotent-replayed"], "true");
+    assert_eq!(resp.json::<Value>().await.unwrap(), first);
+    assert_eq!(balance(&s).await, "15.00", "nothing charged on the replay");
+    assert_ledger_adds_up(&s).await;
+}
+
 /// Keeps `Backing` used in every build of this file.
 #[allow(dead_code)]
 fn _uses(_: Backing) {}

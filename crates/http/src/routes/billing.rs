@@ -1,7 +1,7 @@
 //! The card on file, the wallet, top-ups, auto top-up, transactions and the forecast.
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use wagate_domain::billing::forecast::Forecast;
@@ -12,6 +12,7 @@ use wagate_store::{BillingAccountRecord, CardRecord, TransactionRecord};
 use super::webhooks::{query, DeletedOut, ListOut, ListParams};
 use crate::auth::Authed;
 use crate::error::{ApiError, ApiResult};
+use crate::idempotency::IdempotencyScope;
 use crate::json::ApiJson;
 use crate::AppState;
 
@@ -282,14 +283,13 @@ pub async fn wallet(
 pub async fn topup(
     State(st): State<AppState>,
     Authed(who): Authed,
-    headers: HeaderMap,
+    scope: Option<axum::Extension<IdempotencyScope>>,
     ApiJson(input): ApiJson<TopupIn>,
 ) -> ApiResult<(StatusCode, ApiJson<TopupOut>)> {
     let amount = amount("amount", &input.amount)?;
-    let key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    // The payment is keyed on this use of the Idempotency-Key: retries share it, a reuse of
+    // the key after its 24 h window is a new payment.
+    let key = scope.map(|axum::Extension(IdempotencyScope(s))| s);
     let r = st.app.billing.topup(&who, amount, key.as_deref()).await?;
     let status = if r.status == "succeeded" {
         StatusCode::CREATED

@@ -10,6 +10,7 @@ use wagate_domain::time::rfc3339;
 
 use crate::auth::Authed;
 use crate::error::ApiResult;
+use crate::idempotency::SecretFields;
 use crate::json::ApiJson;
 use crate::AppState;
 
@@ -63,10 +64,16 @@ pub struct ApiKeyList {
 pub async fn create(
     State(st): State<AppState>,
     Authed(who): Authed,
-) -> ApiResult<(StatusCode, ApiJson<ApiKeyOut>)> {
+) -> ApiResult<(
+    StatusCode,
+    axum::Extension<SecretFields>,
+    ApiJson<ApiKeyOut>,
+)> {
     let (info, secret) = accounts::create_key(&st.app, &who).await?;
     Ok((
         StatusCode::CREATED,
+        // The secret is shown once: a replay of this answer comes without it.
+        axum::Extension(SecretFields(&["secret"])),
         ApiJson(ApiKeyOut::new(&info, Some(secret))),
     ))
 }

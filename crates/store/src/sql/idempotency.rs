@@ -1,11 +1,15 @@
 //! Idempotency keys.
+//!
+//! A released key keeps its row with `locked_until = 0`: nobody holds it and nothing it did
+//! must be replayed, so the next request with the key takes it over (whatever its body), and
+//! keeps the row's `created_at` — the `since` that keys the work shared by retries.
 
 use async_trait::async_trait;
 use jiff::Timestamp;
 use wagate_domain::ids::AccountId;
 use wagate_domain::time::to_micros;
 
-use super::{int, opt_int, opt_text, text, SqlStore};
+use super::{int, opt_int, opt_text, text, ts, SqlStore};
 use crate::{IdempotencyBegin, IdempotencyStore, StoreResult, StoredResponse};
 
 #[async_trait]
@@ -44,17 +48,32 @@ impl IdempotencyStore for SqlStore {
         .rows_affected();
         if inserted == 1 {
             tx.commit().await?;
-            return Ok(IdempotencyBegin::Started);
+            return Ok(IdempotencyBegin::Started { since: wall_now });
         }
         let row = sqlx::query(
-            "SELECT fingerprint, state, locked_until, response_status, response_body
+            "SELECT fingerprint, state, locked_until, response_status, response_body, created_at
              FROM idempotency_keys WHERE account_id = $1 AND key = $2",
         )
         .bind(account.as_str())
         .bind(key)
         .fetch_one(&mut *tx)
         .await?;
-        let outcome = if text(&row, "fingerprint")? != fingerprint {
+        let since = ts(&row, "created_at")?;
+        let released = text(&row, "state")? == "running" && int(&row, "locked_until")? == 0;
+        let outcome = if released {
+            // Nothing of the released request is kept: this one runs, with its own body.
+            sqlx::query(
+                "UPDATE idempotency_keys SET locked_until = $1, fingerprint = $2
+                 WHERE account_id = $3 AND key = $4",
+            )
+            .bind(to_micros(lock_until))
+            .bind(fingerprint)
+            .bind(account.as_str())
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+            IdempotencyBegin::Started { since }
+        } else if text(&row, "fingerprint")? != fingerprint {
             IdempotencyBegin::Mismatch
         } else if text(&row, "state")? == "done" {
             IdempotencyBegin::Replay(StoredResponse {
@@ -73,7 +92,7 @@ impl IdempotencyStore for SqlStore {
             .bind(key)
             .execute(&mut *tx)
             .await?;
-            IdempotencyBegin::Started
+            IdempotencyBegin::Started { since }
         };
         tx.commit().await?;
         Ok(outcome)
@@ -103,7 +122,8 @@ impl IdempotencyStore for SqlStore {
     async fn idempotency_release(&self, account: &AccountId, key: &str) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
-            "DELETE FROM idempotency_keys WHERE account_id = $1 AND key = $2 AND state = 'running'",
+            "UPDATE idempotency_keys SET locked_until = 0
+             WHERE account_id = $1 AND key = $2 AND state = 'running'",
         )
         .bind(account.as_str())
         .bind(key)
@@ -111,5 +131,16 @@ impl IdempotencyStore for SqlStore {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn idempotency_sweep(&self, expire_before: Timestamp) -> StoreResult<u64> {
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+            .bind(to_micros(expire_before))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n)
     }
 }
