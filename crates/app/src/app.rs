@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use anyhow::Context;
+
 use wagate_domain::account::KeyMode;
 use wagate_domain::clock::{Clock, ManualClock, SystemClock};
 use wagate_payments::PaymentProcessor;
@@ -115,7 +117,7 @@ impl App {
             wall.clone(),
             sandbox_clock.is_some(),
         )
-        .expect("the HTTP client for webhook delivery (TLS roots) could not be built");
+        .context("cannot build the HTTP client for webhook delivery (TLS roots)")?;
         scheduler.register(wagate_store::DELIVER_JOB, Arc::new(deliverer));
         let lines = Arc::new(LineService::new(
             store.clone(),

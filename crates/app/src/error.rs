@@ -74,6 +74,9 @@ pub enum RuleError {
     /// The payment processor could not be reached or answered oddly (502).
     #[error("the payment processor is unavailable: {0}")]
     ProcessorUnavailable(String),
+    /// This server has no payment processor configured (503 `payments_not_configured`).
+    #[error("card payments are not configured on this server; ask its operator to set up a payment processor")]
+    PaymentsNotConfigured,
     /// The calling choice is locked once the line is scanned (409).
     #[error("the calling choice is locked once the QR code is scanned")]
     CallingLocked,

@@ -52,6 +52,8 @@ pub enum ErrorCode {
     InternalError,
     /// 503: temporarily unavailable (e.g. shutting down).
     Unavailable,
+    /// 503: this server has no payment processor configured.
+    PaymentsNotConfigured,
     /// 503: the server is at its limit of requests in flight.
     ServerBusy,
     /// 503: the request did not answer in time (it may still complete).
@@ -86,6 +88,7 @@ impl ErrorCode {
             InternalError => "internal_error",
             Unavailable => "unavailable",
             ServerBusy => "server_busy",
+            PaymentsNotConfigured => "payments_not_configured",
             RequestTimeout => "request_timeout",
         }
     }
@@ -108,7 +111,9 @@ impl ErrorCode {
             InvalidField | IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             RateLimited => StatusCode::TOO_MANY_REQUESTS,
             InternalError => StatusCode::INTERNAL_SERVER_ERROR,
-            Unavailable | ServerBusy | RequestTimeout => StatusCode::SERVICE_UNAVAILABLE,
+            Unavailable | ServerBusy | RequestTimeout | PaymentsNotConfigured => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 }
@@ -223,6 +228,9 @@ impl From<AppError> for ApiError {
                         "the payment processor did not answer; nothing was charged twice — retry with the same Idempotency-Key",
                     ),
                     RuleError::CallingLocked => ApiError::new(ErrorCode::CallingLocked, message),
+                    RuleError::PaymentsNotConfigured => {
+                        ApiError::new(ErrorCode::PaymentsNotConfigured, message)
+                    }
                 }
             }
             AppError::Store(e) => ApiError::internal(e),

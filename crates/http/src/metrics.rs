@@ -101,7 +101,7 @@ impl Metrics {
 /// which would let clients create unbounded series).
 pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -109,7 +109,7 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
         .unwrap_or_else(|| "unmatched".to_owned());
     let resp = next.run(req).await;
     state.metrics.record(
-        &method,
+        method,
         &route,
         resp.status().as_u16(),
         start.elapsed().as_secs_f64(),
@@ -117,9 +117,31 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
     resp
 }
 
+/// The method as a label: one of the standard methods, or `OTHER`, so a client sending
+/// made-up methods cannot create new series.
+fn method_label(m: &axum::http::Method) -> &'static str {
+    match m.as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn made_up_methods_share_one_label() {
+        let made_up = axum::http::Method::from_bytes(b"BREW").unwrap();
+        assert_eq!(method_label(&made_up), "OTHER");
+        assert_eq!(method_label(&axum::http::Method::PATCH), "PATCH");
+    }
 
     #[test]
     fn renders_counts_and_cumulative_buckets() {

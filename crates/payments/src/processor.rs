@@ -7,6 +7,12 @@ use crate::{ChargeRequest, Payment, PaymentError, SandboxProcessor, StoreCardReq
 /// A card payment processor (Square in production, [`SandboxProcessor`] offline).
 #[async_trait]
 pub trait PaymentProcessor: Send + Sync + 'static {
+    /// Whether this processor can take payments at all; `false` for a server without payment
+    /// settings, so the API can say so before it records anything.
+    fn configured(&self) -> bool {
+        true
+    }
+
     /// Stores a card from a one-time nonce (creates the processor customer first when
     /// `customer_id` is `None`). A repeat with the same idempotency key returns the same card.
     async fn store_card(&self, req: &StoreCardRequest<'_>) -> Result<StoredCard, PaymentError>;

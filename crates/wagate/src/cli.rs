@@ -94,8 +94,20 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Migrate(c) => Async::Migrate(c),
         Command::Accounts(a) => Async::Accounts(a),
         Command::Openapi => {
-            print!("{}", wagate_http::openapi::json());
-            return ExitCode::SUCCESS;
+            // A reader that stops early (`| head`) is not an error.
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            return match out
+                .write_all(wagate_http::openapi::json().as_bytes())
+                .and_then(|()| out.flush())
+            {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            };
         }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -150,6 +162,16 @@ pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
 
 async fn create_account(a: CreateAccountArgs) -> anyhow::Result<()> {
     let config = Config::resolve(&a.common, &ServeExtras::default())?;
+    if let StoreLocation::SqliteDir(dir) = &config.store {
+        // A mistyped --data-dir must not silently start a second, empty store.
+        if !dir.join("wagate.db").exists() {
+            anyhow::bail!(
+                "there is no wagate store in {}: start `wagate serve` there first, run `wagate migrate --data-dir {}` to create an empty one, or pass the right --data-dir",
+                dir.display(),
+                dir.display()
+            );
+        }
+    }
     let store = open_store(&config).await?;
     // The store knows whether it is a sandbox; `--sandbox` only matters for a fresh store.
     let mode = match store.store_mode().await? {

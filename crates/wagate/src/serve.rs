@@ -23,8 +23,10 @@ pub fn wall_now() -> Timestamp {
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("WAGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    // Colour codes only for a terminal: a log file or a pipe gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = if format == "json" {
         builder.json().try_init()
@@ -52,7 +54,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
     let app = if config.sandbox {
         let start = match store.load_sandbox_clock().await? {
-            Some(saved) => saved,
+            Some(saved) => {
+                if let Some(asked) = config.clock_start.filter(|asked| *asked != saved) {
+                    // The clock of an existing sandbox only moves forward, by advances.
+                    tracing::warn!(%asked, clock = %saved, "--clock-start ignored: this sandbox store already has a clock");
+                    eprintln!("note: --clock-start {asked} ignored: this sandbox store's clock is at {saved} (use a fresh --data-dir to start over)");
+                }
+                saved
+            }
             None => config.clock_start.unwrap_or_else(wall_now),
         };
         store.save_sandbox_clock(start).await?;

@@ -291,6 +291,28 @@ async fn production_body(kind: &str) {
     assert_eq!(get("/api/v1/account").await.0, 200);
     let (st, b) = get("/api/v1/sandbox/clock").await;
     assert_eq!((st, b["error"].as_str()), (404, Some("not_found")));
+    // No card processor configured: a clear 503 before anything is recorded.
+    let post = |p: &str, body: Value| {
+        send(
+            s.http
+                .post(format!("{}{p}", s.base))
+                .bearer_auth(&key)
+                .json(&body),
+        )
+    };
+    let (st, b) = post("/api/v1/billing/card", json!({"source_id": "cnon:x"})).await;
+    assert_eq!(
+        (st, b["error"].as_str()),
+        (503, Some("payments_not_configured")),
+        "{b}"
+    );
+    let (st, b) = post("/api/v1/billing/wallet/topups", json!({"amount": "10.00"})).await;
+    assert_eq!(
+        (st, b["error"].as_str()),
+        (503, Some("payments_not_configured"))
+    );
+    let (st, b) = get("/api/v1/billing/card").await;
+    assert_eq!((st, b["error"].as_str()), (404, Some("not_found")), "{b}");
     s.kill().await;
     // A production store refuses to be opened as a sandbox.
     let out = tokio::process::Command::new(common::bin())
@@ -353,4 +375,95 @@ async fn the_served_openapi_matches_the_committed_document() {
     let doc: Value = serde_json::from_str(&served).unwrap();
     assert!(doc["paths"]["/api/v1/account"]["get"].is_object());
     assert!(doc["paths"]["/api/v1/sandbox/clock/advance"]["post"].is_object());
+}
+
+#[tokio::test]
+async fn the_cli_says_what_it_did_not_do() {
+    // `accounts create` on a directory without a store says so and creates nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("typo");
+    let out = tokio::process::Command::new(common::bin())
+        .args(["accounts", "create", "--name", "X", "--data-dir"])
+        .arg(&empty)
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("there is no wagate store in"), "{err}");
+    assert!(!empty.join("wagate.db").exists(), "nothing was created");
+
+    // An unreachable PostgreSQL is reported with its own reason, not a pool timeout.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = tokio::process::Command::new(common::bin())
+        .args(["migrate", "--database-url"])
+        .arg(format!("postgres://postgres@127.0.0.1:{port}/none"))
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    assert!(err.contains("refused"), "{err}");
+
+    // `wagate openapi | head` is not an error: the reader closes the pipe early.
+    let mut child = tokio::process::Command::new(common::bin())
+        .arg("openapi")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 16];
+    tokio::io::AsyncReadExt::read_exact(&mut stdout, &mut first)
+        .await
+        .unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().await.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    // A sandbox restarted with another --clock-start says the flag was ignored, and its
+    // log (a pipe here, not a terminal) carries no colour codes.
+    let (backing, _g) = fresh("sqlite").await;
+    let s = Server::sandbox(&backing).await;
+    s.kill().await;
+    let mut restart = tokio::process::Command::new(common::bin())
+        .args(["serve", "--sandbox", "--listen", "127.0.0.1:0"])
+        .args(["--clock-start", "2030-01-01T00:00:00Z"])
+        .args(backing.args())
+        .env("WAGATE_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
+        restart.stdout.take().unwrap(),
+    ));
+    let mut clock = String::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if let Some(c) = line.strip_prefix("sandbox clock: ") {
+            clock = c.to_owned();
+        }
+        if line.starts_with("wagate listening on ") {
+            break;
+        }
+    }
+    assert_eq!(clock, CLOCK_START, "the saved clock wins");
+    restart.start_kill().unwrap();
+    let out = restart.wait_with_output().await.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--clock-start 2030-01-01T00:00:00Z ignored"),
+        "{err}"
+    );
+    assert!(
+        !err.contains('\u{1b}'),
+        "no colour codes in a piped log: {err}"
+    );
 }

@@ -97,6 +97,19 @@ async fn signed_body(kind: &str) {
         !verify(&new, &tampered),
         "a changed body fails verification"
     );
+
+    // Secret times are business time: 24 h on the sandbox clock retire the old secret.
+    assert_eq!(
+        rotated["previous"][0]["expires_at"], "2026-01-02T00:00:00Z",
+        "{rotated}"
+    );
+    advance(&s, 24 * 3600 + 1).await;
+    let (_, now) = s.get("/api/v1/webhooks/secret").await;
+    assert_eq!(now["previous"].as_array().map(Vec::len), Some(0), "{now}");
+    fire_test(&s, &ep).await;
+    let got = rx.wait_for(3, Duration::from_secs(10)).await;
+    assert_eq!(got[2].header("webhook-signature").split(' ').count(), 1);
+    assert!(verify(&new, &got[2]) && !verify(&old, &got[2]));
 }
 
 both_backends!(

@@ -235,6 +235,10 @@ fn not_configured() -> PaymentError {
 
 #[async_trait::async_trait]
 impl PaymentProcessor for NotConfigured {
+    fn configured(&self) -> bool {
+        false
+    }
+
     async fn store_card(
         &self,
         _req: &wagate_payments::StoreCardRequest<'_>,

@@ -105,6 +105,9 @@ impl BillingService {
 
     /// Stores a card from a processor nonce, replacing any card on file.
     pub async fn add_card(&self, who: &Principal, source_id: &str) -> AppResult<CardRecord> {
+        if !self.processor.configured() {
+            return Err(RuleError::PaymentsNotConfigured.into());
+        }
         if source_id.trim().is_empty() || source_id.len() > 512 {
             return Err(AppError::invalid(
                 "source_id",
@@ -205,6 +208,9 @@ impl BillingService {
         key: Option<&str>,
     ) -> AppResult<TopupResult> {
         validate_topup_amount("amount", amount)?;
+        if !self.processor.configured() {
+            return Err(RuleError::PaymentsNotConfigured.into());
+        }
         let billing = self.store.billing_account(&who.account.id).await?;
         if billing.card.is_none() {
             return Err(RuleError::CardRequired.into());

@@ -25,6 +25,8 @@ use crate::scheduler::JobHandler;
 
 /// Attempts in flight to one host at most, so one slow receiver cannot take every worker.
 pub const PER_HOST_CONCURRENCY: usize = 16;
+/// Hosts whose limiter is kept before idle ones are forgotten.
+const MAX_TRACKED_HOSTS: usize = 1024;
 
 /// A DNS resolver that drops private, loopback and other internal addresses, so a name
 /// that resolves (or later re-resolves) inside the network can never be reached.
@@ -48,6 +50,30 @@ impl Resolve for PublicOnlyResolver {
     }
 }
 
+/// The per-host limiters of attempts in flight ([`PER_HOST_CONCURRENCY`] each).
+#[derive(Default)]
+struct HostLimits(Mutex<HashMap<String, Arc<Semaphore>>>);
+
+impl HostLimits {
+    /// The limiter of `host` (hold a clone while attempting).
+    fn permits(&self, host: &str) -> Arc<Semaphore> {
+        let mut hosts = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if hosts.len() >= MAX_TRACKED_HOSTS && !hosts.contains_key(host) {
+            // Forget hosts no attempt is using now (only the map holds their limiter), so
+            // endpoints on ever new hosts cannot grow the map without bound.
+            hosts.retain(|_, permits| Arc::strong_count(permits) > 1);
+        }
+        hosts
+            .entry(host.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(PER_HOST_CONCURRENCY)))
+            .clone()
+    }
+
+    fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
 /// The `webhook.deliver` job handler.
 pub struct Deliverer {
     store: Arc<dyn Store>,
@@ -55,7 +81,7 @@ pub struct Deliverer {
     wall: Arc<dyn Clock>,
     client: reqwest::Client,
     allow_internal: bool,
-    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    hosts: HostLimits,
 }
 
 impl Deliverer {
@@ -70,7 +96,10 @@ impl Deliverer {
             .timeout(ATTEMPT_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("wagate-webhooks/", env!("CARGO_PKG_VERSION")))
-            .pool_max_idle_per_host(PER_HOST_CONCURRENCY);
+            .pool_max_idle_per_host(PER_HOST_CONCURRENCY)
+            // Never through a proxy from HTTP(S)_PROXY: the proxy would resolve the endpoint's
+            // host itself, past the resolver that refuses internal addresses.
+            .no_proxy();
         if !allow_internal {
             builder = builder.dns_resolver(Arc::new(PublicOnlyResolver));
         }
@@ -80,17 +109,8 @@ impl Deliverer {
             wall,
             client: builder.build()?,
             allow_internal,
-            hosts: Mutex::new(HashMap::new()),
+            hosts: HostLimits::default(),
         })
-    }
-
-    fn host_permits(&self, host: &str) -> Arc<Semaphore> {
-        self.hosts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(host.to_owned())
-            .or_insert_with(|| Arc::new(Semaphore::new(PER_HOST_CONCURRENCY)))
-            .clone()
     }
 
     async fn signing_secrets(&self, account: &AccountId) -> anyhow::Result<Vec<SigningSecret>> {
@@ -99,7 +119,7 @@ impl Deliverer {
             .webhook_secrets(
                 account,
                 &SigningSecret::generate().to_text(),
-                self.wall.now(),
+                self.clock.now(),
             )
             .await?;
         records
@@ -127,7 +147,7 @@ impl Deliverer {
                 return (None, Some(e.to_string()));
             }
         }
-        let permits = self.host_permits(url.host_str().unwrap_or_default());
+        let permits = self.hosts.permits(url.host_str().unwrap_or_default());
         let _permit = permits.acquire_owned().await;
         // Signed afresh for each attempt: the timestamp is the wall-clock time of this attempt.
         let timestamp = self.wall.now().as_second();
@@ -247,5 +267,28 @@ impl JobHandler for Deliverer {
 
     fn removes_own_job(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_host_map_forgets_idle_hosts_and_keeps_busy_ones() {
+        let limits = HostLimits::default();
+        let busy = limits.permits("busy.example");
+        for i in 0..MAX_TRACKED_HOSTS * 3 {
+            drop(limits.permits(&format!("h{i}.example")));
+        }
+        assert!(
+            limits.len() <= MAX_TRACKED_HOSTS,
+            "bounded: {}",
+            limits.len()
+        );
+        assert!(
+            Arc::ptr_eq(&busy, &limits.permits("busy.example")),
+            "a host with an attempt in flight keeps its limiter"
+        );
     }
 }

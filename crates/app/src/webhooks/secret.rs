@@ -15,7 +15,7 @@ pub async fn secrets(app: &App, who: &Principal) -> AppResult<Vec<SecretRecord>>
     let initial = SigningSecret::generate().to_text();
     let list = app
         .store
-        .webhook_secrets(&who.account.id, &initial, app.wall.now())
+        .webhook_secrets(&who.account.id, &initial, app.clock.now())
         .await?;
     if list.is_empty() {
         return Err(AppError::Internal(anyhow::anyhow!(
@@ -28,14 +28,16 @@ pub async fn secrets(app: &App, who: &Principal) -> AppResult<Vec<SecretRecord>>
 /// Makes a new secret current; the old one signs beside it for 24 hours.
 pub async fn rotate(app: &App, who: &Principal) -> AppResult<Vec<SecretRecord>> {
     secrets(app, who).await?;
-    let wall = app.wall.now();
+    // Business time, like every other time of the account: in the sandbox, advancing the
+    // clock 24 h retires the old secret (signatures' own timestamps stay wall-clock).
+    let now = app.clock.now();
     Ok(app
         .store
         .rotate_webhook_secret(
             &who.account.id,
             &SigningSecret::generate().to_text(),
-            wall,
-            wall + ROTATION_OVERLAP,
+            now,
+            now + ROTATION_OVERLAP,
         )
         .await?)
 }

@@ -156,6 +156,22 @@ impl SqlStore {
                 store
             }
             Backend::Postgres => {
+                // One connection first: an unreachable or misconfigured server fails at once
+                // with its own reason (refused, unknown host, bad password), where the pool
+                // would retry it quietly until its acquire timeout.
+                use sqlx::Connection;
+                let probe = tokio::time::timeout(
+                    Duration::from_secs(10),
+                    sqlx::AnyConnection::connect(url),
+                )
+                .await
+                .map_err(|_| {
+                    StoreError::Database(sqlx::Error::Io(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("no answer from {} within 10 s", redact_url(url)),
+                    )))
+                })??;
+                probe.close().await?;
                 let pool = AnyPoolOptions::new()
                     .after_release(release_check)
                     .max_connections(opts.max_connections)

@@ -163,6 +163,18 @@ pub async fn send(rb: reqwest::RequestBuilder) -> (u16, Value) {
 
 /// Runs `wagate accounts create --json` on the store and returns (account_id, api_key).
 pub async fn create_account(backing: &Backing, name: &str) -> (String, String) {
+    // `accounts create` refuses a data directory without a store: create it first.
+    let migrated = Command::new(bin())
+        .arg("migrate")
+        .args(backing.args())
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
     let out = Command::new(bin())
         .args(["accounts", "create", "--name", name, "--json"])
         .args(backing.args())
