@@ -69,6 +69,7 @@ impl HostLimits {
             .clone()
     }
 
+    #[cfg(test)]
     fn len(&self) -> usize {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
