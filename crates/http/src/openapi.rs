@@ -55,6 +55,7 @@ impl Modify for BearerAuth {
         routes::lines::create,
         routes::lines::list,
         routes::lines::get,
+        routes::lines::update,
         routes::lines::release,
         routes::lines::send,
         routes::lines::messages,

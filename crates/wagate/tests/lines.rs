@@ -588,3 +588,94 @@ async fn test_concurrent_sends_take_exactly_the_daily_limit() {
         assert_eq!(left, 0, "line {i}: messages still queued");
     }
 }
+
+both_backends!(test_label_and_metadata_can_be_changed, update_line);
+async fn update_line(kind: &str) {
+    let (backing, _g) = fresh(kind).await;
+    let s = Server::sandbox(&backing).await;
+    add_card(&s).await;
+    let (st, created) = s
+        .post(
+            "/api/v1/wa/lines",
+            json!({"label": "Shop 1", "metadata": {"customer_id": "c_42", "tier": "gold"}}),
+        )
+        .await;
+    assert_eq!(st, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/wa/lines/{id}");
+    let patch = |body: Value| send(s.req(Method::PATCH, &path).json(&body));
+
+    let (st, b) =
+        patch(json!({"label": "Shop 2", "metadata": {"tier": null, "region": "eu"}})).await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(b["label"], "Shop 2");
+    assert_eq!(
+        b["metadata"],
+        json!({"customer_id": "c_42", "region": "eu"})
+    );
+    assert_eq!(line(&s, &id).await, b, "what GET shows");
+
+    // Absent fields stay; `null` clears the label; an empty body changes nothing.
+    let (st, b) = patch(json!({"label": null})).await;
+    assert_eq!((st, &b["label"]), (200, &Value::Null));
+    assert_eq!(
+        b["metadata"],
+        json!({"customer_id": "c_42", "region": "eu"})
+    );
+    let (st, same) = patch(json!({})).await;
+    assert_eq!((st, &same), (200, &b));
+
+    // Bad input changes nothing.
+    let long = "x".repeat(201);
+    let (st, e) = patch(json!({"label": long})).await;
+    assert_eq!((st, e["param"].as_str()), (422, Some("label")));
+    let many: serde_json::Map<String, Value> =
+        (0..20).map(|i| (format!("k{i}"), json!("v"))).collect();
+    let (st, e) = patch(json!({"metadata": many})).await;
+    assert_eq!(
+        (st, e["param"].as_str()),
+        (422, Some("metadata")),
+        "22 keys"
+    );
+    let (st, e) = patch(json!({"colour": "red"})).await;
+    assert_eq!(st, 422, "{e}");
+    let (st, e) = send(
+        s.req(Method::PATCH, &path)
+            .header("content-type", "application/json")
+            .body("{"),
+    )
+    .await;
+    assert_eq!((st, e["error"].as_str()), (400, Some("invalid_json")));
+    assert_eq!(line(&s, &id).await, b, "unchanged");
+
+    // Another account's line, or none: 404.
+    let (_, other) = create_account(&backing, "Other").await;
+    let (st, _) = send(
+        s.http
+            .patch(format!("{}{path}", s.base))
+            .bearer_auth(&other)
+            .json(&json!({"label": "mine"})),
+    )
+    .await;
+    assert_eq!(st, 404);
+    let (st, _) = patch_missing(&s).await;
+    assert_eq!(st, 404);
+
+    // Released lines keep their bookkeeping editable.
+    let (st, _) = send(s.req(Method::DELETE, &path)).await;
+    assert_eq!(st, 200);
+    let (st, b) = patch(json!({"metadata": {"closed": "yes"}})).await;
+    assert_eq!((st, &b["metadata"]["closed"]), (200, &json!("yes")));
+    assert_eq!(b["status"], "released");
+}
+
+async fn patch_missing(s: &Server) -> (u16, Value) {
+    send(
+        s.req(
+            Method::PATCH,
+            "/api/v1/wa/lines/line_000000000000000000000000",
+        )
+        .json(&json!({"label": "x"})),
+    )
+    .await
+}

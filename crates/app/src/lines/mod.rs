@@ -332,6 +332,52 @@ impl LineService {
         Ok((updates, events))
     }
 
+    /// Changes a line's label and metadata, the business's own fields (released lines
+    /// included, for the business's bookkeeping). `label`: `Some(None)` clears it.
+    /// `metadata` merges key by key, as Stripe's does: a key set to `None` is removed; the
+    /// result must still be valid metadata.
+    pub async fn update(
+        &self,
+        account: &AccountId,
+        id: &LineId,
+        label: Option<Option<String>>,
+        metadata: Option<BTreeMap<String, Option<String>>>,
+    ) -> AppResult<LineRecord> {
+        let current = self.get(account, id).await?;
+        if let Some(Some(label)) = &label {
+            validate_label(label).map_err(|e| AppError::invalid(e.param, e.message))?;
+        }
+        let merged = |base: &BTreeMap<String, String>| {
+            let mut m = base.clone();
+            for (k, v) in metadata.iter().flatten() {
+                match v {
+                    Some(v) => m.insert(k.clone(), v.clone()),
+                    None => m.remove(k),
+                };
+            }
+            m
+        };
+        // Checked on the current line; a concurrent change is merged into below.
+        validate_metadata(&merged(&current.metadata))
+            .map_err(|e| AppError::invalid(e.param, e.message))?;
+        let changed = self
+            .change_line(id, |l, now| {
+                let mut next = l.clone();
+                if let Some(label) = &label {
+                    next.label = label.clone();
+                }
+                next.metadata = merged(&l.metadata);
+                if next.label == l.label && next.metadata == l.metadata {
+                    return None;
+                }
+                next.updated_at = now;
+                Some((next, Batch::default()))
+            })
+            .await?
+            .ok_or(AppError::NotFound("line"))?;
+        Ok(changed)
+    }
+
     /// Releases a line (any time; terminal). A line never linked costs nothing; a linked one
     /// is not refunded for its running period and never charged again.
     pub async fn release(

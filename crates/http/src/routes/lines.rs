@@ -143,6 +143,29 @@ pub struct CreateLineIn {
     pub metadata: BTreeMap<String, String>,
 }
 
+/// Change a line's label and metadata (every field optional).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateLineIn {
+    /// Up to 200 characters; `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub label: Option<Option<String>>,
+    /// Merged into the line's metadata key by key; a key set to `null` is removed. The
+    /// result: up to 20 keys (1–40 characters), values up to 500 characters.
+    #[schema(value_type = Option<BTreeMap<String, Option<String>>>)]
+    pub metadata: Option<BTreeMap<String, Option<String>>>,
+}
+
+/// Reads a field that was present (`null` included) as `Some`: absent stays `None`.
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
 /// Send a text.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -219,6 +242,25 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<ApiJson<Value>> {
     let line = st.app.lines.get(&who.account.id, &line_id(&id)?).await?;
+    Ok(ApiJson(line_out(&st, &line)))
+}
+
+/// Changes a line's label and metadata. Works on released lines too.
+#[utoipa::path(patch, path = "/api/v1/wa/lines/{id}", tag = "lines", security(("api_key" = [])),
+    params(("id" = String, Path)), request_body = UpdateLineIn,
+    responses((status = 200, body = LineOut), (status = 404, body = crate::openapi::ErrorOut),
+        (status = 422, body = crate::openapi::ErrorOut)))]
+pub async fn update(
+    State(st): State<AppState>,
+    Authed(who): Authed,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<UpdateLineIn>,
+) -> ApiResult<ApiJson<Value>> {
+    let line = st
+        .app
+        .lines
+        .update(&who.account.id, &line_id(&id)?, input.label, input.metadata)
+        .await?;
     Ok(ApiJson(line_out(&st, &line)))
 }
 

@@ -55,7 +55,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/wa/lines", get(lines::list).post(lines::create))
         .route(
             "/api/v1/wa/lines/{id}",
-            get(lines::get).delete(lines::release),
+            get(lines::get).patch(lines::update).delete(lines::release),
         )
         .route(
             "/api/v1/wa/lines/{id}/messages",
