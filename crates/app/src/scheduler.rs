@@ -10,9 +10,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use jiff::SignedDuration;
 use jiff::Timestamp;
 use tokio::sync::{Notify, Semaphore};
-use wagate_domain::clock::{Clock, ManualClock};
+use wagate_domain::clock::{Clock, ManualClock, SANDBOX_CLOCK_MAX};
 use wagate_domain::ids::JobId;
 use wagate_domain::jobs::{retry_delay, Job, JOB_LEASE, JOB_LEASE_HEARTBEAT};
 use wagate_store::{Store, StoreResult};
@@ -61,6 +62,39 @@ pub struct AdvanceReport {
     pub to: Timestamp,
     /// Jobs run on the way.
     pub jobs_run: u64,
+    /// Whether the clock reached the target; `false` when the time budget ran out first
+    /// (the clock then stands at the last due time it reached, every job due by it done).
+    pub complete: bool,
+}
+
+/// Where a sandbox advance goes. Resolved once the advance holds the scheduler, so advances
+/// sent together add up: each starts where the one before it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdvanceTarget {
+    /// This much later than the clock at the start of the advance.
+    By(SignedDuration),
+    /// This time (not earlier than the clock).
+    To(Timestamp),
+}
+
+/// Why a sandbox advance was refused (nothing moved) or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdvanceError {
+    /// The target is before the clock.
+    #[error("the sandbox clock never moves backwards; it is at {now}")]
+    Backwards {
+        /// The clock.
+        now: Timestamp,
+    },
+    /// The target is past [`SANDBOX_CLOCK_MAX`].
+    #[error("the sandbox clock stays at or before {SANDBOX_CLOCK_MAX}; it is at {now}")]
+    PastTheEnd {
+        /// The clock.
+        now: Timestamp,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] wagate_store::StoreError),
 }
 
 /// How the background loop behaves.
@@ -285,12 +319,45 @@ impl Scheduler {
         &self,
         clock: &ManualClock,
         target: Timestamp,
-    ) -> StoreResult<AdvanceReport> {
+    ) -> Result<AdvanceReport, AdvanceError> {
+        self.advance(clock, AdvanceTarget::To(target), None).await
+    }
+
+    /// Moves the sandbox clock to `target` as [`Scheduler::advance_to`] does. With a
+    /// `budget` (real time), it stops at the first due time it reaches after the budget is
+    /// spent, with `complete: false`, so a long replay never holds its caller unboundedly.
+    pub async fn advance(
+        &self,
+        clock: &ManualClock,
+        target: AdvanceTarget,
+        budget: Option<Duration>,
+    ) -> Result<AdvanceReport, AdvanceError> {
         let _exclusive = self.inner.advance_lock.lock().await;
+        let started = std::time::Instant::now();
         let store = &self.inner.store;
         let from = clock.now();
+        let target = match target {
+            AdvanceTarget::By(d) => from
+                .checked_add(d)
+                .ok()
+                .filter(|t| *t <= SANDBOX_CLOCK_MAX)
+                .ok_or(AdvanceError::PastTheEnd { now: from })?,
+            AdvanceTarget::To(t) if t < from => return Err(AdvanceError::Backwards { now: from }),
+            AdvanceTarget::To(t) if t > SANDBOX_CLOCK_MAX => {
+                return Err(AdvanceError::PastTheEnd { now: from })
+            }
+            AdvanceTarget::To(t) => t,
+        };
         let mut jobs_run = self.run_due_now().await?;
         loop {
+            if budget.is_some_and(|b| started.elapsed() >= b) && clock.now() < target {
+                return Ok(AdvanceReport {
+                    from,
+                    to: clock.now(),
+                    jobs_run,
+                    complete: false,
+                });
+            }
             match store.next_job_due_at().await? {
                 Some(due) if due <= clock.now() => {
                     // Due but leased: a job the background loop started before this advance
@@ -318,6 +385,7 @@ impl Scheduler {
             from,
             to: clock.now(),
             jobs_run,
+            complete: true,
         })
     }
 

@@ -21,6 +21,12 @@ impl Clock for SystemClock {
     }
 }
 
+/// The latest time the sandbox clock may show (it may start no later either). Every time
+/// the product computes from "now" — retries hours away, billing periods months away, the
+/// 30-day forecast — then stays far inside the range of a timestamp (year 9999), so none of
+/// those computations can overflow, whatever the clock is advanced to.
+pub const SANDBOX_CLOCK_MAX: Timestamp = Timestamp::constant(221_876_841_600, 0); // 9000-12-31T00:00:00Z
+
 /// A clock that stands still until it is set or advanced: the sandbox test clock.
 #[derive(Debug)]
 pub struct ManualClock {
@@ -60,6 +66,11 @@ impl Clock for ManualClock {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_sandbox_clock_ends_on_the_last_day_of_9000() {
+        assert_eq!(super::SANDBOX_CLOCK_MAX.to_string(), "9000-12-31T00:00:00Z");
+    }
+
     use super::*;
 
     #[test]

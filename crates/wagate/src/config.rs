@@ -163,6 +163,12 @@ impl Config {
         if clock_start.is_some() && !sandbox {
             bail!("--clock-start only applies with --sandbox");
         }
+        if clock_start.is_some_and(|t| t > wagate_domain::clock::SANDBOX_CLOCK_MAX) {
+            bail!(
+                "--clock-start must be at or before {} (the sandbox clock's end)",
+                wagate_domain::clock::SANDBOX_CLOCK_MAX
+            );
+        }
         let log_format = extras
             .log_format
             .clone()

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use wagate_app::scheduler::{AdvanceError, AdvanceTarget};
 use wagate_domain::line::{validate_e164, validate_text, LineStatus};
 use wagate_domain::time::rfc3339;
 
@@ -44,9 +45,16 @@ pub struct AdvanceOut {
     pub now: String,
     /// Jobs that ran on the way.
     pub jobs_run: u64,
+    /// Whether the clock reached the target. `false` when replaying the jobs due on the way
+    /// took longer than the advance's time budget: the clock stands at `now` (every job due
+    /// by then has run); advance again to go on.
+    pub complete: bool,
 }
 
 const MAX_ADVANCE_SECS: i64 = 10 * 366 * 86_400;
+
+/// The most real time one advance spends replaying jobs before it answers `complete: false`.
+const ADVANCE_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
 
 fn manual_clock(st: &AppState) -> ApiResult<&wagate_domain::clock::ManualClock> {
     st.app
@@ -71,11 +79,17 @@ pub async fn clock(
 
 /// Moves the sandbox clock forward and returns once every job that fell due on the way
 /// (trial ends, renewals, retries, webhook retries…) has run, in due-time order.
+///
+/// The sandbox clock is one for the whole server: every account on a sandbox server sees it
+/// move. Advances sent together run one after the other, each from where the one before
+/// ended (`seconds` counts from the clock when this advance starts). The clock stays before
+/// 9000-12-31. An advance that must replay a long backlog answers after about 20 s with
+/// `complete: false` and the clock where it stopped; advance again to go on.
 #[utoipa::path(post, path = "/api/v1/sandbox/clock/advance", tag = "sandbox", security(("api_key" = [])),
     request_body = AdvanceIn,
     responses(
         (status = 200, description = "The clock moved", body = AdvanceOut),
-        (status = 422, description = "Neither or both of seconds/to, or a time in the past", body = crate::openapi::ErrorOut)))]
+        (status = 422, description = "Neither or both of seconds/to, a time in the past, or past the end of the sandbox clock", body = crate::openapi::ErrorOut)))]
 pub async fn advance(
     State(st): State<AppState>,
     Authed(_who): Authed,
@@ -83,8 +97,7 @@ pub async fn advance(
 ) -> ApiResult<ApiJson<AdvanceOut>> {
     use wagate_domain::clock::Clock;
     let clock = manual_clock(&st)?;
-    let now = clock.now();
-    let target = match (input.seconds, input.to) {
+    let (param, target) = match (input.seconds, input.to) {
         (Some(s), None) => {
             if !(0..=MAX_ADVANCE_SECS).contains(&s) {
                 return Err(ApiError::invalid(
@@ -92,25 +105,19 @@ pub async fn advance(
                     "seconds must be between 0 and 10 years",
                 ));
             }
-            now + SignedDuration::from_secs(s)
+            ("seconds", AdvanceTarget::By(SignedDuration::from_secs(s)))
         }
         (None, Some(to)) => {
             let to: Timestamp = to
                 .parse()
                 .map_err(|_| ApiError::invalid("to", "to must be an RFC 3339 time"))?;
-            if to < now {
-                return Err(
-                    ApiError::invalid("to", "the sandbox clock never moves backwards")
-                        .with("now", rfc3339(now)),
-                );
-            }
-            if to.duration_since(now) > SignedDuration::from_secs(MAX_ADVANCE_SECS) {
+            if to.duration_since(clock.now()) > SignedDuration::from_secs(MAX_ADVANCE_SECS) {
                 return Err(ApiError::invalid(
                     "to",
                     "advance at most 10 years at a time",
                 ));
             }
-            to
+            ("to", AdvanceTarget::To(to))
         }
         _ => {
             return Err(ApiError::invalid(
@@ -119,17 +126,28 @@ pub async fn advance(
             ))
         }
     };
+    // Two thirds of the request timeout, at most 20 s: the answer always beats the timeout.
+    let budget = (st.limits.timeout() * 2 / 3).min(ADVANCE_BUDGET);
     let report = st
         .app
         .scheduler
-        .advance_to(clock, target)
+        .advance(clock, target, Some(budget))
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(|e| match e {
+            AdvanceError::Backwards { now } => {
+                ApiError::invalid(param, e.to_string()).with("now", rfc3339(now))
+            }
+            AdvanceError::PastTheEnd { now } => {
+                ApiError::invalid(param, e.to_string()).with("now", rfc3339(now))
+            }
+            AdvanceError::Store(e) => ApiError::internal(e),
+        })?;
     Ok(ApiJson(AdvanceOut {
         object: "sandbox_clock",
         from: rfc3339(report.from),
         now: rfc3339(report.to),
         jobs_run: report.jobs_run,
+        complete: report.complete,
     }))
 }
 
