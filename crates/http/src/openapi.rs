@@ -97,3 +97,28 @@ pub fn json() -> String {
     s.push('\n');
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// Generated clients name their methods after operation ids: each is present, unique
+    /// and says what it does (a verb and a noun, not `get` or `list` alone).
+    #[test]
+    fn operation_ids_are_unique_and_descriptive() {
+        let doc = serde_json::to_value(document()).unwrap();
+        let mut seen = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let id = op["operationId"].as_str().unwrap_or_default();
+                assert!(
+                    id.len() > 6 && id.chars().skip(1).any(char::is_uppercase),
+                    "{method} {path}: operationId {id:?} is not descriptive"
+                );
+                assert!(seen.insert(id.to_owned()), "{method} {path}: {id} repeats");
+            }
+        }
+    }
+}

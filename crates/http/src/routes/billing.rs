@@ -223,7 +223,7 @@ fn amount(param: &str, s: &str) -> ApiResult<Micros> {
 }
 
 /// Stores a card from a processor nonce (replacing any card on file).
-#[utoipa::path(post, path = "/api/v1/billing/card", tag = "billing", security(("api_key" = [])),
+#[utoipa::path(post, path = "/api/v1/billing/card", operation_id = "addCard", tag = "billing", security(("api_key" = [])),
     request_body = CardIn,
     responses((status = 201, body = CardOut), (status = 402, description = "card_declined", body = crate::openapi::ErrorOut),
         (status = 422, body = crate::openapi::ErrorOut)))]
@@ -237,7 +237,7 @@ pub async fn add_card(
 }
 
 /// The card on file.
-#[utoipa::path(get, path = "/api/v1/billing/card", tag = "billing", security(("api_key" = [])),
+#[utoipa::path(get, path = "/api/v1/billing/card", operation_id = "getCard", tag = "billing", security(("api_key" = [])),
     responses((status = 200, body = CardOut), (status = 404, body = crate::openapi::ErrorOut)))]
 pub async fn get_card(
     State(st): State<AppState>,
@@ -250,7 +250,7 @@ pub async fn get_card(
 
 /// Removes the card on file. Lines keep running; a charge the wallet cannot cover then fails
 /// and the line goes past due.
-#[utoipa::path(delete, path = "/api/v1/billing/card", tag = "billing", security(("api_key" = [])),
+#[utoipa::path(delete, path = "/api/v1/billing/card", operation_id = "deleteCard", tag = "billing", security(("api_key" = [])),
     responses((status = 200, body = DeletedOut), (status = 404, body = crate::openapi::ErrorOut)))]
 pub async fn delete_card(
     State(st): State<AppState>,
@@ -265,7 +265,7 @@ pub async fn delete_card(
 }
 
 /// The wallet: balance and auto top-up.
-#[utoipa::path(get, path = "/api/v1/billing/wallet", tag = "billing", security(("api_key" = [])),
+#[utoipa::path(get, path = "/api/v1/billing/wallet", operation_id = "getWallet", tag = "billing", security(("api_key" = [])),
     responses((status = 200, body = WalletOut)))]
 pub async fn wallet(
     State(st): State<AppState>,
@@ -276,7 +276,7 @@ pub async fn wallet(
 
 /// Charges the card and credits the wallet. Send an `Idempotency-Key`: a retry then never
 /// charges twice.
-#[utoipa::path(post, path = "/api/v1/billing/wallet/topups", tag = "billing", security(("api_key" = [])),
+#[utoipa::path(post, path = "/api/v1/billing/wallet/topups", operation_id = "createTopup", tag = "billing", security(("api_key" = [])),
     request_body = TopupIn,
     responses((status = 201, body = TopupOut), (status = 202, description = "Outcome pending", body = TopupOut),
         (status = 402, body = crate::openapi::ErrorOut), (status = 422, body = crate::openapi::ErrorOut)))]
@@ -312,7 +312,7 @@ pub async fn topup(
 
 /// Sets auto top-up: after any debit that leaves the balance below `threshold`, the card is
 /// charged `amount` (at most one in flight; after a decline, none for an hour).
-#[utoipa::path(put, path = "/api/v1/billing/wallet/auto_topup", tag = "billing", security(("api_key" = [])),
+#[utoipa::path(put, path = "/api/v1/billing/wallet/auto_topup", operation_id = "setAutoTopup", tag = "billing", security(("api_key" = [])),
     request_body = AutoTopupIo, responses((status = 200, body = WalletOut), (status = 422, body = crate::openapi::ErrorOut)))]
 pub async fn set_auto_topup(
     State(st): State<AppState>,
@@ -330,7 +330,7 @@ pub async fn set_auto_topup(
 }
 
 /// Every wallet movement, newest first; they add up to the balance.
-#[utoipa::path(get, path = "/api/v1/billing/transactions", tag = "billing", security(("api_key" = [])),
+#[utoipa::path(get, path = "/api/v1/billing/transactions", operation_id = "listTransactions", tag = "billing", security(("api_key" = [])),
     params(ListParams), responses((status = 200, body = ListOut<TransactionOut>)))]
 pub async fn transactions(
     State(st): State<AppState>,
@@ -344,7 +344,7 @@ pub async fn transactions(
 
 /// What the account should expect to pay: monthly total, pending lines' maximum cost, the
 /// recommended balance and the charges of the next 30 days.
-#[utoipa::path(get, path = "/api/v1/billing/forecast", tag = "billing", security(("api_key" = [])),
+#[utoipa::path(get, path = "/api/v1/billing/forecast", operation_id = "getForecast", tag = "billing", security(("api_key" = [])),
     responses((status = 200, body = ForecastOut)))]
 pub async fn forecast(
     State(st): State<AppState>,

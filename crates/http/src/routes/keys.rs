@@ -58,7 +58,7 @@ pub struct ApiKeyList {
 }
 
 /// Creates another key for the account (to rotate keys without downtime).
-#[utoipa::path(post, path = "/api/v1/account/keys", tag = "account", security(("api_key" = [])),
+#[utoipa::path(post, path = "/api/v1/account/keys", operation_id = "createApiKey", tag = "account", security(("api_key" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry")),
     responses((status = 201, description = "The new key, with its secret", body = ApiKeyOut)))]
 pub async fn create(
@@ -79,7 +79,7 @@ pub async fn create(
 }
 
 /// The account's keys, revoked ones included.
-#[utoipa::path(get, path = "/api/v1/account/keys", tag = "account", security(("api_key" = [])),
+#[utoipa::path(get, path = "/api/v1/account/keys", operation_id = "listApiKeys", tag = "account", security(("api_key" = [])),
     responses((status = 200, description = "The keys", body = ApiKeyList)))]
 pub async fn list(
     State(st): State<AppState>,
@@ -93,7 +93,7 @@ pub async fn list(
 }
 
 /// Revokes a key at once. Revoking the key making the request is allowed.
-#[utoipa::path(delete, path = "/api/v1/account/keys/{id}", tag = "account", security(("api_key" = [])),
+#[utoipa::path(delete, path = "/api/v1/account/keys/{id}", operation_id = "revokeApiKey", tag = "account", security(("api_key" = [])),
     params(("id" = String, Path, description = "`key_…`")),
     responses(
         (status = 200, description = "The revoked key", body = ApiKeyOut),

@@ -192,7 +192,7 @@ pub(crate) fn line_out(st: &AppState, l: &wagate_store::LineRecord) -> Value {
 
 /// Provisions a line: `pending` with its `connect_url`. Needs a card on file (402
 /// `card_required`); calling flags need the calling rollout (403 `calling_not_available`).
-#[utoipa::path(post, path = "/api/v1/wa/lines", tag = "lines", security(("api_key" = [])),
+#[utoipa::path(post, path = "/api/v1/wa/lines", operation_id = "createLine", tag = "lines", security(("api_key" = [])),
     request_body = CreateLineIn,
     responses((status = 201, body = LineOut), (status = 402, body = crate::openapi::ErrorOut),
         (status = 403, body = crate::openapi::ErrorOut), (status = 422, body = crate::openapi::ErrorOut)))]
@@ -218,7 +218,7 @@ pub async fn create(
 }
 
 /// The account's lines, newest first.
-#[utoipa::path(get, path = "/api/v1/wa/lines", tag = "lines", security(("api_key" = [])),
+#[utoipa::path(get, path = "/api/v1/wa/lines", operation_id = "listLines", tag = "lines", security(("api_key" = [])),
     params(ListParams), responses((status = 200, body = LineList)))]
 pub async fn list(
     State(st): State<AppState>,
@@ -234,7 +234,7 @@ pub async fn list(
 }
 
 /// One line.
-#[utoipa::path(get, path = "/api/v1/wa/lines/{id}", tag = "lines", security(("api_key" = [])),
+#[utoipa::path(get, path = "/api/v1/wa/lines/{id}", operation_id = "getLine", tag = "lines", security(("api_key" = [])),
     params(("id" = String, Path)), responses((status = 200, body = LineOut), (status = 404, body = crate::openapi::ErrorOut)))]
 pub async fn get(
     State(st): State<AppState>,
@@ -246,7 +246,7 @@ pub async fn get(
 }
 
 /// Changes a line's label and metadata. Works on released lines too.
-#[utoipa::path(patch, path = "/api/v1/wa/lines/{id}", tag = "lines", security(("api_key" = [])),
+#[utoipa::path(patch, path = "/api/v1/wa/lines/{id}", operation_id = "updateLine", tag = "lines", security(("api_key" = [])),
     params(("id" = String, Path)), request_body = UpdateLineIn,
     responses((status = 200, body = LineOut), (status = 404, body = crate::openapi::ErrorOut),
         (status = 422, body = crate::openapi::ErrorOut)))]
@@ -266,7 +266,7 @@ pub async fn update(
 
 /// Releases a line (terminal). A line that never connected costs nothing; a connected one is
 /// not refunded for its running period and never charged again. Releasing twice is harmless.
-#[utoipa::path(delete, path = "/api/v1/wa/lines/{id}", tag = "lines", security(("api_key" = [])),
+#[utoipa::path(delete, path = "/api/v1/wa/lines/{id}", operation_id = "releaseLine", tag = "lines", security(("api_key" = [])),
     params(("id" = String, Path)), responses((status = 200, body = LineOut), (status = 404, body = crate::openapi::ErrorOut)))]
 pub async fn release(
     State(st): State<AppState>,
@@ -284,7 +284,7 @@ pub async fn release(
 /// Queues a text. `ready` and `reconnecting` lines accept (a reconnecting line sends after it
 /// heals); `pending`/`logged_out` → 409 `line_not_ready`; `released` → 409 `line_released`;
 /// over the daily limit → 429 `rate_limited` with `Retry-After`.
-#[utoipa::path(post, path = "/api/v1/wa/lines/{id}/messages", tag = "lines", security(("api_key" = [])),
+#[utoipa::path(post, path = "/api/v1/wa/lines/{id}/messages", operation_id = "sendMessage", tag = "lines", security(("api_key" = [])),
     params(("id" = String, Path)), request_body = SendIn,
     responses((status = 202, body = MessageOut), (status = 409, body = crate::openapi::ErrorOut),
         (status = 422, body = crate::openapi::ErrorOut), (status = 429, body = crate::openapi::ErrorOut)))]
@@ -303,7 +303,7 @@ pub async fn send(
 }
 
 /// A line's messages, both directions, newest first.
-#[utoipa::path(get, path = "/api/v1/wa/lines/{id}/messages", tag = "lines", security(("api_key" = [])),
+#[utoipa::path(get, path = "/api/v1/wa/lines/{id}/messages", operation_id = "listMessages", tag = "lines", security(("api_key" = [])),
     params(("id" = String, Path), ListParams), responses((status = 200, body = MessageList), (status = 404, body = crate::openapi::ErrorOut)))]
 pub async fn messages(
     State(st): State<AppState>,

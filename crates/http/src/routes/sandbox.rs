@@ -64,7 +64,7 @@ fn manual_clock(st: &AppState) -> ApiResult<&wagate_domain::clock::ManualClock> 
 }
 
 /// The sandbox's business time.
-#[utoipa::path(get, path = "/api/v1/sandbox/clock", tag = "sandbox", security(("api_key" = [])),
+#[utoipa::path(get, path = "/api/v1/sandbox/clock", operation_id = "getSandboxClock", tag = "sandbox", security(("api_key" = [])),
     responses((status = 200, description = "The clock", body = ClockOut)))]
 pub async fn clock(
     State(st): State<AppState>,
@@ -85,7 +85,7 @@ pub async fn clock(
 /// ended (`seconds` counts from the clock when this advance starts). The clock stays before
 /// 9000-12-31. An advance that must replay a long backlog answers after about 20 s with
 /// `complete: false` and the clock where it stopped; advance again to go on.
-#[utoipa::path(post, path = "/api/v1/sandbox/clock/advance", tag = "sandbox", security(("api_key" = [])),
+#[utoipa::path(post, path = "/api/v1/sandbox/clock/advance", operation_id = "advanceSandboxClock", tag = "sandbox", security(("api_key" = [])),
     request_body = AdvanceIn,
     responses(
         (status = 200, description = "The clock moved", body = AdvanceOut),
@@ -230,7 +230,7 @@ async fn owned_line(
 
 /// The end customer scans the QR (`pending` or `logged_out` → `ready`). The charge due at
 /// ready has run when this returns.
-#[utoipa::path(post, path = "/api/v1/sandbox/lines/{id}/scan", tag = "sandbox", security(("api_key" = [])),
+#[utoipa::path(post, path = "/api/v1/sandbox/lines/{id}/scan", operation_id = "scanSandboxLine", tag = "sandbox", security(("api_key" = [])),
     params(("id" = String, Path)), request_body = ScanIn,
     responses((status = 200, body = crate::routes::lines::LineOut), (status = 404, body = crate::openapi::ErrorOut),
         (status = 409, body = crate::openapi::ErrorOut)))]
@@ -282,7 +282,7 @@ fn random_digits(n: usize) -> String {
 }
 
 /// Drops the line's connection: transient (heals with backoff) or a logout.
-#[utoipa::path(post, path = "/api/v1/sandbox/lines/{id}/disconnect", tag = "sandbox", security(("api_key" = [])),
+#[utoipa::path(post, path = "/api/v1/sandbox/lines/{id}/disconnect", operation_id = "disconnectSandboxLine", tag = "sandbox", security(("api_key" = [])),
     params(("id" = String, Path)), request_body = DisconnectIn,
     responses((status = 200, body = crate::routes::lines::LineOut), (status = 409, body = crate::openapi::ErrorOut)))]
 pub async fn disconnect(
@@ -312,7 +312,7 @@ pub async fn disconnect(
 }
 
 /// A message arrives on the line (`message.received`).
-#[utoipa::path(post, path = "/api/v1/sandbox/lines/{id}/inbound", tag = "sandbox", security(("api_key" = [])),
+#[utoipa::path(post, path = "/api/v1/sandbox/lines/{id}/inbound", operation_id = "receiveSandboxMessage", tag = "sandbox", security(("api_key" = [])),
     params(("id" = String, Path)), request_body = InboundIn,
     responses((status = 202, body = crate::routes::lines::MessageOut), (status = 409, body = crate::openapi::ErrorOut),
         (status = 422, body = crate::openapi::ErrorOut)))]
@@ -361,7 +361,7 @@ pub async fn inbound(
 
 /// Makes the account's next `count` card charges decline (top-ups, line charges, auto
 /// top-ups).
-#[utoipa::path(post, path = "/api/v1/sandbox/payments/fail_next", tag = "sandbox", security(("api_key" = [])),
+#[utoipa::path(post, path = "/api/v1/sandbox/payments/fail_next", operation_id = "failNextSandboxPayments", tag = "sandbox", security(("api_key" = [])),
     request_body = FailNextIn, responses((status = 200, body = FailNextOut), (status = 422, body = crate::openapi::ErrorOut)))]
 pub async fn fail_next(
     State(st): State<AppState>,

@@ -17,14 +17,14 @@ pub struct HealthOut {
 }
 
 /// Liveness: the process answers.
-#[utoipa::path(get, path = "/healthz", tag = "system",
+#[utoipa::path(get, path = "/healthz", operation_id = "getHealth", tag = "system",
     responses((status = 200, description = "The server is up", body = HealthOut)))]
 pub async fn healthz() -> ApiJson<HealthOut> {
     ApiJson(HealthOut { status: "ok" })
 }
 
 /// Request counts and latencies in the Prometheus text format.
-#[utoipa::path(get, path = "/metrics", tag = "system",
+#[utoipa::path(get, path = "/metrics", operation_id = "getMetrics", tag = "system",
     responses((status = 200, description = "Prometheus text", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
@@ -34,7 +34,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// This API's OpenAPI 3.1 document.
-#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "system",
+#[utoipa::path(get, path = "/api/v1/openapi.json", operation_id = "getOpenApiDocument", tag = "system",
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json")))]
 pub async fn openapi() -> impl IntoResponse {
     (

@@ -163,7 +163,7 @@ pub(crate) fn query<T>(
 }
 
 /// Creates an endpoint (at most 16 per account).
-#[utoipa::path(post, path = "/api/v1/webhooks/endpoints", tag = "webhooks", security(("api_key" = [])),
+#[utoipa::path(post, path = "/api/v1/webhooks/endpoints", operation_id = "createWebhookEndpoint", tag = "webhooks", security(("api_key" = [])),
     request_body = EndpointIn,
     responses((status = 201, body = EndpointOut), (status = 422, body = crate::openapi::ErrorOut)))]
 pub async fn create_endpoint(
@@ -184,7 +184,7 @@ pub async fn create_endpoint(
 }
 
 /// The account's endpoints, newest first.
-#[utoipa::path(get, path = "/api/v1/webhooks/endpoints", tag = "webhooks", security(("api_key" = [])),
+#[utoipa::path(get, path = "/api/v1/webhooks/endpoints", operation_id = "listWebhookEndpoints", tag = "webhooks", security(("api_key" = [])),
     params(ListParams), responses((status = 200, body = ListOut<EndpointOut>)))]
 pub async fn list_endpoints(
     State(st): State<AppState>,
@@ -197,7 +197,7 @@ pub async fn list_endpoints(
 }
 
 /// One endpoint.
-#[utoipa::path(get, path = "/api/v1/webhooks/endpoints/{id}", tag = "webhooks", security(("api_key" = [])),
+#[utoipa::path(get, path = "/api/v1/webhooks/endpoints/{id}", operation_id = "getWebhookEndpoint", tag = "webhooks", security(("api_key" = [])),
     params(("id" = String, Path)), responses((status = 200, body = EndpointOut), (status = 404, body = crate::openapi::ErrorOut)))]
 pub async fn get_endpoint(
     State(st): State<AppState>,
@@ -208,7 +208,7 @@ pub async fn get_endpoint(
 }
 
 /// Changes an endpoint.
-#[utoipa::path(patch, path = "/api/v1/webhooks/endpoints/{id}", tag = "webhooks", security(("api_key" = [])),
+#[utoipa::path(patch, path = "/api/v1/webhooks/endpoints/{id}", operation_id = "updateWebhookEndpoint", tag = "webhooks", security(("api_key" = [])),
     params(("id" = String, Path)), request_body = EndpointPatchIn,
     responses((status = 200, body = EndpointOut), (status = 404, body = crate::openapi::ErrorOut)))]
 pub async fn update_endpoint(
@@ -231,7 +231,7 @@ pub async fn update_endpoint(
 }
 
 /// Deletes an endpoint; its pending deliveries are abandoned.
-#[utoipa::path(delete, path = "/api/v1/webhooks/endpoints/{id}", tag = "webhooks", security(("api_key" = [])),
+#[utoipa::path(delete, path = "/api/v1/webhooks/endpoints/{id}", operation_id = "deleteWebhookEndpoint", tag = "webhooks", security(("api_key" = [])),
     params(("id" = String, Path)), responses((status = 200, body = DeletedOut), (status = 404, body = crate::openapi::ErrorOut)))]
 pub async fn delete_endpoint(
     State(st): State<AppState>,
@@ -247,7 +247,7 @@ pub async fn delete_endpoint(
 }
 
 /// Sends a `webhook.test` event to this endpoint only.
-#[utoipa::path(post, path = "/api/v1/webhooks/endpoints/{id}/test", tag = "webhooks", security(("api_key" = [])),
+#[utoipa::path(post, path = "/api/v1/webhooks/endpoints/{id}/test", operation_id = "testWebhookEndpoint", tag = "webhooks", security(("api_key" = [])),
     params(("id" = String, Path)), responses((status = 202, body = EventOut), (status = 404, body = crate::openapi::ErrorOut)))]
 pub async fn test_endpoint(
     State(st): State<AppState>,
@@ -299,7 +299,7 @@ fn secret_out(list: Vec<wagate_store::SecretRecord>) -> ApiResult<SecretOut> {
 }
 
 /// The account's signing secret (created on first use).
-#[utoipa::path(get, path = "/api/v1/webhooks/secret", tag = "webhooks", security(("api_key" = [])),
+#[utoipa::path(get, path = "/api/v1/webhooks/secret", operation_id = "getWebhookSecret", tag = "webhooks", security(("api_key" = [])),
     responses((status = 200, body = SecretOut)))]
 pub async fn get_secret(
     State(st): State<AppState>,
@@ -309,7 +309,7 @@ pub async fn get_secret(
 }
 
 /// Rotates the secret; the old one keeps signing beside the new one for 24 hours.
-#[utoipa::path(post, path = "/api/v1/webhooks/secret/rotate", tag = "webhooks", security(("api_key" = [])),
+#[utoipa::path(post, path = "/api/v1/webhooks/secret/rotate", operation_id = "rotateWebhookSecret", tag = "webhooks", security(("api_key" = [])),
     responses((status = 200, body = SecretOut)))]
 pub async fn rotate_secret(
     State(st): State<AppState>,
@@ -409,7 +409,7 @@ impl EventOut {
 }
 
 /// The account's events, newest first.
-#[utoipa::path(get, path = "/api/v1/webhooks/events", tag = "webhooks", security(("api_key" = [])),
+#[utoipa::path(get, path = "/api/v1/webhooks/events", operation_id = "listWebhookEvents", tag = "webhooks", security(("api_key" = [])),
     params(EventListParams), responses((status = 200, body = ListOut<EventOut>)))]
 pub async fn list_events(
     State(st): State<AppState>,
@@ -430,7 +430,7 @@ pub async fn list_events(
 }
 
 /// One event with its deliveries and every attempt.
-#[utoipa::path(get, path = "/api/v1/webhooks/events/{id}", tag = "webhooks", security(("api_key" = [])),
+#[utoipa::path(get, path = "/api/v1/webhooks/events/{id}", operation_id = "getWebhookEvent", tag = "webhooks", security(("api_key" = [])),
     params(("id" = String, Path)), responses((status = 200, body = EventOut), (status = 404, body = crate::openapi::ErrorOut)))]
 pub async fn get_event(
     State(st): State<AppState>,
@@ -442,7 +442,7 @@ pub async fn get_event(
 }
 
 /// Queues a new attempt of the event to each of its enabled endpoints, now.
-#[utoipa::path(post, path = "/api/v1/webhooks/events/{id}/redeliver", tag = "webhooks", security(("api_key" = [])),
+#[utoipa::path(post, path = "/api/v1/webhooks/events/{id}/redeliver", operation_id = "redeliverWebhookEvent", tag = "webhooks", security(("api_key" = [])),
     params(("id" = String, Path)), responses((status = 202, body = EventOut), (status = 404, body = crate::openapi::ErrorOut)))]
 pub async fn redeliver_event(
     State(st): State<AppState>,
