@@ -1,9 +1,10 @@
-//! Group commit on SQLite for the writes of sending messages.
+//! Group commit on SQLite for the frequent small writes: queuing and sending messages,
+//! emitting events, and recording webhook delivery attempts.
 //!
 //! SQLite has one writer, and a transaction of its own per write spent most of its time on
 //! the round trips of `BEGIN`, `COMMIT` and the pool to the connection's thread. Writes that
-//! arrive together — messages being queued by the API, sends being recorded by the worker —
-//! therefore share one transaction: the first starts a flusher task, which takes every write
+//! arrive together — messages being queued by the API, sends being recorded by the worker,
+//! test events, delivery attempts — therefore share one transaction: the first starts a flusher task, which takes every write
 //! waiting at that moment, applies them in arrival order and commits, then answers each, and
 //! goes on while writes keep coming. Each write is applied whole and answered only once
 //! committed. Only writes that cannot meet a [`Conflict`](crate::Conflict) join a group; if
@@ -27,7 +28,7 @@ use super::lines::{
     push_update_message,
 };
 use super::script::{Arg, Script};
-use super::webhooks::insert_events;
+use super::webhooks::{insert_events, record_attempt_in, AttemptWrite};
 use super::{param_list, placeholders, text, SqlStore, MAX_PARAMS};
 use crate::error::corrupt;
 use crate::{Batch, MessageRecord, MessageUpdate, NewEvent, StoreError, StoreResult};
@@ -46,6 +47,8 @@ enum Write {
     },
     /// Commit a batch that cannot conflict (see [`can_join`]).
     Commit { batch: Box<Batch>, now: Timestamp },
+    /// Record a finished webhook delivery attempt.
+    Attempt(Box<AttemptWrite>),
 }
 
 /// Whether a batch may join a group: one that changes no line and no money cannot be refused
@@ -126,6 +129,17 @@ impl WriteGroup {
             now,
         };
         Self::submit(store, write, Reply::Committed(tx));
+        answer.await.map_err(|_| gone())?
+    }
+
+    /// Records a delivery attempt in the next group transaction.
+    pub(crate) async fn attempt(store: &SqlStore, attempt: AttemptWrite) -> StoreResult<()> {
+        let (tx, answer) = oneshot::channel();
+        Self::submit(
+            store,
+            Write::Attempt(Box::new(attempt)),
+            Reply::Committed(tx),
+        );
         answer.await.map_err(|_| gone())?
     }
 
@@ -269,6 +283,7 @@ async fn write_group(
                 commits.push((batch, *now));
                 outcomes.push(None);
             }
+            Write::Attempt(_) => outcomes.push(None),
         }
     }
     messages.extend(commits.iter().flat_map(|(b, _)| &b.insert_messages));
@@ -321,6 +336,13 @@ async fn write_group(
     );
     push_insert_jobs(&mut script, &jobs);
     script.run(&mut tx).await?;
+    // Attempts last, one after the other: each removes its own job and may schedule its
+    // retry, touching no row the writes above do.
+    for r in requests {
+        if let Write::Attempt(a) = &r.write {
+            record_attempt_in(&mut tx, a).await?;
+        }
+    }
     tx.commit().await?;
     Ok(outcomes)
 }
@@ -348,6 +370,7 @@ async fn write(conn: &mut AnyConnection, w: &Write) -> StoreResult<Option<LineSt
             // its group) is committed and the caller hears of it.
             Err(c) => Err(corrupt("a batch that cannot conflict", c)),
         },
+        Write::Attempt(a) => record_attempt_in(conn, a).await.map(|()| None),
     }
 }
 

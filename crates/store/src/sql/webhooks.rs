@@ -12,7 +12,7 @@ use wagate_domain::page::{Page, PageRequest};
 use wagate_domain::time::to_micros;
 
 use super::jobs::insert_jobs;
-use super::{count, id, int, opt_text, opt_ts, text, ts, SqlStore};
+use super::{count, id, int, opt_text, opt_ts, text, ts, Backend, SqlStore};
 use crate::error::corrupt;
 use crate::{
     AttemptFollowUp, AttemptRecord, DeliveryRecord, DeliveryTask, EndpointLimitReached,
@@ -408,6 +408,14 @@ impl WebhookStore for SqlStore {
     }
 
     async fn emit_events(&self, events: &[NewEvent], now: Timestamp) -> StoreResult<()> {
+        if self.backend == Backend::Sqlite {
+            // SQLite's one writer: events emitted together share a group transaction.
+            let batch = crate::Batch {
+                events: events.to_vec(),
+                ..crate::Batch::default()
+            };
+            return super::group::WriteGroup::commit(self, batch, now).await;
+        }
         let mut tx = self.begin_write().await?;
         insert_events(&mut tx, events, now).await?;
         tx.commit().await?;
@@ -609,87 +617,20 @@ impl WebhookStore for SqlStore {
         follow_up: AttemptFollowUp,
         now: Timestamp,
     ) -> StoreResult<()> {
-        let mut tx = self.begin_write().await?;
-        // The job that made this attempt goes with it: one transaction per delivery attempt.
-        sqlx::query("DELETE FROM jobs WHERE id = $1")
-            .bind(job.as_str())
-            .execute(&mut *tx)
-            .await?;
-        let inserted = sqlx::query(
-            "INSERT INTO delivery_attempts (delivery_id, event_id, endpoint_id, attempt, attempted_at,
-                 status_code, latency_ms, error)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (delivery_id, attempt) DO NOTHING",
-        )
-        .bind(a.delivery_id.as_str())
-        .bind(event_id.as_str())
-        .bind(a.endpoint_id.as_str())
-        .bind(i64::from(a.attempt))
-        .bind(to_micros(a.attempted_at))
-        .bind(a.status_code.map(i64::from))
-        .bind(a.latency_ms)
-        .bind(a.error.as_deref())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
-            // This attempt was recorded by an earlier run of the same job.
-            tx.commit().await?;
-            return Ok(());
-        }
-        let set_delivery = |status: &'static str, next: Option<Timestamp>| {
-            sqlx::query(
-                "UPDATE deliveries SET status = $1, attempts = $2, next_attempt_at = $3, updated_at = $4
-                 WHERE id = $5",
-            )
-            .bind(status)
-            .bind(i64::from(a.attempt))
-            .bind(next.map(to_micros))
-            .bind(to_micros(now))
-            .bind(a.delivery_id.as_str())
+        let write = AttemptWrite {
+            job: job.clone(),
+            event_id: event_id.clone(),
+            account: account.clone(),
+            attempt: a.clone(),
+            follow_up,
+            now,
         };
-        // Both endpoint updates touch the row only when the streak changes: every delivery to
-        // an endpoint would otherwise lock and rewrite that one row, serialising its deliveries.
-        let mark_failing = sqlx::query(
-            "UPDATE webhook_endpoints SET failing_since = $1 WHERE id = $2 AND failing_since IS NULL",
-        )
-        .bind(to_micros(now))
-        .bind(a.endpoint_id.as_str());
-        match follow_up {
-            AttemptFollowUp::Delivered => {
-                set_delivery("delivered", None).execute(&mut *tx).await?;
-                sqlx::query(
-                    "UPDATE webhook_endpoints SET failing_since = NULL
-                     WHERE id = $1 AND failing_since IS NOT NULL",
-                )
-                .bind(a.endpoint_id.as_str())
-                .execute(&mut *tx)
-                .await?;
-            }
-            AttemptFollowUp::RetryAt(at) => {
-                set_delivery("pending", Some(at)).execute(&mut *tx).await?;
-                mark_failing.execute(&mut *tx).await?;
-                let job = attempt_job(account, &a.delivery_id, a.attempt + 1, at);
-                insert_jobs(&mut tx, &[job], now).await?;
-            }
-            AttemptFollowUp::GiveUp => {
-                set_delivery("failed", None).execute(&mut *tx).await?;
-                mark_failing.execute(&mut *tx).await?;
-            }
-            AttemptFollowUp::DisableEndpoint { reason, event } => {
-                set_delivery("failed", None).execute(&mut *tx).await?;
-                sqlx::query(
-                    "UPDATE webhook_endpoints SET enabled = 0, disabled_reason = $1, disabled_at = $2,
-                         updated_at = $2 WHERE id = $3 AND enabled = 1",
-                )
-                .bind(&reason)
-                .bind(to_micros(now))
-                .bind(a.endpoint_id.as_str())
-                .execute(&mut *tx)
-                .await?;
-                insert_events(&mut tx, &[event], now).await?;
-            }
+        if self.backend == Backend::Sqlite {
+            // SQLite's one writer: attempts finishing together share a group transaction.
+            return super::group::WriteGroup::attempt(self, write).await;
         }
+        let mut tx = self.begin_write().await?;
+        record_attempt_in(&mut tx, &write).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -707,4 +648,105 @@ impl WebhookStore for SqlStore {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// A finished delivery attempt to record, with what follows it.
+#[derive(Debug)]
+pub(crate) struct AttemptWrite {
+    pub(crate) job: JobId,
+    pub(crate) event_id: EventId,
+    pub(crate) account: AccountId,
+    pub(crate) attempt: AttemptRecord,
+    pub(crate) follow_up: AttemptFollowUp,
+    pub(crate) now: Timestamp,
+}
+
+/// Records an attempt inside the caller's transaction: removes the job that made it, writes
+/// the attempt (once: a rerun of the same job finds it and changes nothing else), and applies
+/// its follow-up to the delivery and the endpoint.
+pub(crate) async fn record_attempt_in(
+    tx: &mut sqlx::AnyConnection,
+    w: &AttemptWrite,
+) -> StoreResult<()> {
+    let (job, event_id, account, a, now) = (&w.job, &w.event_id, &w.account, &w.attempt, w.now);
+    // The job that made this attempt goes with it, in the same transaction.
+    sqlx::query("DELETE FROM jobs WHERE id = $1")
+        .bind(job.as_str())
+        .execute(&mut *tx)
+        .await?;
+    let inserted = sqlx::query(
+        "INSERT INTO delivery_attempts (delivery_id, event_id, endpoint_id, attempt, attempted_at,
+                 status_code, latency_ms, error)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (delivery_id, attempt) DO NOTHING",
+    )
+    .bind(a.delivery_id.as_str())
+    .bind(event_id.as_str())
+    .bind(a.endpoint_id.as_str())
+    .bind(i64::from(a.attempt))
+    .bind(to_micros(a.attempted_at))
+    .bind(a.status_code.map(i64::from))
+    .bind(a.latency_ms)
+    .bind(a.error.as_deref())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        // This attempt was recorded by an earlier run of the same job.
+        return Ok(());
+    }
+    let set_delivery = |status: &'static str, next: Option<Timestamp>| {
+        sqlx::query(
+                "UPDATE deliveries SET status = $1, attempts = $2, next_attempt_at = $3, updated_at = $4
+                 WHERE id = $5",
+            )
+            .bind(status)
+            .bind(i64::from(a.attempt))
+            .bind(next.map(to_micros))
+            .bind(to_micros(now))
+            .bind(a.delivery_id.as_str())
+    };
+    // Both endpoint updates touch the row only when the streak changes: every delivery to
+    // an endpoint would otherwise lock and rewrite that one row, serialising its deliveries.
+    let mark_failing = sqlx::query(
+        "UPDATE webhook_endpoints SET failing_since = $1 WHERE id = $2 AND failing_since IS NULL",
+    )
+    .bind(to_micros(now))
+    .bind(a.endpoint_id.as_str());
+    match &w.follow_up {
+        AttemptFollowUp::Delivered => {
+            set_delivery("delivered", None).execute(&mut *tx).await?;
+            sqlx::query(
+                "UPDATE webhook_endpoints SET failing_since = NULL
+                     WHERE id = $1 AND failing_since IS NOT NULL",
+            )
+            .bind(a.endpoint_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        &AttemptFollowUp::RetryAt(at) => {
+            set_delivery("pending", Some(at)).execute(&mut *tx).await?;
+            mark_failing.execute(&mut *tx).await?;
+            let job = attempt_job(account, &a.delivery_id, a.attempt + 1, at);
+            insert_jobs(&mut *tx, &[job], now).await?;
+        }
+        AttemptFollowUp::GiveUp => {
+            set_delivery("failed", None).execute(&mut *tx).await?;
+            mark_failing.execute(&mut *tx).await?;
+        }
+        AttemptFollowUp::DisableEndpoint { reason, event } => {
+            set_delivery("failed", None).execute(&mut *tx).await?;
+            sqlx::query(
+                "UPDATE webhook_endpoints SET enabled = 0, disabled_reason = $1, disabled_at = $2,
+                         updated_at = $2 WHERE id = $3 AND enabled = 1",
+            )
+            .bind(reason)
+            .bind(to_micros(now))
+            .bind(a.endpoint_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+            insert_events(&mut *tx, std::slice::from_ref(event), now).await?;
+        }
+    }
+    Ok(())
 }
