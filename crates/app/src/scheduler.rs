@@ -75,6 +75,9 @@ pub enum AdvanceTarget {
     By(SignedDuration),
     /// This time (not earlier than the clock).
     To(Timestamp),
+    /// This time, or just what is due now if the clock is already past it (another advance
+    /// got there first).
+    AtLeast(Timestamp),
 }
 
 /// Why a sandbox advance was refused (nothing moved) or failed.
@@ -313,14 +316,16 @@ impl Scheduler {
         }
     }
 
-    /// Moves the sandbox clock to `target`, running every job that falls due on the way in
-    /// due-time order (including jobs those jobs schedule), and returns when all have run.
+    /// Moves the sandbox clock to `target` (or leaves it where it is, if another advance
+    /// already took it further), running every job that falls due on the way in due-time
+    /// order (including jobs those jobs schedule), and returns when all have run.
     pub async fn advance_to(
         &self,
         clock: &ManualClock,
         target: Timestamp,
     ) -> Result<AdvanceReport, AdvanceError> {
-        self.advance(clock, AdvanceTarget::To(target), None).await
+        self.advance(clock, AdvanceTarget::AtLeast(target), None)
+            .await
     }
 
     /// Moves the sandbox clock to `target` as [`Scheduler::advance_to`] does. With a
@@ -335,6 +340,11 @@ impl Scheduler {
         let _exclusive = self.inner.advance_lock.lock().await;
         let started = std::time::Instant::now();
         let store = &self.inner.store;
+        // Several sandbox servers on one PostgreSQL share the stored clock: start from the
+        // latest any of them reached.
+        if let Some(saved) = store.load_sandbox_clock().await? {
+            clock.set(saved);
+        }
         let from = clock.now();
         let target = match target {
             AdvanceTarget::By(d) => from
@@ -347,6 +357,7 @@ impl Scheduler {
                 return Err(AdvanceError::PastTheEnd { now: from })
             }
             AdvanceTarget::To(t) => t,
+            AdvanceTarget::AtLeast(t) => t.max(from).min(SANDBOX_CLOCK_MAX.max(from)),
         };
         let mut jobs_run = self.run_due_now().await?;
         loop {
