@@ -3,6 +3,11 @@
 //! The body is parsed as JSON whatever its `Content-Type` says (curl's `-d` sends a form type),
 //! so a client never fails on a header alone. Malformed JSON is 400 `invalid_json`; a well-formed body with a wrong type, a missing or an
 //! unknown field is 422 `invalid_field` naming the `param`; a body over the limit is 413.
+//!
+//! A whole number is an integer however it is written: `2.0` and `2e0` are the integer 2, as
+//! JSON Schema (and so the OpenAPI document) counts them, and are read as `2`.
+
+use std::borrow::Cow;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -51,7 +56,8 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     } else {
         bytes
     };
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let bytes = whole_numbers_as_integers(bytes);
+    let mut de = serde_json::Deserializer::from_slice(&bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
@@ -72,6 +78,114 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })?;
     de.end().map_err(|e| invalid_json(&e))?;
     Ok(value)
+}
+
+/// `bytes` with every number token outside strings that is written with a fraction or an
+/// exponent but is whole (`2.0`, `1e3`, `-150e-1`) rewritten as that integer (`2`, `1000`,
+/// `-15`). Nothing else changes: not JSON stays not JSON, and a fraction stays a fraction.
+fn whole_numbers_as_integers(bytes: &[u8]) -> Cow<'_, [u8]> {
+    let mut out: Option<Vec<u8>> = None;
+    let (mut i, mut copied, mut in_string) = (0, 0, false);
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            match b {
+                b'\\' => i += 2,
+                b'"' => {
+                    in_string = false;
+                    i += 1;
+                }
+                _ => i += 1,
+            }
+            continue;
+        }
+        match b {
+            b'"' => {
+                in_string = true;
+                i += 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i < bytes.len()
+                    && matches!(bytes[i], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')
+                {
+                    i += 1;
+                }
+                if let Some(int) = whole_integer(&bytes[start..i]) {
+                    let out = out.get_or_insert_with(|| Vec::with_capacity(bytes.len()));
+                    out.extend_from_slice(&bytes[copied..start]);
+                    out.extend_from_slice(int.as_bytes());
+                    copied = i;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    match out {
+        None => Cow::Borrowed(bytes),
+        Some(mut out) => {
+            out.extend_from_slice(&bytes[copied..]);
+            Cow::Owned(out)
+        }
+    }
+}
+
+/// The integer a JSON number token with a fraction or an exponent stands for, when it is
+/// whole and has at most 20 digits; `None` otherwise (and for a token that is not a number).
+fn whole_integer(token: &[u8]) -> Option<String> {
+    let s = std::str::from_utf8(token).ok()?;
+    let (neg, s) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    let (mantissa, exp) = match s.find(['e', 'E']) {
+        Some(at) => (&s[..at], Some(&s[at + 1..])),
+        None => (s, None),
+    };
+    let (int, frac) = match mantissa.split_once('.') {
+        Some((int, frac)) => (int, Some(frac)),
+        None => (mantissa, None),
+    };
+    let digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
+    let int_ok = digits(int) && (int == "0" || !int.starts_with('0'));
+    if !int_ok || frac.is_some_and(|f| !digits(f)) || (frac.is_none() && exp.is_none()) {
+        return None;
+    }
+    let exp: i64 = match exp {
+        None => 0,
+        Some(e) => {
+            let unsigned = e.strip_prefix(['+', '-']).unwrap_or(e);
+            if !digits(unsigned) || unsigned.len() > 4 {
+                return None;
+            }
+            e.parse().ok()?
+        }
+    };
+    let frac = frac.unwrap_or("");
+    let all = format!("{int}{frac}");
+    let all = all.trim_start_matches('0');
+    // The value is all × 10^(exp − frac.len()).
+    let shift = exp - frac.len() as i64;
+    let int = if all.is_empty() {
+        "0".to_owned()
+    } else if shift >= 0 {
+        format!("{all}{}", "0".repeat(usize::try_from(shift).ok()?.min(21)))
+    } else {
+        let drop = usize::try_from(-shift).ok()?;
+        let zeros = all.len() - all.trim_end_matches('0').len();
+        if drop > zeros {
+            return None;
+        }
+        all[..all.len() - drop].to_owned()
+    };
+    if int.len() > 20 {
+        return None;
+    }
+    Some(if neg && int != "0" {
+        format!("-{int}")
+    } else {
+        int
+    })
 }
 
 fn invalid_json(e: &serde_json::Error) -> ApiError {
@@ -119,6 +233,30 @@ mod tests {
             assert_eq!(e.into_response().status(), StatusCode::UNPROCESSABLE_ENTITY);
         }
         assert!(parse::<In>(b"{\"name\": \"a\"}").is_ok());
+        for (body, n) in [
+            (&b"{\"name\": \"2.0 1e3\", \"n\": 2.0}"[..], 2),
+            (b"{\"name\": \"x\", \"n\": 1e3}", 1000),
+            (b"{\"name\": \"x\", \"n\": 150E-1}", 15),
+            (b"{\"name\": \"x\", \"n\": 4294967295.000}", 4294967295),
+        ] {
+            let read = parse::<In>(body).unwrap_or_else(|e| panic!("{body:?}: {e:?}"));
+            assert_eq!(read.n, Some(n), "a whole number is an integer");
+        }
+        for body in [
+            &b"{\"name\": \"x\", \"n\": 2.5}"[..],
+            b"{\"name\": \"x\", \"n\": 15e-1}",
+            b"{\"name\": \"x\", \"n\": 4294967296.0}",
+        ] {
+            let e = parse::<In>(body).unwrap_err();
+            assert_eq!(e.param(), Some("n"), "{body:?}");
+        }
+        assert_eq!(
+            parse::<In>(b"{\"name\": \"x\", \"n\": 01.0}")
+                .unwrap_err()
+                .code(),
+            ErrorCode::InvalidJson,
+            "not JSON stays not JSON"
+        );
         assert!(
             parse::<In>(b"  ").is_err(),
             "an empty body is {{}} and name is required"
