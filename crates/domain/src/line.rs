@@ -127,6 +127,10 @@ pub const METADATA_MAX_VALUE_CHARS: usize = 500;
 pub const LABEL_MAX_CHARS: usize = 200;
 /// Longest outbound text, in characters (WhatsApp's own limit).
 pub const TEXT_MAX_CHARS: usize = 4096;
+/// Fewest digits of an E.164 number, country code included (no country's are shorter).
+pub const E164_MIN_DIGITS: usize = 8;
+/// Most digits of an E.164 number, country code included (ITU-T E.164's maximum).
+pub const E164_MAX_DIGITS: usize = 15;
 
 /// A field of a request that breaks a rule: the parameter and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -186,7 +190,7 @@ pub fn validate_label(label: &str) -> Result<(), FieldError> {
 /// allows up to 15; no country's numbers are shorter than 8 with the country code).
 pub fn validate_e164(param: &str, number: &str) -> Result<(), FieldError> {
     let digits = number.strip_prefix('+').unwrap_or("");
-    let ok = (8..=15).contains(&digits.len())
+    let ok = (E164_MIN_DIGITS..=E164_MAX_DIGITS).contains(&digits.len())
         && digits.bytes().all(|b| b.is_ascii_digit())
         && !digits.starts_with('0');
     if ok {

@@ -61,6 +61,43 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code of the catalogue.
+    pub const ALL: [ErrorCode; 25] = {
+        use ErrorCode::*;
+        [
+            InvalidJson,
+            BadRequest,
+            Unauthorized,
+            CardRequired,
+            CardDeclined,
+            InsufficientBalance,
+            Forbidden,
+            CallingNotAvailable,
+            NotFound,
+            MethodNotAllowed,
+            IdempotencyInProgress,
+            LineNotReady,
+            LineReleased,
+            PayloadTooLarge,
+            InvalidField,
+            IdempotencyKeyReused,
+            CallingLocked,
+            InvalidState,
+            ProcessorUnavailable,
+            RateLimited,
+            InternalError,
+            Unavailable,
+            PaymentsNotConfigured,
+            ServerBusy,
+            RequestTimeout,
+        ]
+    };
+
+    /// The code whose [`as_str`](Self::as_str) is `s`.
+    pub fn from_code(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
     /// The code as it appears in the body.
     pub fn as_str(self) -> &'static str {
         use ErrorCode::*;

@@ -56,8 +56,18 @@ pub struct IdempotencyScope(pub String);
 #[derive(Debug, Clone, Copy)]
 pub struct SecretFields(pub &'static [&'static str]);
 
-fn valid_key(k: &str) -> bool {
-    (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic())
+/// Shortest `Idempotency-Key`.
+pub const KEY_MIN_LEN: usize = 1;
+/// Longest `Idempotency-Key`.
+pub const KEY_MAX_LEN: usize = 255;
+
+/// Whether `c` may appear in an `Idempotency-Key`: visible ASCII.
+pub fn key_char(c: char) -> bool {
+    c.is_ascii_graphic()
+}
+
+pub(crate) fn valid_key(k: &str) -> bool {
+    (KEY_MIN_LEN..=KEY_MAX_LEN).contains(&k.len()) && k.chars().all(key_char)
 }
 
 /// The middleware (runs after authentication).
@@ -73,7 +83,9 @@ pub async fn replay(State(state): State<AppState>, req: Request, next: Next) -> 
         _ => {
             return ApiError::invalid(
                 "Idempotency-Key",
-                "Idempotency-Key must be 1 to 255 visible ASCII characters",
+                format!(
+                "Idempotency-Key must be {KEY_MIN_LEN} to {KEY_MAX_LEN} visible ASCII characters"
+            ),
             )
             .into_response()
         }

@@ -633,9 +633,9 @@ async fn update_line(kind: &str) {
         (0..20).map(|i| (format!("k{i}"), json!("v"))).collect();
     let (st, e) = patch(json!({"metadata": many})).await;
     assert_eq!(
-        (st, e["param"].as_str()),
-        (422, Some("metadata")),
-        "22 keys"
+        (st, e["error"].as_str(), e["param"].as_str()),
+        (409, Some("invalid_state"), Some("metadata")),
+        "22 keys: the line's 2 and these 20 (the line's state refuses it)"
     );
     let (st, e) = patch(json!({"colour": "red"})).await;
     assert_eq!(st, 422, "{e}");

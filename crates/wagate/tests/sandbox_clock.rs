@@ -21,7 +21,7 @@ async fn the_clock_refuses_to_pass_its_end_and_keeps_working() {
             json!({"seconds": 2 * 31_536_000}),
         )
         .await;
-    assert_eq!((st, b["param"].as_str()), (422, Some("seconds")), "{b}");
+    assert_eq!((st, b["param"].as_str()), (409, Some("seconds")), "{b}");
     assert_eq!(b["now"], "8999-06-01T00:00:00Z");
     let (st, b) = s
         .post(
@@ -29,7 +29,7 @@ async fn the_clock_refuses_to_pass_its_end_and_keeps_working() {
             json!({"to": "9001-01-01T00:00:00Z"}),
         )
         .await;
-    assert_eq!((st, b["param"].as_str()), (422, Some("to")), "{b}");
+    assert_eq!((st, b["param"].as_str()), (409, Some("to")), "{b}");
     let (st, b) = s
         .post(
             "/api/v1/sandbox/clock/advance",
@@ -63,7 +63,7 @@ async fn the_clock_refuses_to_pass_its_end_and_keeps_working() {
     let (st, b) = s
         .post("/api/v1/sandbox/clock/advance", json!({"seconds": 1}))
         .await;
-    assert_eq!(st, 422, "{b}");
+    assert_eq!(st, 409, "{b}");
     let (st, b) = s.get("/api/v1/sandbox/clock").await;
     assert_eq!((st, &b["now"]), (200, &json!("9000-12-31T00:00:00Z")));
 

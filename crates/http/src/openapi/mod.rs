@@ -1,7 +1,18 @@
 //! The OpenAPI document, generated from the handlers' annotations so it cannot drift from
 //! the code; a test compares it with the committed `docs/openapi.json`.
+//!
+//! utoipa writes the operations and schemas; then, in one place, [`rules`] states every
+//! rule the validators enforce from their own constants and [`answers`] adds the answers
+//! every route gives by its shape (401, 404, 422, 503, …).
+
+mod answers;
+pub mod patterns;
+pub mod rules;
+
+use std::sync::OnceLock;
 
 use serde::Serialize;
+use serde_json::Value;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
@@ -84,18 +95,23 @@ impl Modify for BearerAuth {
 )]
 struct ApiDoc;
 
-/// The OpenAPI document.
-pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+/// The OpenAPI document: utoipa's, with the validators' rules and every route's answers.
+pub fn document() -> Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    rules::apply(&mut doc);
+    answers::apply(&mut doc);
+    doc
 }
 
-/// The OpenAPI document as pretty JSON (what `docs/openapi.json` holds).
-pub fn json() -> String {
-    let mut s = document()
-        .to_pretty_json()
-        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
-    s.push('\n');
-    s
+/// The OpenAPI document as pretty JSON (what `docs/openapi.json` holds), built once.
+pub fn json() -> &'static str {
+    static JSON: OnceLock<String> = OnceLock::new();
+    JSON.get_or_init(|| {
+        let mut s = serde_json::to_string_pretty(&document())
+            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+        s.push('\n');
+        s
+    })
 }
 
 #[cfg(test)]
@@ -108,7 +124,7 @@ mod tests {
     /// and says what it does (a verb and a noun, not `get` or `list` alone).
     #[test]
     fn operation_ids_are_unique_and_descriptive() {
-        let doc = serde_json::to_value(document()).unwrap();
+        let doc = document();
         let mut seen = BTreeSet::new();
         for (path, item) in doc["paths"].as_object().unwrap() {
             for (method, op) in item.as_object().unwrap() {

@@ -41,9 +41,7 @@ impl From<&Account> for AccountOut {
 
 /// The account the API key belongs to.
 #[utoipa::path(get, path = "/api/v1/account", operation_id = "getAccount", tag = "account", security(("api_key" = [])),
-    responses(
-        (status = 200, description = "The account", body = AccountOut),
-        (status = 401, description = "Missing, unknown or revoked key", body = crate::openapi::ErrorOut)))]
+    responses((status = 200, description = "The account", body = AccountOut)))]
 pub async fn get(Authed(who): Authed) -> Result<ApiJson<AccountOut>, ApiError> {
     Ok(ApiJson(AccountOut::from(&who.account)))
 }

@@ -55,15 +55,27 @@ pub struct CardIn {
     pub source_id: String,
 }
 
-/// Auto top-up settings.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+/// Set auto top-up.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct AutoTopupIo {
+pub struct AutoTopupIn {
+    /// On or off.
+    pub enabled: bool,
+    /// A debit that leaves the balance below this tops up: 0.00 to 10000.00 (decimal
+    /// string, up to 6 places).
+    pub threshold: String,
+    /// How much each top-up charges: 5.00 to 10000.00, whole cents.
+    pub amount: String,
+}
+
+/// Auto top-up settings.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AutoTopupOut {
     /// On or off.
     pub enabled: bool,
     /// A debit that leaves the balance below this tops up (decimal string).
     pub threshold: String,
-    /// How much each top-up charges (5.00–10000.00).
+    /// How much each top-up charges (decimal string).
     pub amount: String,
 }
 
@@ -77,7 +89,7 @@ pub struct WalletOut {
     /// `USD`.
     pub currency: String,
     /// Auto top-up.
-    pub auto_topup: AutoTopupIo,
+    pub auto_topup: AutoTopupOut,
     /// Whether a card is on file.
     pub has_card: bool,
 }
@@ -88,7 +100,7 @@ impl From<BillingAccountRecord> for WalletOut {
             object: "wallet",
             balance: b.balance.to_string(),
             currency: b.currency,
-            auto_topup: AutoTopupIo {
+            auto_topup: AutoTopupOut {
                 enabled: b.auto_topup_enabled,
                 threshold: b.auto_topup_threshold.to_string(),
                 amount: b.auto_topup_amount.to_string(),
@@ -102,7 +114,7 @@ impl From<BillingAccountRecord> for WalletOut {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TopupIn {
-    /// 5.00 to 10000.00, whole cents.
+    /// 5.00 to 10000.00, whole cents (decimal string).
     pub amount: String,
 }
 
@@ -225,8 +237,10 @@ fn amount(param: &str, s: &str) -> ApiResult<Micros> {
 /// Stores a card from a processor nonce (replacing any card on file).
 #[utoipa::path(post, path = "/api/v1/billing/card", operation_id = "addCard", tag = "billing", security(("api_key" = [])),
     request_body = CardIn,
-    responses((status = 201, body = CardOut), (status = 402, description = "card_declined", body = crate::openapi::ErrorOut),
-        (status = 422, body = crate::openapi::ErrorOut)))]
+    responses((status = 201, description = "The card on file", body = CardOut),
+        (status = 402, description = "`card_declined`", body = crate::openapi::ErrorOut),
+        (status = 502, description = "`processor_unavailable`", body = crate::openapi::ErrorOut),
+        (status = 503, description = "`payments_not_configured`", body = crate::openapi::ErrorOut)))]
 pub async fn add_card(
     State(st): State<AppState>,
     Authed(who): Authed,
@@ -238,7 +252,8 @@ pub async fn add_card(
 
 /// The card on file.
 #[utoipa::path(get, path = "/api/v1/billing/card", operation_id = "getCard", tag = "billing", security(("api_key" = [])),
-    responses((status = 200, body = CardOut), (status = 404, body = crate::openapi::ErrorOut)))]
+    responses((status = 200, description = "The card on file", body = CardOut),
+        (status = 404, description = "`not_found`", body = crate::openapi::ErrorOut)))]
 pub async fn get_card(
     State(st): State<AppState>,
     Authed(who): Authed,
@@ -251,7 +266,8 @@ pub async fn get_card(
 /// Removes the card on file. Lines keep running; a charge the wallet cannot cover then fails
 /// and the line goes past due.
 #[utoipa::path(delete, path = "/api/v1/billing/card", operation_id = "deleteCard", tag = "billing", security(("api_key" = [])),
-    responses((status = 200, body = DeletedOut), (status = 404, body = crate::openapi::ErrorOut)))]
+    responses((status = 200, description = "The card, removed", body = DeletedOut),
+        (status = 404, description = "`not_found`", body = crate::openapi::ErrorOut)))]
 pub async fn delete_card(
     State(st): State<AppState>,
     Authed(who): Authed,
@@ -266,7 +282,7 @@ pub async fn delete_card(
 
 /// The wallet: balance and auto top-up.
 #[utoipa::path(get, path = "/api/v1/billing/wallet", operation_id = "getWallet", tag = "billing", security(("api_key" = [])),
-    responses((status = 200, body = WalletOut)))]
+    responses((status = 200, description = "The wallet", body = WalletOut)))]
 pub async fn wallet(
     State(st): State<AppState>,
     Authed(who): Authed,
@@ -278,8 +294,11 @@ pub async fn wallet(
 /// charges twice.
 #[utoipa::path(post, path = "/api/v1/billing/wallet/topups", operation_id = "createTopup", tag = "billing", security(("api_key" = [])),
     request_body = TopupIn,
-    responses((status = 201, body = TopupOut), (status = 202, description = "Outcome pending", body = TopupOut),
-        (status = 402, body = crate::openapi::ErrorOut), (status = 422, body = crate::openapi::ErrorOut)))]
+    responses((status = 201, description = "Charged and credited", body = TopupOut),
+        (status = 202, description = "Outcome pending", body = TopupOut),
+        (status = 402, description = "`card_required`, `card_declined`", body = crate::openapi::ErrorOut),
+        (status = 502, description = "`processor_unavailable`", body = crate::openapi::ErrorOut),
+        (status = 503, description = "`payments_not_configured`", body = crate::openapi::ErrorOut)))]
 pub async fn topup(
     State(st): State<AppState>,
     Authed(who): Authed,
@@ -313,11 +332,11 @@ pub async fn topup(
 /// Sets auto top-up: after any debit that leaves the balance below `threshold`, the card is
 /// charged `amount` (at most one in flight; after a decline, none for an hour).
 #[utoipa::path(put, path = "/api/v1/billing/wallet/auto_topup", operation_id = "setAutoTopup", tag = "billing", security(("api_key" = [])),
-    request_body = AutoTopupIo, responses((status = 200, body = WalletOut), (status = 422, body = crate::openapi::ErrorOut)))]
+    request_body = AutoTopupIn, responses((status = 200, description = "The wallet", body = WalletOut)))]
 pub async fn set_auto_topup(
     State(st): State<AppState>,
     Authed(who): Authed,
-    ApiJson(input): ApiJson<AutoTopupIo>,
+    ApiJson(input): ApiJson<AutoTopupIn>,
 ) -> ApiResult<ApiJson<WalletOut>> {
     let threshold = amount("threshold", &input.threshold)?;
     let amt = amount("amount", &input.amount)?;
@@ -331,7 +350,7 @@ pub async fn set_auto_topup(
 
 /// Every wallet movement, newest first; they add up to the balance.
 #[utoipa::path(get, path = "/api/v1/billing/transactions", operation_id = "listTransactions", tag = "billing", security(("api_key" = [])),
-    params(ListParams), responses((status = 200, body = ListOut<TransactionOut>)))]
+    params(ListParams), responses((status = 200, description = "A page of transactions", body = ListOut<TransactionOut>)))]
 pub async fn transactions(
     State(st): State<AppState>,
     Authed(who): Authed,
@@ -345,7 +364,7 @@ pub async fn transactions(
 /// What the account should expect to pay: monthly total, pending lines' maximum cost, the
 /// recommended balance and the charges of the next 30 days.
 #[utoipa::path(get, path = "/api/v1/billing/forecast", operation_id = "getForecast", tag = "billing", security(("api_key" = [])),
-    responses((status = 200, body = ForecastOut)))]
+    responses((status = 200, description = "The forecast", body = ForecastOut)))]
 pub async fn forecast(
     State(st): State<AppState>,
     Authed(who): Authed,

@@ -59,11 +59,12 @@ pub struct ApiKeyList {
 
 /// Creates another key for the account (to rotate keys without downtime).
 #[utoipa::path(post, path = "/api/v1/account/keys", operation_id = "createApiKey", tag = "account", security(("api_key" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry")),
+    request_body = super::EmptyIn,
     responses((status = 201, description = "The new key, with its secret", body = ApiKeyOut)))]
 pub async fn create(
     State(st): State<AppState>,
     Authed(who): Authed,
+    ApiJson(super::EmptyIn {}): ApiJson<super::EmptyIn>,
 ) -> ApiResult<(
     StatusCode,
     axum::Extension<SecretFields>,
@@ -95,9 +96,7 @@ pub async fn list(
 /// Revokes a key at once. Revoking the key making the request is allowed.
 #[utoipa::path(delete, path = "/api/v1/account/keys/{id}", operation_id = "revokeApiKey", tag = "account", security(("api_key" = [])),
     params(("id" = String, Path, description = "`key_…`")),
-    responses(
-        (status = 200, description = "The revoked key", body = ApiKeyOut),
-        (status = 404, description = "No such key on this account", body = crate::openapi::ErrorOut)))]
+    responses((status = 200, description = "The revoked key", body = ApiKeyOut)))]
 pub async fn revoke(
     State(st): State<AppState>,
     Authed(who): Authed,

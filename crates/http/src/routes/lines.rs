@@ -10,11 +10,13 @@ use utoipa::ToSchema;
 use wagate_app::lines::view::{line_json, message_json};
 use wagate_app::lines::CreateLine;
 use wagate_domain::ids::LineId;
-use wagate_domain::line::ReleaseReason;
+use wagate_domain::line::{
+    validate_label, validate_metadata, FieldError, ReleaseReason, METADATA_MAX_KEYS,
+};
 
 use super::webhooks::{query, ListParams};
 use crate::auth::Authed;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::json::ApiJson;
 use crate::AppState;
 
@@ -151,8 +153,9 @@ pub struct UpdateLineIn {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, nullable)]
     pub label: Option<Option<String>>,
-    /// Merged into the line's metadata key by key; a key set to `null` is removed. The
-    /// result: up to 20 keys (1–40 characters), values up to 500 characters.
+    /// Merged into the line's metadata key by key; a key set to `null` is removed. Keys of
+    /// 1–40 characters, values up to 500 characters; a result of more than 20 keys is 409
+    /// `invalid_state`.
     #[schema(value_type = Option<BTreeMap<String, Option<String>>>)]
     pub metadata: Option<BTreeMap<String, Option<String>>>,
 }
@@ -194,8 +197,9 @@ pub(crate) fn line_out(st: &AppState, l: &wagate_store::LineRecord) -> Value {
 /// `card_required`); calling flags need the calling rollout (403 `calling_not_available`).
 #[utoipa::path(post, path = "/api/v1/wa/lines", operation_id = "createLine", tag = "lines", security(("api_key" = [])),
     request_body = CreateLineIn,
-    responses((status = 201, body = LineOut), (status = 402, body = crate::openapi::ErrorOut),
-        (status = 403, body = crate::openapi::ErrorOut), (status = 422, body = crate::openapi::ErrorOut)))]
+    responses((status = 201, description = "The line, pending", body = LineOut),
+        (status = 402, description = "`card_required`", body = crate::openapi::ErrorOut),
+        (status = 403, description = "`calling_not_available`", body = crate::openapi::ErrorOut)))]
 pub async fn create(
     State(st): State<AppState>,
     Authed(who): Authed,
@@ -219,7 +223,7 @@ pub async fn create(
 
 /// The account's lines, newest first.
 #[utoipa::path(get, path = "/api/v1/wa/lines", operation_id = "listLines", tag = "lines", security(("api_key" = [])),
-    params(ListParams), responses((status = 200, body = LineList)))]
+    params(ListParams), responses((status = 200, description = "A page of lines", body = LineList)))]
 pub async fn list(
     State(st): State<AppState>,
     Authed(who): Authed,
@@ -235,7 +239,7 @@ pub async fn list(
 
 /// One line.
 #[utoipa::path(get, path = "/api/v1/wa/lines/{id}", operation_id = "getLine", tag = "lines", security(("api_key" = [])),
-    params(("id" = String, Path)), responses((status = 200, body = LineOut), (status = 404, body = crate::openapi::ErrorOut)))]
+    params(("id" = String, Path)), responses((status = 200, description = "The line", body = LineOut)))]
 pub async fn get(
     State(st): State<AppState>,
     Authed(who): Authed,
@@ -248,26 +252,74 @@ pub async fn get(
 /// Changes a line's label and metadata. Works on released lines too.
 #[utoipa::path(patch, path = "/api/v1/wa/lines/{id}", operation_id = "updateLine", tag = "lines", security(("api_key" = [])),
     params(("id" = String, Path)), request_body = UpdateLineIn,
-    responses((status = 200, body = LineOut), (status = 404, body = crate::openapi::ErrorOut),
-        (status = 422, body = crate::openapi::ErrorOut)))]
+    responses((status = 200, description = "The line, changed", body = LineOut),
+        (status = 409, description = "`invalid_state`", body = crate::openapi::ErrorOut)))]
 pub async fn update(
     State(st): State<AppState>,
     Authed(who): Authed,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<UpdateLineIn>,
 ) -> ApiResult<ApiJson<Value>> {
+    let id = line_id(&id)?;
+    if let Some(Some(label)) = &input.label {
+        validate_label(label).map_err(field_error)?;
+    }
+    if let Some(patch) = &input.metadata {
+        check_metadata_patch(patch)?;
+        let current = st.app.lines.get(&who.account.id, &id).await?;
+        let keys = merged_keys(&current.metadata, patch);
+        if keys > METADATA_MAX_KEYS {
+            return Err(ApiError::new(
+                ErrorCode::InvalidState,
+                format!(
+                    "the line's metadata would have {keys} keys; at most {METADATA_MAX_KEYS} are allowed (set keys to null to remove them)"
+                ),
+            )
+            .with("param", "metadata"));
+        }
+    }
     let line = st
         .app
         .lines
-        .update(&who.account.id, &line_id(&id)?, input.label, input.metadata)
+        .update(&who.account.id, &id, input.label, input.metadata)
         .await?;
     Ok(ApiJson(line_out(&st, &line)))
+}
+
+fn field_error(e: FieldError) -> ApiError {
+    ApiError::invalid(e.param, e.message)
+}
+
+/// Checks each key and value of a metadata patch on its own (422). How many keys the line
+/// ends up with depends on the keys it has, so that is checked apart (409).
+fn check_metadata_patch(patch: &BTreeMap<String, Option<String>>) -> ApiResult<()> {
+    for (k, v) in patch {
+        let one = BTreeMap::from([(k.clone(), v.clone().unwrap_or_default())]);
+        validate_metadata(&one).map_err(field_error)?;
+    }
+    Ok(())
+}
+
+/// How many keys `current` has once `patch` is merged into it.
+fn merged_keys(
+    current: &BTreeMap<String, String>,
+    patch: &BTreeMap<String, Option<String>>,
+) -> usize {
+    let added = patch
+        .iter()
+        .filter(|(k, v)| v.is_some() && !current.contains_key(*k))
+        .count();
+    let removed = patch
+        .iter()
+        .filter(|(k, v)| v.is_none() && current.contains_key(*k))
+        .count();
+    current.len() + added - removed
 }
 
 /// Releases a line (terminal). A line that never connected costs nothing; a connected one is
 /// not refunded for its running period and never charged again. Releasing twice is harmless.
 #[utoipa::path(delete, path = "/api/v1/wa/lines/{id}", operation_id = "releaseLine", tag = "lines", security(("api_key" = [])),
-    params(("id" = String, Path)), responses((status = 200, body = LineOut), (status = 404, body = crate::openapi::ErrorOut)))]
+    params(("id" = String, Path)), responses((status = 200, description = "The line, released", body = LineOut)))]
 pub async fn release(
     State(st): State<AppState>,
     Authed(who): Authed,
@@ -286,8 +338,9 @@ pub async fn release(
 /// over the daily limit → 429 `rate_limited` with `Retry-After`.
 #[utoipa::path(post, path = "/api/v1/wa/lines/{id}/messages", operation_id = "sendMessage", tag = "lines", security(("api_key" = [])),
     params(("id" = String, Path)), request_body = SendIn,
-    responses((status = 202, body = MessageOut), (status = 409, body = crate::openapi::ErrorOut),
-        (status = 422, body = crate::openapi::ErrorOut), (status = 429, body = crate::openapi::ErrorOut)))]
+    responses((status = 202, description = "The message, queued", body = MessageOut),
+        (status = 409, description = "`line_not_ready`, `line_released`", body = crate::openapi::ErrorOut),
+        (status = 429, description = "`rate_limited`", body = crate::openapi::ErrorOut)))]
 pub async fn send(
     State(st): State<AppState>,
     Authed(who): Authed,
@@ -304,7 +357,7 @@ pub async fn send(
 
 /// A line's messages, both directions, newest first.
 #[utoipa::path(get, path = "/api/v1/wa/lines/{id}/messages", operation_id = "listMessages", tag = "lines", security(("api_key" = [])),
-    params(("id" = String, Path), ListParams), responses((status = 200, body = MessageList), (status = 404, body = crate::openapi::ErrorOut)))]
+    params(("id" = String, Path), ListParams), responses((status = 200, description = "A page of messages", body = MessageList)))]
 pub async fn messages(
     State(st): State<AppState>,
     Authed(who): Authed,

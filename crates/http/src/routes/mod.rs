@@ -9,6 +9,9 @@ pub(crate) mod sandbox;
 pub(crate) mod system;
 pub(crate) mod webhooks;
 
+use serde::Deserialize;
+use utoipa::ToSchema;
+
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
@@ -20,6 +23,13 @@ use tower_http::trace::TraceLayer;
 use crate::error::{ApiError, ErrorCode};
 use crate::json::MAX_BODY_BYTES;
 use crate::{auth, guard, idempotency, metrics, AppState};
+
+/// The body of a POST that takes no parameters: `{}` or no body at all. Anything else is
+/// refused like any body (400 not JSON, 422 naming an unknown field), so a request that
+/// meant something else never silently does this.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmptyIn {}
 
 /// The whole HTTP application. Sandbox routes exist only when the app runs as a sandbox.
 pub fn router(state: AppState) -> Router {

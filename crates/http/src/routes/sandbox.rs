@@ -24,7 +24,9 @@ pub struct ClockOut {
     pub now: String,
 }
 
-/// Move the clock by `seconds` or to `to` (exactly one).
+/// Move the clock by `seconds` or to `to` (exactly one). A target the clock cannot reach from
+/// where it stands (behind it, more than 10 years ahead, past 9000-12-31) is 409
+/// `invalid_state` with the clock's `now`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdvanceIn {
@@ -51,10 +53,22 @@ pub struct AdvanceOut {
     pub complete: bool,
 }
 
-const MAX_ADVANCE_SECS: i64 = 10 * 366 * 86_400;
+/// The longest one advance may move the clock, in seconds (10 years).
+pub(crate) const MAX_ADVANCE_SECS: i64 = 10 * 366 * 86_400;
+
+/// The most card charges `fail_next` can queue to decline.
+pub(crate) const FAIL_NEXT_MAX: u32 = 100;
 
 /// The most real time one advance spends replaying jobs before it answers `complete: false`.
 const ADVANCE_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// 409 for a target the clock cannot reach from where it stands now (behind it, more than
+/// 10 years ahead, past its end): the request is well formed, the clock's state refuses it.
+fn clock_state(param: &str, message: &str, now: Timestamp) -> ApiError {
+    ApiError::new(ErrorCode::InvalidState, message)
+        .with("param", param)
+        .with("now", rfc3339(now))
+}
 
 fn manual_clock(st: &AppState) -> ApiResult<&wagate_domain::clock::ManualClock> {
     st.app
@@ -65,7 +79,8 @@ fn manual_clock(st: &AppState) -> ApiResult<&wagate_domain::clock::ManualClock> 
 
 /// The sandbox's business time.
 #[utoipa::path(get, path = "/api/v1/sandbox/clock", operation_id = "getSandboxClock", tag = "sandbox", security(("api_key" = [])),
-    responses((status = 200, description = "The clock", body = ClockOut)))]
+    responses((status = 200, description = "The clock", body = ClockOut),
+        (status = 404, description = "`not_found`", body = crate::openapi::ErrorOut)))]
 pub async fn clock(
     State(st): State<AppState>,
     Authed(_who): Authed,
@@ -89,7 +104,8 @@ pub async fn clock(
     request_body = AdvanceIn,
     responses(
         (status = 200, description = "The clock moved", body = AdvanceOut),
-        (status = 422, description = "Neither or both of seconds/to, a time in the past, or past the end of the sandbox clock", body = crate::openapi::ErrorOut)))]
+        (status = 404, description = "`not_found`", body = crate::openapi::ErrorOut),
+        (status = 409, description = "`invalid_state`", body = crate::openapi::ErrorOut)))]
 pub async fn advance(
     State(st): State<AppState>,
     Authed(_who): Authed,
@@ -111,11 +127,9 @@ pub async fn advance(
             let to: Timestamp = to
                 .parse()
                 .map_err(|_| ApiError::invalid("to", "to must be an RFC 3339 time"))?;
-            if to.duration_since(clock.now()) > SignedDuration::from_secs(MAX_ADVANCE_SECS) {
-                return Err(ApiError::invalid(
-                    "to",
-                    "advance at most 10 years at a time",
-                ));
+            let now = clock.now();
+            if to.duration_since(now) > SignedDuration::from_secs(MAX_ADVANCE_SECS) {
+                return Err(clock_state("to", "advance at most 10 years at a time", now));
             }
             ("to", AdvanceTarget::To(to))
         }
@@ -134,11 +148,8 @@ pub async fn advance(
         .advance(clock, target, Some(budget))
         .await
         .map_err(|e| match e {
-            AdvanceError::Backwards { now } => {
-                ApiError::invalid(param, e.to_string()).with("now", rfc3339(now))
-            }
-            AdvanceError::PastTheEnd { now } => {
-                ApiError::invalid(param, e.to_string()).with("now", rfc3339(now))
+            AdvanceError::Backwards { now } | AdvanceError::PastTheEnd { now } => {
+                clock_state(param, &e.to_string(), now)
             }
             AdvanceError::Store(e) => ApiError::internal(e),
         })?;
@@ -187,7 +198,7 @@ pub struct InboundIn {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FailNextIn {
-    /// How many (0–100).
+    /// How many (0–100); 0 clears it.
     pub count: u32,
 }
 
@@ -232,8 +243,8 @@ async fn owned_line(
 /// ready has run when this returns.
 #[utoipa::path(post, path = "/api/v1/sandbox/lines/{id}/scan", operation_id = "scanSandboxLine", tag = "sandbox", security(("api_key" = [])),
     params(("id" = String, Path)), request_body = ScanIn,
-    responses((status = 200, body = crate::routes::lines::LineOut), (status = 404, body = crate::openapi::ErrorOut),
-        (status = 409, body = crate::openapi::ErrorOut)))]
+    responses((status = 200, description = "The line, scanned", body = crate::routes::lines::LineOut),
+        (status = 409, description = "`line_released`, `invalid_state`", body = crate::openapi::ErrorOut)))]
 pub async fn scan(
     State(st): State<AppState>,
     Authed(who): Authed,
@@ -284,7 +295,8 @@ fn random_digits(n: usize) -> String {
 /// Drops the line's connection: transient (heals with backoff) or a logout.
 #[utoipa::path(post, path = "/api/v1/sandbox/lines/{id}/disconnect", operation_id = "disconnectSandboxLine", tag = "sandbox", security(("api_key" = [])),
     params(("id" = String, Path)), request_body = DisconnectIn,
-    responses((status = 200, body = crate::routes::lines::LineOut), (status = 409, body = crate::openapi::ErrorOut)))]
+    responses((status = 200, description = "The line, disconnected", body = crate::routes::lines::LineOut),
+        (status = 409, description = "`invalid_state`", body = crate::openapi::ErrorOut)))]
 pub async fn disconnect(
     State(st): State<AppState>,
     Authed(who): Authed,
@@ -314,8 +326,8 @@ pub async fn disconnect(
 /// A message arrives on the line (`message.received`).
 #[utoipa::path(post, path = "/api/v1/sandbox/lines/{id}/inbound", operation_id = "receiveSandboxMessage", tag = "sandbox", security(("api_key" = [])),
     params(("id" = String, Path)), request_body = InboundIn,
-    responses((status = 202, body = crate::routes::lines::MessageOut), (status = 409, body = crate::openapi::ErrorOut),
-        (status = 422, body = crate::openapi::ErrorOut)))]
+    responses((status = 202, description = "The message, received", body = crate::routes::lines::MessageOut),
+        (status = 409, description = "`line_released`, `line_not_ready`", body = crate::openapi::ErrorOut)))]
 pub async fn inbound(
     State(st): State<AppState>,
     Authed(who): Authed,
@@ -362,14 +374,18 @@ pub async fn inbound(
 /// Makes the account's next `count` card charges decline (top-ups, line charges, auto
 /// top-ups).
 #[utoipa::path(post, path = "/api/v1/sandbox/payments/fail_next", operation_id = "failNextSandboxPayments", tag = "sandbox", security(("api_key" = [])),
-    request_body = FailNextIn, responses((status = 200, body = FailNextOut), (status = 422, body = crate::openapi::ErrorOut)))]
+    request_body = FailNextIn, responses((status = 200, description = "Set", body = FailNextOut),
+        (status = 404, description = "`not_found`", body = crate::openapi::ErrorOut)))]
 pub async fn fail_next(
     State(st): State<AppState>,
     Authed(who): Authed,
     ApiJson(input): ApiJson<FailNextIn>,
 ) -> ApiResult<ApiJson<FailNextOut>> {
-    if input.count > 100 {
-        return Err(ApiError::invalid("count", "count must be 0 to 100"));
+    if input.count > FAIL_NEXT_MAX {
+        return Err(ApiError::invalid(
+            "count",
+            format!("count must be 0 to {FAIL_NEXT_MAX}"),
+        ));
     }
     let sandbox = st
         .app

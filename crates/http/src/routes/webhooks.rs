@@ -10,7 +10,7 @@ use wagate_domain::time::rfc3339;
 use wagate_store::{AttemptRecord, DeliveryRecord, EndpointRecord, EventFilter, EventRecord};
 
 use crate::auth::Authed;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::json::ApiJson;
 use crate::AppState;
 
@@ -79,9 +79,10 @@ impl<T: ToSchema> ListOut<T> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointIn {
-    /// `https://…` (http allowed; outside the sandbox never a private or loopback address).
+    /// `https://…` or `http://…`, at most 2048 characters; outside the sandbox its host must
+    /// resolve to public addresses only (never private or loopback).
     pub url: String,
-    /// Event types, or `["*"]` (the default) for all.
+    /// Event types (at least one), or `["*"]` (the default) for all.
     pub events: Option<Vec<String>>,
     /// Default true.
     pub enabled: Option<bool>,
@@ -162,15 +163,28 @@ pub(crate) fn query<T>(
         .map_err(|e| ApiError::invalid("query", e.body_text()))
 }
 
-/// Creates an endpoint (at most 16 per account).
+/// Creates an endpoint. An account has at most 16: one more is 409 `invalid_state`.
 #[utoipa::path(post, path = "/api/v1/webhooks/endpoints", operation_id = "createWebhookEndpoint", tag = "webhooks", security(("api_key" = [])),
     request_body = EndpointIn,
-    responses((status = 201, body = EndpointOut), (status = 422, body = crate::openapi::ErrorOut)))]
+    responses((status = 201, description = "The endpoint", body = EndpointOut),
+        (status = 409, description = "`invalid_state`", body = crate::openapi::ErrorOut)))]
 pub async fn create_endpoint(
     State(st): State<AppState>,
     Authed(who): Authed,
     ApiJson(input): ApiJson<EndpointIn>,
 ) -> ApiResult<(StatusCode, ApiJson<EndpointOut>)> {
+    // The limit is the account's state, not the request's: 409, checked first. (The app
+    // checks it again as it creates, for requests that race past this.)
+    let max = endpoints::MAX_ENDPOINTS;
+    let some = PageRequest::new(Some(i64::from(max)), None)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    if endpoints::list(&st.app, &who, &some).await?.data.len() >= max as usize {
+        return Err(ApiError::new(
+            ErrorCode::InvalidState,
+            format!("an account may have at most {max} endpoints; delete one first"),
+        )
+        .with("limit", max));
+    }
     let ep = endpoints::create(
         &st.app,
         &who,
@@ -185,7 +199,7 @@ pub async fn create_endpoint(
 
 /// The account's endpoints, newest first.
 #[utoipa::path(get, path = "/api/v1/webhooks/endpoints", operation_id = "listWebhookEndpoints", tag = "webhooks", security(("api_key" = [])),
-    params(ListParams), responses((status = 200, body = ListOut<EndpointOut>)))]
+    params(ListParams), responses((status = 200, description = "A page of endpoints", body = ListOut<EndpointOut>)))]
 pub async fn list_endpoints(
     State(st): State<AppState>,
     Authed(who): Authed,
@@ -198,7 +212,7 @@ pub async fn list_endpoints(
 
 /// One endpoint.
 #[utoipa::path(get, path = "/api/v1/webhooks/endpoints/{id}", operation_id = "getWebhookEndpoint", tag = "webhooks", security(("api_key" = [])),
-    params(("id" = String, Path)), responses((status = 200, body = EndpointOut), (status = 404, body = crate::openapi::ErrorOut)))]
+    params(("id" = String, Path)), responses((status = 200, description = "The endpoint", body = EndpointOut)))]
 pub async fn get_endpoint(
     State(st): State<AppState>,
     Authed(who): Authed,
@@ -210,7 +224,7 @@ pub async fn get_endpoint(
 /// Changes an endpoint.
 #[utoipa::path(patch, path = "/api/v1/webhooks/endpoints/{id}", operation_id = "updateWebhookEndpoint", tag = "webhooks", security(("api_key" = [])),
     params(("id" = String, Path)), request_body = EndpointPatchIn,
-    responses((status = 200, body = EndpointOut), (status = 404, body = crate::openapi::ErrorOut)))]
+    responses((status = 200, description = "The endpoint, changed", body = EndpointOut)))]
 pub async fn update_endpoint(
     State(st): State<AppState>,
     Authed(who): Authed,
@@ -232,7 +246,7 @@ pub async fn update_endpoint(
 
 /// Deletes an endpoint; its pending deliveries are abandoned.
 #[utoipa::path(delete, path = "/api/v1/webhooks/endpoints/{id}", operation_id = "deleteWebhookEndpoint", tag = "webhooks", security(("api_key" = [])),
-    params(("id" = String, Path)), responses((status = 200, body = DeletedOut), (status = 404, body = crate::openapi::ErrorOut)))]
+    params(("id" = String, Path)), responses((status = 200, description = "The endpoint, deleted", body = DeletedOut)))]
 pub async fn delete_endpoint(
     State(st): State<AppState>,
     Authed(who): Authed,
@@ -246,14 +260,26 @@ pub async fn delete_endpoint(
     }))
 }
 
-/// Sends a `webhook.test` event to this endpoint only.
+/// Sends a `webhook.test` event to this endpoint only. A disabled endpoint is 409
+/// `invalid_state`: enable it first.
 #[utoipa::path(post, path = "/api/v1/webhooks/endpoints/{id}/test", operation_id = "testWebhookEndpoint", tag = "webhooks", security(("api_key" = [])),
-    params(("id" = String, Path)), responses((status = 202, body = EventOut), (status = 404, body = crate::openapi::ErrorOut)))]
+    params(("id" = String, Path)), request_body = super::EmptyIn,
+    responses((status = 202, description = "The test event", body = EventOut),
+        (status = 409, description = "`invalid_state`", body = crate::openapi::ErrorOut)))]
 pub async fn test_endpoint(
     State(st): State<AppState>,
     Authed(who): Authed,
     Path(id): Path<String>,
+    ApiJson(super::EmptyIn {}): ApiJson<super::EmptyIn>,
 ) -> ApiResult<(StatusCode, ApiJson<EventOut>)> {
+    // A disabled endpoint is a state, not a bad request: 409, checked first. (The app
+    // refuses it again as it sends, for a disable that races past this.)
+    if !endpoints::get(&st.app, &who, &id).await?.enabled {
+        return Err(ApiError::new(
+            ErrorCode::InvalidState,
+            "the endpoint is disabled; enable it first",
+        ));
+    }
     let ev = endpoints::send_test(&st.app, &who, &id).await?;
     Ok((StatusCode::ACCEPTED, ApiJson(EventOut::new(ev, None))))
 }
@@ -300,7 +326,7 @@ fn secret_out(list: Vec<wagate_store::SecretRecord>) -> ApiResult<SecretOut> {
 
 /// The account's signing secret (created on first use).
 #[utoipa::path(get, path = "/api/v1/webhooks/secret", operation_id = "getWebhookSecret", tag = "webhooks", security(("api_key" = [])),
-    responses((status = 200, body = SecretOut)))]
+    responses((status = 200, description = "The secret", body = SecretOut)))]
 pub async fn get_secret(
     State(st): State<AppState>,
     Authed(who): Authed,
@@ -310,10 +336,12 @@ pub async fn get_secret(
 
 /// Rotates the secret; the old one keeps signing beside the new one for 24 hours.
 #[utoipa::path(post, path = "/api/v1/webhooks/secret/rotate", operation_id = "rotateWebhookSecret", tag = "webhooks", security(("api_key" = [])),
-    responses((status = 200, body = SecretOut)))]
+    request_body = super::EmptyIn,
+    responses((status = 200, description = "The new secret", body = SecretOut)))]
 pub async fn rotate_secret(
     State(st): State<AppState>,
     Authed(who): Authed,
+    ApiJson(super::EmptyIn {}): ApiJson<super::EmptyIn>,
 ) -> ApiResult<ApiJson<SecretOut>> {
     Ok(ApiJson(secret_out(secret::rotate(&st.app, &who).await?)?))
 }
@@ -410,7 +438,7 @@ impl EventOut {
 
 /// The account's events, newest first.
 #[utoipa::path(get, path = "/api/v1/webhooks/events", operation_id = "listWebhookEvents", tag = "webhooks", security(("api_key" = [])),
-    params(EventListParams), responses((status = 200, body = ListOut<EventOut>)))]
+    params(EventListParams), responses((status = 200, description = "A page of events", body = ListOut<EventOut>)))]
 pub async fn list_events(
     State(st): State<AppState>,
     Authed(who): Authed,
@@ -431,7 +459,7 @@ pub async fn list_events(
 
 /// One event with its deliveries and every attempt.
 #[utoipa::path(get, path = "/api/v1/webhooks/events/{id}", operation_id = "getWebhookEvent", tag = "webhooks", security(("api_key" = [])),
-    params(("id" = String, Path)), responses((status = 200, body = EventOut), (status = 404, body = crate::openapi::ErrorOut)))]
+    params(("id" = String, Path)), responses((status = 200, description = "The event", body = EventOut)))]
 pub async fn get_event(
     State(st): State<AppState>,
     Authed(who): Authed,
@@ -443,11 +471,13 @@ pub async fn get_event(
 
 /// Queues a new attempt of the event to each of its enabled endpoints, now.
 #[utoipa::path(post, path = "/api/v1/webhooks/events/{id}/redeliver", operation_id = "redeliverWebhookEvent", tag = "webhooks", security(("api_key" = [])),
-    params(("id" = String, Path)), responses((status = 202, body = EventOut), (status = 404, body = crate::openapi::ErrorOut)))]
+    params(("id" = String, Path)), request_body = super::EmptyIn,
+    responses((status = 202, description = "The event, queued again", body = EventOut)))]
 pub async fn redeliver_event(
     State(st): State<AppState>,
     Authed(who): Authed,
     Path(id): Path<String>,
+    ApiJson(super::EmptyIn {}): ApiJson<super::EmptyIn>,
 ) -> ApiResult<(StatusCode, ApiJson<EventOut>)> {
     let e = events::redeliver(&st.app, &who, &id).await?;
     Ok((StatusCode::ACCEPTED, ApiJson(EventOut::new(e, None))))
