@@ -18,7 +18,6 @@
 //! wagate side only. Every request loop is bounded in time, and only loopback is targeted.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -27,8 +26,9 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::post;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+
+#[path = "support/mod.rs"]
+mod support;
 
 /// A webhook server under load, seen only through its public API.
 trait EventApi: Send + Sync + 'static {
@@ -79,34 +79,6 @@ fn env(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// CPU seconds (user + system) of a process, from /proc.
-fn cpu_secs(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    // Fields after the command name (which is in parentheses and may hold spaces).
-    let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or_default();
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // utime and stime are fields 14 and 15 of the line: 11 and 12 after the name.
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-/// CPU seconds of every process called `postgres` on this machine.
-fn postgres_cpu_secs() -> f64 {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return 0.0;
-    };
-    dir.flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .is_ok_and(|c| c.trim() == "postgres")
-        })
-        .map(cpu_secs)
-        .sum()
-}
-
 /// Peak resident set of a process, in MB.
 fn peak_rss_mb(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -126,50 +98,10 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-struct Server {
-    child: Child,
-    base: String,
-    key: String,
-    log: PathBuf,
-}
-
-async fn start(bin: &str, store: &[String], log: PathBuf) -> Server {
-    let mut child = Command::new(bin)
-        .args(["serve", "--sandbox", "--listen", "127.0.0.1:0"])
-        .args(store)
-        .env("WAGATE_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start wagate");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut key = String::new();
-    loop {
-        let line = lines.next_line().await.unwrap().expect("wagate exited");
-        if let Some(k) = line.strip_prefix("sandbox demo api key: ") {
-            key = k.to_owned();
-        }
-        if let Some(a) = line.strip_prefix("wagate listening on ") {
-            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-            return Server {
-                child,
-                base: a.to_owned(),
-                key,
-                log,
-            };
-        }
-    }
-}
-
 #[tokio::main]
 async fn main() {
     let pg = std::env::args().nth(1);
-    let bin = std::env::var("WAGATE_BIN").unwrap_or_else(|_| {
-        let me = std::env::current_exe().unwrap();
-        let dir = me.parent().unwrap().parent().unwrap();
-        dir.join("wagate").display().to_string()
-    });
+    let bin = support::wagate_bin();
     let dir = tempfile::tempdir().unwrap();
     let store = match &pg {
         Some(url) => {
@@ -191,7 +123,9 @@ async fn main() {
         .with_state(arrivals.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
-    let mut server = start(&bin, &store, dir.path().join("server.log")).await;
+    let log = dir.path().join("server.log");
+    let stderr = Stdio::from(std::fs::File::create(&log).unwrap());
+    let mut server = support::start_sandbox(&bin, &store, "warn", stderr).await;
     let pid = server.child.id().unwrap();
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(1024)
@@ -218,7 +152,7 @@ async fn main() {
 
     let clients = env("CLIENTS", 32) as usize;
     let seconds = env("SECONDS", 20);
-    let (cpu0, pg_cpu0) = (cpu_secs(pid), postgres_cpu_secs());
+    let (cpu0, pg_cpu0) = (support::process_cpu(pid), support::postgres_cpu());
     let started = Instant::now();
     let stop_at = started + Duration::from_secs(seconds);
     let mut load = tokio::task::JoinSet::new();
@@ -254,7 +188,10 @@ async fn main() {
     while (arrivals.lock().unwrap().first.len() as u64) < accepted && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let (cpu, pg_cpu) = (cpu_secs(pid) - cpu0, postgres_cpu_secs() - pg_cpu0);
+    let (cpu, pg_cpu) = (
+        support::process_cpu(pid) - cpu0,
+        support::postgres_cpu() - pg_cpu0,
+    );
     let rss = peak_rss_mb(pid);
     let (delivered, requests, last) = {
         let a = arrivals.lock().unwrap();
@@ -288,7 +225,7 @@ async fn main() {
         },
         delivered as f64 / (cpu + if pg.is_some() { pg_cpu } else { 0.0 }).max(f64::EPSILON)
     );
-    let log = std::fs::read_to_string(&server.log).unwrap_or_default();
+    let log = std::fs::read_to_string(&log).unwrap_or_default();
     let bad: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("ERROR") || l.contains("WARN"))

@@ -24,6 +24,9 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+#[path = "support/mod.rs"]
+mod support;
+
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -57,34 +60,17 @@ impl Api {
 
 /// Starts the server; its process and the API.
 async fn start(bin: &str, data_dir: &std::path::Path) -> (Child, Api) {
-    let mut child = Command::new(bin)
-        .args([
-            "serve",
-            "--sandbox",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .args(std::env::var_os("NO_WORKER").map(|_| "--no-worker"))
-        .env("WAGATE_LOG", "error")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start wagate");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut key = String::new();
-    loop {
-        let line = lines.next_line().await.unwrap().expect("wagate exited");
-        if let Some(k) = line.strip_prefix("sandbox demo api key: ") {
-            key = k.to_owned();
-        }
-        if let Some(a) = line.strip_prefix("wagate listening on ") {
-            let http = reqwest::Client::new();
-            let base = a.to_owned();
-            return (child, Api { http, base, key });
-        }
+    let mut args = support::store_args(&data_dir.display().to_string()).to_vec();
+    if std::env::var_os("NO_WORKER").is_some() {
+        args.push("--no-worker".to_owned());
     }
+    let s = support::start_sandbox(bin, &args, "error", Stdio::inherit()).await;
+    let api = Api {
+        http: reqwest::Client::new(),
+        base: s.base,
+        key: s.key,
+    };
+    (s.child, api)
 }
 
 /// Adds a card, then creates and scans `n` lines, `concurrency` at a time; their ids.
@@ -301,11 +287,7 @@ fn report(name: &str, p: &Phase, secs: u64) {
 
 #[tokio::main]
 async fn main() {
-    let bin = std::env::var("WAGATE_BIN").unwrap_or_else(|_| {
-        let me = std::env::current_exe().unwrap();
-        let release = me.parent().unwrap().parent().unwrap();
-        release.join("wagate").display().to_string()
-    });
+    let bin = support::wagate_bin();
     let bench_dir = std::env::var("BENCH_DIR")
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench").to_owned());
     let (n, secs) = (env("LINES", 10_000) as usize, env("SECONDS", 20));

@@ -37,8 +37,6 @@ use std::time::Instant;
 
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 use wagate_app::lines::CreateLine;
 use wagate_app::App;
 use wagate_domain::account::KeyMode;
@@ -46,6 +44,9 @@ use wagate_domain::clock::{Clock, ManualClock};
 use wagate_domain::ids::LineId;
 use wagate_domain::money::Micros;
 use wagate_store::{AccountStore, LineStore, SandboxStore, SqlStore};
+
+#[path = "support/mod.rs"]
+mod support;
 
 const START: &str = "2026-01-01T00:00:00Z";
 /// Where the seeding leaves the clock: just before the renewal day.
@@ -171,72 +172,6 @@ async fn seed(store: &str, n: u64, spread: SignedDuration) {
     println!("seed: done in {:.1} s", t0.elapsed().as_secs_f64());
 }
 
-struct Server {
-    child: Child,
-    base: String,
-    key: String,
-}
-
-async fn start(bin: &str, store: &str) -> Server {
-    let flag = if store.starts_with("postgres") {
-        "--database-url"
-    } else {
-        "--data-dir"
-    };
-    let mut child = Command::new(bin)
-        .args(["serve", "--sandbox", "--listen", "127.0.0.1:0", flag, store])
-        .env("WAGATE_LOG", "error")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start wagate");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut key = String::new();
-    loop {
-        let line = lines.next_line().await.unwrap().expect("wagate exited");
-        if let Some(k) = line.strip_prefix("sandbox demo api key: ") {
-            key = k.to_owned();
-        }
-        if let Some(a) = line.strip_prefix("wagate listening on ") {
-            return Server {
-                child,
-                base: a.to_owned(),
-                key,
-            };
-        }
-    }
-}
-
-/// CPU seconds (user + system) a process used so far.
-fn process_cpu(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<f64> = rest
-        .split_whitespace()
-        .map(|x| x.parse().unwrap_or(0.0))
-        .collect();
-    if f.len() < 13 {
-        return 0.0;
-    }
-    (f[11] + f[12]) / 100.0
-}
-
-/// CPU seconds used by every `postgres` process.
-fn postgres_cpu() -> f64 {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return 0.0;
-    };
-    dir.filter_map(Result::ok)
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .is_ok_and(|c| c.trim() == "postgres")
-        })
-        .map(process_cpu)
-        .sum()
-}
-
 /// The machine's CPU counters: (busy, idle, steal) in seconds, all cores.
 fn machine_cpu() -> (f64, f64, f64) {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
@@ -257,7 +192,7 @@ fn machine_cpu() -> (f64, f64, f64) {
 }
 
 /// Every object of a list endpoint, oldest first.
-async fn list_all(http: &reqwest::Client, s: &Server, path: &str) -> Vec<Value> {
+async fn list_all(http: &reqwest::Client, s: &support::Sandbox, path: &str) -> Vec<Value> {
     let sep = if path.contains('?') { '&' } else { '?' };
     let mut out: Vec<Value> = Vec::new();
     let mut after: Option<String> = None;
@@ -291,7 +226,7 @@ fn micros(s: &str) -> i64 {
     Micros::parse(s).unwrap().0
 }
 
-async fn verify(http: &reqwest::Client, s: &Server, n: u64) {
+async fn verify(http: &reqwest::Client, s: &support::Sandbox, n: u64) {
     let day = ts(DAY_START)..ts(DAY_END);
     let in_day = |v: &Value| day.contains(&ts(v.as_str().unwrap()));
     let t = Instant::now();
@@ -414,11 +349,7 @@ async fn main() {
     let pg = std::env::args().nth(1);
     let n = env("LINES", 100_000);
     let spread = SignedDuration::from_secs(env("SPREAD_SECS", 86_400) as i64);
-    let bin = std::env::var("WAGATE_BIN").unwrap_or_else(|_| {
-        let me = std::env::current_exe().unwrap();
-        let dir = me.parent().unwrap().parent().unwrap();
-        dir.join("wagate").display().to_string()
-    });
+    let bin = support::wagate_bin();
     let dir = tempfile::tempdir().unwrap();
     let store = match (std::env::var("STORE").ok(), &pg) {
         (Some(s), _) => s,
@@ -448,9 +379,19 @@ async fn main() {
     };
 
     let http = reqwest::Client::new();
-    let s = start(&bin, &store).await;
+    let s = support::start_sandbox(
+        &bin,
+        &support::store_args(&store),
+        "error",
+        Stdio::inherit(),
+    )
+    .await;
     let pid = s.child.id().unwrap();
-    let (cpu0, pg0, m0) = (process_cpu(pid), postgres_cpu(), machine_cpu());
+    let (cpu0, pg0, m0) = (
+        support::process_cpu(pid),
+        support::postgres_cpu(),
+        machine_cpu(),
+    );
     let t = Instant::now();
     let resp = http
         .post(format!("{}/api/v1/sandbox/clock/advance", s.base))
@@ -462,7 +403,11 @@ async fn main() {
     let status = resp.status();
     let report: Value = resp.json().await.unwrap();
     let secs = t.elapsed().as_secs_f64();
-    let (cpu1, pg1, m1) = (process_cpu(pid), postgres_cpu(), machine_cpu());
+    let (cpu1, pg1, m1) = (
+        support::process_cpu(pid),
+        support::postgres_cpu(),
+        machine_cpu(),
+    );
     assert_eq!(status, 200, "{report}");
     println!(
         "{backend}: one advance over the renewal day ({} → {}): {} jobs in {secs:.2} s = {:.0} renewals/s",

@@ -19,8 +19,9 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::post;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+
+#[path = "support/mod.rs"]
+mod support;
 
 type Arrivals = Arc<Mutex<HashMap<String, Instant>>>;
 
@@ -39,39 +40,6 @@ fn env(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-struct Server {
-    _child: Child,
-    base: String,
-    key: String,
-}
-
-async fn start(bin: &str, store: &[String], extra: &[&str]) -> Server {
-    let mut child = Command::new(bin)
-        .args(["serve", "--sandbox", "--listen", "127.0.0.1:0"])
-        .args(store)
-        .args(extra)
-        .env("WAGATE_LOG", "error")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start wagate");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut key = String::new();
-    loop {
-        let line = lines.next_line().await.unwrap().expect("wagate exited");
-        if let Some(k) = line.strip_prefix("sandbox demo api key: ") {
-            key = k.to_owned();
-        }
-        if let Some(a) = line.strip_prefix("wagate listening on ") {
-            return Server {
-                _child: child,
-                base: a.to_owned(),
-                key,
-            };
-        }
-    }
 }
 
 async fn fire(http: &reqwest::Client, base: &str, key: &str, ep: &str) -> String {
@@ -94,16 +62,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 #[tokio::main]
 async fn main() {
     let pg = std::env::args().nth(1);
-    let bin = std::env::var("WAGATE_BIN").unwrap_or_else(|_| {
-        let me = std::env::current_exe().unwrap();
-        me.parent()
-            .unwrap()
-            .parent()
-            .unwrap()
-            .join("wagate")
-            .display()
-            .to_string()
-    });
+    let bin = support::wagate_bin();
     let dir = tempfile::tempdir().unwrap();
     let store = match &pg {
         Some(url) => {
@@ -127,7 +86,8 @@ async fn main() {
 
     // Phase 1: queue EVENTS with no worker running, then start one and time the drain.
     let n = env("EVENTS", 20_000) as usize;
-    let s = start(&bin, &store, &["--no-worker"]).await;
+    let no_worker = [store.clone(), vec!["--no-worker".to_owned()]].concat();
+    let s = support::start_sandbox(&bin, &no_worker, "error", Stdio::inherit()).await;
     let ep: Value = http
         .post(format!("{}/api/v1/webhooks/endpoints", s.base))
         .bearer_auth(&s.key)
@@ -150,7 +110,7 @@ async fn main() {
     while tasks.join_next().await.is_some() {}
     drop(s);
     let started = Instant::now();
-    let s = start(&bin, &store, &[]).await;
+    let s = support::start_sandbox(&bin, &store, "error", Stdio::inherit()).await;
     while arrivals.lock().unwrap().len() < n {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

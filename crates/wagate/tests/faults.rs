@@ -246,24 +246,7 @@ async fn fault_body(kind: &str) {
     accepted.insert(ev["id"].as_str().unwrap().to_owned());
 
     // Every accepted event arrives (delivery is asynchronous: wait in real time, bounded).
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let seen: HashSet<String> = rx
-            .received()
-            .iter()
-            .map(|r| r.header("webhook-id"))
-            .collect();
-        let missing = accepted.difference(&seen).count();
-        if missing == 0 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{missing} of {} accepted events never arrived",
-            accepted.len()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    rx.wait_for_ids(&accepted, Duration::from_secs(60)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -383,23 +383,7 @@ async fn crash_body(kind: &str, events: usize) {
 
     let s = Server::start(&backing, &["--sandbox"]).await;
     rx.set_delay_ms(0);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
-    loop {
-        let seen: HashSet<String> = rx
-            .received()
-            .iter()
-            .map(|r| r.header("webhook-id"))
-            .collect();
-        if ids.is_subset(&seen) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{} of {events} events arrived after the restart",
-            ids.intersection(&seen).count()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    rx.wait_for_ids(&ids, Duration::from_secs(240)).await;
     drop(s);
 }
 

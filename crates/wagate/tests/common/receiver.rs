@@ -86,6 +86,29 @@ impl Receiver {
         self.inner.got.lock().unwrap().clone()
     }
 
+    /// Waits (real time: delivery is asynchronous) until every event in `ids` arrived
+    /// (distinct `webhook-id`s), failing with how many did after `within`.
+    pub async fn wait_for_ids(&self, ids: &std::collections::HashSet<String>, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let seen: std::collections::HashSet<String> = self
+                .received()
+                .iter()
+                .map(|r| r.header("webhook-id"))
+                .collect();
+            let arrived = ids.intersection(&seen).count();
+            if arrived == ids.len() {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{arrived} of {} accepted events arrived within {within:?}",
+                ids.len()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Waits (real time: delivery is asynchronous) until `n` requests arrived.
     pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<Received> {
         let deadline = tokio::time::Instant::now() + within;
