@@ -62,8 +62,9 @@ pub struct AdvanceReport {
     pub to: Timestamp,
     /// Jobs run on the way.
     pub jobs_run: u64,
-    /// Whether the clock reached the target; `false` when the time budget ran out first
-    /// (the clock then stands at the last due time it reached, every job due by it done).
+    /// Whether the clock reached the target and every job due by it ran; `false` when the
+    /// time budget ran out first (the clock then stands at the last due time it reached;
+    /// jobs due at that instant may be left, and the next advance runs them first).
     pub complete: bool,
 }
 
@@ -247,8 +248,20 @@ impl Scheduler {
     /// many lines anchored at one instant does not run one by one); jobs due at different
     /// instants run strictly one instant after the other.
     pub async fn run_due_now(&self) -> StoreResult<u64> {
+        Ok(self.run_due_until(None).await?.0)
+    }
+
+    /// [`Scheduler::run_due_now`], stopping between two rounds once `deadline` (real time)
+    /// has passed: how many jobs ran, and whether nothing due is left.
+    async fn run_due_until(
+        &self,
+        deadline: Option<std::time::Instant>,
+    ) -> StoreResult<(u64, bool)> {
         let mut ran = 0;
         loop {
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                return Ok((ran, false));
+            }
             let now = self.inner.clock.now();
             if let Some((_, n)) = self.run_batch(now, now, None).await? {
                 ran += n;
@@ -256,7 +269,7 @@ impl Scheduler {
             }
             let jobs = self.claim(SAME_INSTANT_BATCH).await?;
             if jobs.is_empty() {
-                return Ok(ran);
+                return Ok((ran, true));
             }
             ran += jobs.len() as u64;
             let mut rest = jobs.into_iter().peekable();
@@ -359,15 +372,20 @@ impl Scheduler {
             AdvanceTarget::To(t) => t,
             AdvanceTarget::AtLeast(t) => t.max(from).min(SANDBOX_CLOCK_MAX.max(from)),
         };
-        let mut jobs_run = self.run_due_now().await?;
+        let deadline = budget.map(|b| started + b);
+        let incomplete = |jobs_run| AdvanceReport {
+            from,
+            to: clock.now(),
+            jobs_run,
+            complete: false,
+        };
+        let (mut jobs_run, drained) = self.run_due_until(deadline).await?;
+        if !drained {
+            return Ok(incomplete(jobs_run));
+        }
         loop {
             if budget.is_some_and(|b| started.elapsed() >= b) && clock.now() < target {
-                return Ok(AdvanceReport {
-                    from,
-                    to: clock.now(),
-                    jobs_run,
-                    complete: false,
-                });
+                return Ok(incomplete(jobs_run));
             }
             match store.next_job_due_at().await? {
                 Some(due) if due <= clock.now() => {
@@ -388,7 +406,11 @@ impl Scheduler {
                 }
                 _ => break,
             }
-            jobs_run += self.run_due_now().await?;
+            let (ran, drained) = self.run_due_until(deadline).await?;
+            jobs_run += ran;
+            if !drained {
+                return Ok(incomplete(jobs_run));
+            }
         }
         clock.set(target);
         store.save_sandbox_clock(clock.now()).await?;

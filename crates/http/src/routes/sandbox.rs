@@ -48,8 +48,8 @@ pub struct AdvanceOut {
     /// Jobs that ran on the way.
     pub jobs_run: u64,
     /// Whether the clock reached the target. `false` when replaying the jobs due on the way
-    /// took longer than the advance's time budget: the clock stands at `now` (every job due
-    /// by then has run); advance again to go on.
+    /// took longer than the advance's time budget: the clock stands at `now` (jobs due at
+    /// that instant may be left); advance again to go on: it runs them first.
     pub complete: bool,
 }
 
