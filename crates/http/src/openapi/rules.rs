@@ -219,6 +219,11 @@ fn rules() -> Vec<Rule> {
         ),
         rule("/components/schemas/InboundIn/properties/from", e164),
         rule("/components/schemas/InboundIn/properties/text", text),
+        // A POST that takes nothing refuses any field (its hand-written Deserialize).
+        rule(
+            "/components/schemas/EmptyIn",
+            json!({"additionalProperties": false}),
+        ),
         rule(
             "/components/schemas/FailNextIn/properties/count",
             json!({"minimum": 0, "maximum": FAIL_NEXT_MAX}),

@@ -9,7 +9,8 @@ pub(crate) mod sandbox;
 pub(crate) mod system;
 pub(crate) mod webhooks;
 
-use serde::Deserialize;
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 
 use axum::extract::DefaultBodyLimit;
@@ -25,11 +26,30 @@ use crate::json::MAX_BODY_BYTES;
 use crate::{auth, guard, idempotency, metrics, AppState};
 
 /// The body of a POST that takes no parameters: `{}` or no body at all. Anything else is
-/// refused like any body (400 not JSON, 422 naming an unknown field), so a request that
-/// meant something else never silently does this.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+/// refused like any body (400 not JSON, 422 naming an unknown field or for not being an
+/// object), so a request that meant something else never silently does this.
+#[derive(Debug, Default, ToSchema)]
 pub struct EmptyIn {}
+
+impl<'de> Deserialize<'de> for EmptyIn {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Empty;
+        impl<'de> Visitor<'de> for Empty {
+            type Value = EmptyIn;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an empty object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<EmptyIn, A::Error> {
+                match map.next_key::<String>()? {
+                    None => Ok(EmptyIn {}),
+                    Some(k) => Err(serde::de::Error::unknown_field(&k, &[])),
+                }
+            }
+        }
+        // A map only: serde would also read an empty struct from `[]`.
+        d.deserialize_map(Empty)
+    }
+}
 
 /// The whole HTTP application. Sandbox routes exist only when the app runs as a sandbox.
 pub fn router(state: AppState) -> Router {

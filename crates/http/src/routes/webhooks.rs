@@ -12,6 +12,7 @@ use wagate_store::{AttemptRecord, DeliveryRecord, EndpointRecord, EventFilter, E
 use crate::auth::Authed;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::json::ApiJson;
+use crate::openapi::rules::ENDPOINT_DESCRIPTION_MAX_CHARS;
 use crate::AppState;
 
 /// A webhook endpoint.
@@ -173,12 +174,25 @@ pub async fn create_endpoint(
     Authed(who): Authed,
     ApiJson(input): ApiJson<EndpointIn>,
 ) -> ApiResult<(StatusCode, ApiJson<EndpointOut>)> {
-    // The limit is the account's state, not the request's: 409, checked first. (The app
-    // checks it again as it creates, for requests that race past this.)
+    // The limit is the account's state, not the request's: 409, once the fields are known
+    // to be valid (their 422 comes first). The app checks it again as it creates, for
+    // requests that race past this.
     let max = endpoints::MAX_ENDPOINTS;
     let some = PageRequest::new(Some(i64::from(max)), None)
         .map_err(|e| ApiError::internal(e.to_string()))?;
     if endpoints::list(&st.app, &who, &some).await?.data.len() >= max as usize {
+        endpoints::validate_url(&st.app, &input.url).await?;
+        endpoints::validate_events(input.events.clone())?;
+        if input
+            .description
+            .as_ref()
+            .is_some_and(|d| d.chars().count() > ENDPOINT_DESCRIPTION_MAX_CHARS)
+        {
+            return Err(ApiError::invalid(
+                "description",
+                format!("description is longer than {ENDPOINT_DESCRIPTION_MAX_CHARS} characters"),
+            ));
+        }
         return Err(ApiError::new(
             ErrorCode::InvalidState,
             format!("an account may have at most {max} endpoints; delete one first"),
