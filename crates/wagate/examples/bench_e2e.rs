@@ -91,29 +91,12 @@ fn peak_rss_mb(pid: u32) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
 #[tokio::main]
 async fn main() {
     let pg = std::env::args().nth(1);
     let bin = support::wagate_bin();
     let dir = tempfile::tempdir().unwrap();
-    let store = match &pg {
-        Some(url) => {
-            std::env::set_var("WAGATE_TEST_POSTGRES_URL", url);
-            let db = wagate_store::testing::fresh_postgres_database()
-                .await
-                .unwrap();
-            vec!["--database-url".to_owned(), db]
-        }
-        None => vec!["--data-dir".to_owned(), dir.path().display().to_string()],
-    };
-    let backend = if pg.is_some() { "PostgreSQL" } else { "SQLite" };
+    let (store, backend) = support::bench_store(pg.as_deref(), dir.path()).await;
 
     let arrivals: Shared = Arc::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -204,8 +187,8 @@ async fn main() {
     println!("{backend}, {clients} clients for {seconds} s:");
     println!(
         "  accepted {accepted} ({rate:.0}/s), refused {refused}, API p50 {:.1} ms, p99 {:.1} ms",
-        percentile(&lat, 0.5),
-        percentile(&lat, 0.99)
+        support::percentile(&lat, 0.5),
+        support::percentile(&lat, 0.99)
     );
     println!(
         "  delivered {delivered} distinct of {accepted} accepted ({requests} requests received); \

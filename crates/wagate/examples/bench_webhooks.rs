@@ -55,26 +55,12 @@ async fn fire(http: &reqwest::Client, base: &str, key: &str, ep: &str) -> String
     v["id"].as_str().unwrap().to_owned()
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
 #[tokio::main]
 async fn main() {
     let pg = std::env::args().nth(1);
     let bin = support::wagate_bin();
     let dir = tempfile::tempdir().unwrap();
-    let store = match &pg {
-        Some(url) => {
-            std::env::set_var("WAGATE_TEST_POSTGRES_URL", url);
-            let db = wagate_store::testing::fresh_postgres_database()
-                .await
-                .unwrap();
-            vec!["--database-url".to_owned(), db]
-        }
-        None => vec!["--data-dir".to_owned(), dir.path().display().to_string()],
-    };
-    let backend = if pg.is_some() { "PostgreSQL" } else { "SQLite" };
+    let (store, backend) = support::bench_store(pg.as_deref(), dir.path()).await;
     let arrivals: Arrivals = Arc::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
@@ -155,8 +141,8 @@ async fn main() {
         "{backend}: {rate} events/s for {} s: {} delivered, commit→first attempt p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         total / rate,
         lat.len(),
-        percentile(&lat, 0.5),
-        percentile(&lat, 0.99),
+        support::percentile(&lat, 0.5),
+        support::percentile(&lat, 0.99),
         lat.last().copied().unwrap_or(0.0)
     );
     drop(s);

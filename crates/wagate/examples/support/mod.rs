@@ -97,3 +97,29 @@ pub fn postgres_cpu() -> f64 {
         .map(process_cpu)
         .sum()
 }
+
+/// The store flags of a bench run, and its name: a fresh database on the PostgreSQL at
+/// `pg` when given, else an SQLite data directory in `dir`.
+pub async fn bench_store(pg: Option<&str>, dir: &std::path::Path) -> (Vec<String>, &'static str) {
+    match pg {
+        Some(url) => {
+            std::env::set_var("WAGATE_TEST_POSTGRES_URL", url);
+            let db = wagate_store::testing::fresh_postgres_database()
+                .await
+                .unwrap();
+            (vec!["--database-url".to_owned(), db], "PostgreSQL")
+        }
+        None => (
+            vec!["--data-dir".to_owned(), dir.display().to_string()],
+            "SQLite",
+        ),
+    }
+}
+
+/// The `p` quantile (0–1) of sorted values (0 for none).
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
