@@ -431,8 +431,13 @@ pub struct Batch {
     pub update_line: Option<LineRecord>,
     /// New messages.
     pub insert_messages: Vec<MessageRecord>,
-    /// Message status changes (each skipped if the message moved meanwhile).
+    /// Message status changes (each skipped if the message moved meanwhile, unless
+    /// `messages_must_move`).
     pub update_messages: Vec<MessageUpdate>,
+    /// Every change of `update_messages` must apply: one whose message moved meanwhile makes
+    /// the whole batch a [`Conflict::MessageChanged`], so the events announcing the changes
+    /// are written only with them.
+    pub messages_must_move: bool,
     /// The account whose billing this batch touches.
     pub billing_account: Option<AccountId>,
     /// Settings written under the account's version.
@@ -481,6 +486,9 @@ pub enum Conflict {
     /// A job to remove is gone or leased: another worker has it.
     #[error("the job was taken by another worker")]
     JobTaken,
+    /// A message's status moved on (a strict batch, see [`Batch::messages_must_move`]).
+    #[error("the message changed meanwhile")]
+    MessageChanged,
 }
 
 /// Why an outbound message was not queued.

@@ -636,24 +636,34 @@ impl LineService {
         let Some(l) = self.store.line_by_id(line).await? else {
             return Ok(());
         };
-        let Some(mut m) = self.store.get_message(&l.account_id, message).await? else {
-            return Ok(());
-        };
-        if !m.status.advances_to(status) {
-            return Ok(());
+        // Two receipts of one message may be applied at once (overdue receipts run side by
+        // side): the change must apply for its event to be written, and the loser reads
+        // again and decides again — its status may no longer be an advance.
+        for _ in 0..MAX_CONFLICT_RETRIES {
+            let Some(mut m) = self.store.get_message(&l.account_id, message).await? else {
+                return Ok(());
+            };
+            if !m.status.advances_to(status) {
+                return Ok(());
+            }
+            let now = self.clock.now();
+            let (update, event) = self.move_message(&mut m, status, error.clone(), None, now);
+            let batch = Batch {
+                update_messages: vec![update],
+                messages_must_move: true,
+                events: vec![event],
+                ..Batch::default()
+            };
+            match self.store.commit(batch, now).await? {
+                Ok(()) => return Ok(()),
+                Err(conflict) => {
+                    tracing::debug!(%message, %conflict, "retrying a message status change")
+                }
+            }
         }
-        let now = self.clock.now();
-        let (update, event) = self.move_message(&mut m, status, error, None, now);
-        let batch = Batch {
-            update_messages: vec![update],
-            events: vec![event],
-            ..Batch::default()
-        };
-        self.store
-            .commit(batch, now)
-            .await?
-            .map_err(|c| AppError::Internal(c.into()))?;
-        Ok(())
+        Err(AppError::Internal(anyhow::anyhow!(
+            "message {message} kept changing; gave up after {MAX_CONFLICT_RETRIES} tries"
+        )))
     }
 
     /// An inbound message (inbound is never limited).

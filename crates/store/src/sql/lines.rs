@@ -17,7 +17,7 @@ use wagate_domain::time::to_micros;
 
 use super::group::{can_join, enqueue_alone, WriteGroup};
 use super::jobs::{insert_jobs, insert_jobs_many, remove_unleased_jobs};
-use super::script::Script;
+use super::script::{Arg, Script};
 use super::webhooks::insert_events;
 use super::{
     count, id, int, opt_int, opt_text, opt_ts, param, param_list, placeholders, text, ts, Backend,
@@ -358,30 +358,37 @@ pub(crate) fn push_insert_messages<'a>(script: &mut Script<'a>, messages: &[&'a 
     );
 }
 
-/// Applies one message status change (skipped if the message moved meanwhile).
+/// Applies one message status change (skipped if the message moved meanwhile); whether it
+/// applied.
 pub(crate) async fn update_message(
     conn: &mut AnyConnection,
     u: &crate::MessageUpdate,
-) -> StoreResult<()> {
-    let mut script = Script::new(Backend::of(conn));
-    push_update_message(&mut script, u);
-    script.run(conn).await
+) -> StoreResult<bool> {
+    let (sql, args) = update_message_statement(Backend::of(conn), u);
+    let q = super::script::bind(sqlx::query(&sql), args);
+    Ok(q.execute(&mut *conn).await?.rows_affected() == 1)
 }
 
 /// Adds the statement of [`update_message`] to `script`.
 pub(crate) fn push_update_message<'a>(script: &mut Script<'a>, u: &'a crate::MessageUpdate) {
+    let (sql, args) = update_message_statement(script.backend(), u);
+    script.push(sql, args);
+}
+
+/// The statement of [`update_message`] and its arguments.
+fn update_message_statement(backend: Backend, u: &crate::MessageUpdate) -> (String, Vec<Arg<'_>>) {
     let sql = format!(
         "UPDATE messages SET status = {}, error = COALESCE({}, error),
              provider_id = COALESCE({}, provider_id), updated_at = {}
          WHERE id = {} AND status = {}",
-        param(script.backend(), 1),
-        param(script.backend(), 2),
-        param(script.backend(), 3),
-        param(script.backend(), 4),
-        param(script.backend(), 5),
-        param(script.backend(), 6),
+        param(backend, 1),
+        param(backend, 2),
+        param(backend, 3),
+        param(backend, 4),
+        param(backend, 5),
+        param(backend, 6),
     );
-    script.push(
+    (
         sql,
         vec![
             u.status.as_str().into(),
@@ -391,7 +398,7 @@ pub(crate) fn push_update_message<'a>(script: &mut Script<'a>, u: &'a crate::Mes
             u.id.as_str().into(),
             u.from_status.as_str().into(),
         ],
-    );
+    )
 }
 
 async fn patch_billing(
@@ -544,7 +551,9 @@ impl SqlStore {
             insert_message(conn, m).await?;
         }
         for u in &batch.update_messages {
-            update_message(conn, u).await?;
+            if !update_message(conn, u).await? && batch.messages_must_move {
+                return Ok(Err(Conflict::MessageChanged));
+            }
         }
         if let Some(account) = &batch.billing_account {
             ensure_billing_row(conn, account).await?;

@@ -124,7 +124,8 @@ impl<'a> Script<'a> {
     }
 }
 
-fn bind<'q>(
+/// Binds `args` to `q` in order.
+pub(crate) fn bind<'q>(
     mut q: Query<'q, Any, AnyArguments<'q>>,
     args: Vec<Arg<'q>>,
 ) -> Query<'q, Any, AnyArguments<'q>> {
