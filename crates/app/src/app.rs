@@ -12,6 +12,7 @@ use wagate_store::Store;
 use crate::billing::BillingService;
 use crate::connector::{Connector, ConnectorSink};
 use crate::lines::jobs::LineJobs;
+use crate::lines::ownership::LineOwnership;
 use crate::lines::{LineService, LinesConfig};
 use crate::scheduler::Scheduler;
 use crate::webhooks::delivery::Deliverer;
@@ -45,6 +46,8 @@ pub struct App {
     pub billing: Arc<BillingService>,
     /// The WhatsApp connection provider.
     pub connector: Arc<dyn Connector>,
+    /// Which lines this server serves (see [`crate::lines::ownership`]).
+    pub ownership: Arc<LineOwnership>,
     /// API keys that authenticated recently (see [`crate::accounts::KEY_CACHE_TTL`]).
     pub keys: Arc<crate::accounts::KeyCache>,
 }
@@ -127,7 +130,16 @@ impl App {
         ));
         let sink: Arc<dyn ConnectorSink> = lines.clone();
         outside.connector.attach(Arc::downgrade(&sink));
-        LineJobs::new(lines.clone(), outside.connector.clone()).register();
+        let ownership = LineOwnership::new(
+            store.clone(),
+            wall.clone(),
+            outside.connector.clone(),
+            scheduler.holder().to_owned(),
+        );
+        LineJobs::new(lines.clone(), outside.connector.clone(), ownership.clone()).register();
+        if let Some(c) = &sandbox_clock {
+            scheduler.follow_stored_clock(c.clone());
+        }
         let billing = BillingService::new(
             store.clone(),
             clock.clone(),
@@ -145,6 +157,7 @@ impl App {
             wall,
             sandbox_clock,
             scheduler,
+            ownership,
             config: AppConfig { mode },
             keys: Arc::default(),
         })

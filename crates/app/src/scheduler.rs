@@ -101,6 +101,10 @@ pub enum AdvanceError {
     Store(#[from] wagate_store::StoreError),
 }
 
+/// How often, at most, a sandbox server's background loop reads the stored sandbox clock
+/// (see [`Scheduler::follow_stored_clock`]).
+const CLOCK_CATCH_UP: Duration = Duration::from_millis(100);
+
 /// How the background loop behaves.
 #[derive(Debug, Clone, Copy)]
 pub struct WorkerOptions {
@@ -136,7 +140,19 @@ struct Inner {
     advance_lock: tokio::sync::Mutex<()>,
     /// Jobs this process has claimed and not yet recorded: the heartbeat renews their leases.
     running: Mutex<HashSet<JobId>>,
+    /// This server's identity among the servers sharing the store (see
+    /// [`crate::lines::ownership`]).
+    holder: String,
+    /// The sandbox clock the background loop keeps up with the stored one, which another
+    /// sandbox server on the same store may have advanced.
+    follow: std::sync::OnceLock<Arc<ManualClock>>,
 }
+
+/// A handler's answer that its job is another server's to run (the line it acts on is
+/// served elsewhere): the job is given back unrun, with no attempt counted.
+#[derive(Debug, thiserror::Error)]
+#[error("this job is another server's to run")]
+pub struct NotHere;
 
 impl Scheduler {
     /// A scheduler over `store`, reading business time from `clock` and lease time from `wall`.
@@ -150,7 +166,32 @@ impl Scheduler {
                 wake: Notify::new(),
                 advance_lock: tokio::sync::Mutex::new(()),
                 running: Mutex::new(HashSet::new()),
+                holder: crate::lines::ownership::LineOwnership::new_holder(),
+                follow: std::sync::OnceLock::new(),
             }),
+        }
+    }
+
+    /// This server's identity among the servers sharing the store.
+    pub fn holder(&self) -> &str {
+        &self.inner.holder
+    }
+
+    /// Makes the background loop move `clock` up to the stored sandbox clock whenever it looks
+    /// for work, so jobs another sandbox server's advance made due run here too.
+    pub fn follow_stored_clock(&self, clock: Arc<ManualClock>) {
+        let _ = self.inner.follow.set(clock);
+    }
+
+    async fn catch_up_clock(&self) {
+        if let Some(clock) = self.inner.follow.get() {
+            match self.inner.store.load_sandbox_clock().await {
+                Ok(Some(saved)) => {
+                    clock.set(saved);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "could not read the stored sandbox clock"),
+            }
         }
     }
 
@@ -182,7 +223,13 @@ impl Scheduler {
         let jobs = self
             .inner
             .store
-            .claim_due_jobs(self.inner.clock.now(), wall, wall + JOB_LEASE, limit)
+            .claim_due_jobs(
+                self.inner.clock.now(),
+                wall,
+                wall + JOB_LEASE,
+                limit,
+                &self.inner.holder,
+            )
             .await?;
         self.running().extend(jobs.iter().map(|j| j.id.clone()));
         Ok(jobs)
@@ -231,6 +278,10 @@ impl Scheduler {
         let recorded = match outcome {
             Ok(()) if handler.is_some_and(|h| h.removes_own_job()) => Ok(()),
             Ok(()) => store.finish_job(&job.id).await,
+            Err(e) if e.is::<NotHere>() => {
+                tracing::debug!(job = %job.id, kind = %job.kind, "job given back to the server that serves its line");
+                store.release_job(&job.id).await
+            }
             Err(e) => {
                 let retry_at = self.inner.clock.now() + retry_delay(job.attempts);
                 tracing::warn!(job = %job.id, kind = %job.kind, attempts = job.attempts + 1, error = %e, "job failed; will retry");
@@ -431,6 +482,7 @@ impl Scheduler {
     ) {
         let permits = Arc::new(Semaphore::new(opts.concurrency.max(1)));
         let _heartbeat = AbortOnDrop(tokio::spawn(self.clone().heartbeat_forever()));
+        let mut caught_up = std::time::Instant::now() - CLOCK_CATCH_UP;
         loop {
             if *shutdown.borrow() {
                 break;
@@ -443,6 +495,10 @@ impl Scheduler {
                 },
                 _ = shutdown.changed() => continue,
             };
+            if caught_up.elapsed() >= CLOCK_CATCH_UP {
+                self.catch_up_clock().await;
+                caught_up = std::time::Instant::now();
+            }
             let free = permits.available_permits() as u32 + 1;
             let claimed = match self.inner.advance_lock.try_lock() {
                 Ok(_guard) => self.claim(free.min(64)).await,

@@ -847,6 +847,7 @@ async fn concurrent_runs_of_one_period_charge_once() -> anyhow::Result<()> {
             payload: payload.clone(),
             due_at: h.now(),
             dedupe_key: Some(format!("duplicate-{i}")),
+            line_id: None,
         })
         .collect();
     h.app.store.schedule_jobs(&dupes, h.now()).await?;

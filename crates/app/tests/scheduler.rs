@@ -45,6 +45,7 @@ impl JobHandler for Recorder {
                 payload: serde_json::json!({"name": format!("{name}+")}),
                 due_at: self.clock.now() + SignedDuration::from_secs(secs),
                 dedupe_key: Some(format!("{name}+")),
+                line_id: None,
             };
             self.app_store
                 .schedule_jobs(&[follow], self.clock.now())
@@ -79,6 +80,7 @@ async fn advance_runs_due_jobs_in_time_order_including_follow_ups_and_retries() 
             payload,
             due_at: t(due),
             dedupe_key: None,
+            line_id: None,
         }
     };
     store
@@ -169,6 +171,7 @@ async fn the_heartbeat_renews_exactly_the_leases_of_running_jobs() {
         payload: serde_json::json!({}),
         due_at: clock.now(),
         dedupe_key: Some(name.into()),
+        line_id: None,
     };
     store
         .schedule_jobs(&[job("a"), job("b")], clock.now())

@@ -1,7 +1,7 @@
 //! Durable jobs: work that must happen at a business time (a trial end, a renewal, a
 //! webhook retry) and survive restarts.
 
-use crate::ids::{AccountId, JobId};
+use crate::ids::{AccountId, JobId, LineId};
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +19,10 @@ pub struct NewJob {
     /// Scheduling the same `(kind, dedupe_key)` twice keeps only the first: the database
     /// enforces it, so a job that runs twice cannot schedule its follow-up twice.
     pub dedupe_key: Option<String>,
+    /// The line whose owner must run the job (sending, reconnecting, unlinking: work on the
+    /// line's WhatsApp connection, which one server at a time holds); `None` for any server.
+    #[serde(default)]
+    pub line_id: Option<LineId>,
 }
 
 /// A job claimed by a worker.
@@ -43,6 +47,14 @@ pub struct Job {
 /// server within this time. A live worker renews the leases of the jobs it is still running
 /// every [`JOB_LEASE_HEARTBEAT`], so a slow job is never taken over while it runs.
 pub const JOB_LEASE: SignedDuration = SignedDuration::from_secs(15);
+
+/// How long a server's proof of life lasts: the lines it owns pass to another server once it
+/// has not renewed it for this long (a crashed server's lines are served again within this
+/// plus one [`LINE_LEASE_HEARTBEAT`]).
+pub const LINE_LEASE: SignedDuration = SignedDuration::from_secs(15);
+
+/// How often a server renews its proof of life and adopts lines whose owner died.
+pub const LINE_LEASE_HEARTBEAT: SignedDuration = SignedDuration::from_secs(5);
 
 /// How often a worker renews the leases of its running jobs (a third of [`JOB_LEASE`], so
 /// two missed beats in a row still leave the lease alive).

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use jiff::Timestamp;
 use wagate_domain::account::{Account, ApiKeyInfo, KeyMode, NewApiKey};
-use wagate_domain::ids::{AccountId, ApiKeyId, JobId};
+use wagate_domain::ids::{AccountId, ApiKeyId, JobId, LineId};
 use wagate_domain::jobs::{Job, NewJob};
 
 use crate::StoreResult;
@@ -14,6 +14,7 @@ pub trait Store:
     + IdempotencyStore
     + JobStore
     + SandboxStore
+    + OwnershipStore
     + crate::WebhookStore
     + crate::LineStore
     + Send
@@ -25,6 +26,7 @@ impl<
             + IdempotencyStore
             + JobStore
             + SandboxStore
+            + OwnershipStore
             + crate::WebhookStore
             + crate::LineStore
             + Send
@@ -149,13 +151,15 @@ pub trait JobStore {
     async fn schedule_jobs(&self, jobs: &[NewJob], now: Timestamp) -> StoreResult<()>;
     /// Leases up to `limit` jobs due at business time `now`, earliest first, that no live
     /// lease holds. `lease_until` is wall-clock time: a crashed worker's jobs come back when
-    /// it passes, whatever the business clock does.
+    /// it passes, whatever the business clock does. Jobs bound to a line that another live
+    /// server owns are left to that server (see [`OwnershipStore`]); `holder` is this server.
     async fn claim_due_jobs(
         &self,
         now: Timestamp,
         wall_now: Timestamp,
         lease_until: Timestamp,
         limit: u32,
+        holder: &str,
     ) -> StoreResult<Vec<Job>>;
     /// Up to `limit` jobs due at business time `now` that no live lease holds, earliest first,
     /// without leasing them: for work that removes its jobs in its own transaction, guarded
@@ -168,6 +172,9 @@ pub trait JobStore {
     ) -> StoreResult<Vec<Job>>;
     /// Removes a job that ran to completion.
     async fn finish_job(&self, id: &JobId) -> StoreResult<()>;
+    /// Gives a claimed job back unrun, as due as it was and with no attempt counted: its line
+    /// turned out to be another server's, which claims it next.
+    async fn release_job(&self, id: &JobId) -> StoreResult<()>;
     /// Records a failed run and makes the job due again at `retry_at`.
     async fn fail_job(&self, id: &JobId, error: &str, retry_at: Timestamp) -> StoreResult<()>;
     /// The due time of the earliest job, leased or not.
@@ -181,7 +188,8 @@ pub trait JobStore {
         wall_now: Timestamp,
         lease_until: Timestamp,
     ) -> StoreResult<u64>;
-    /// Drops every lease: for a single-process store at start, when no other worker can hold one.
+    /// Drops every lease, job leases and servers' proofs of life alike: for a single-process
+    /// store at start, when no other worker can hold one.
     async fn release_all_leases(&self) -> StoreResult<u64>;
 }
 
@@ -192,4 +200,36 @@ pub trait SandboxStore {
     async fn load_sandbox_clock(&self) -> StoreResult<Option<Timestamp>>;
     /// Persists the sandbox clock (it only moves forward).
     async fn save_sandbox_clock(&self, now: Timestamp) -> StoreResult<()>;
+}
+
+/// Which server serves which line: servers prove they are alive, and a line belongs to one
+/// live server at a time (its WhatsApp connection and its line-bound jobs).
+#[async_trait]
+pub trait OwnershipStore {
+    /// Records that `holder` (a server, on `host`) is alive until `until` (wall-clock).
+    async fn server_alive(
+        &self,
+        holder: &str,
+        host: &str,
+        wall_now: Timestamp,
+        until: Timestamp,
+    ) -> StoreResult<()>;
+    /// Takes `line` for `holder` if it has no owner or its owner is not alive at `wall_now`
+    /// (or already is `holder`): the ownership's epoch, raised at every change of owner, or
+    /// `None` when another live server owns it.
+    async fn take_line(
+        &self,
+        line: &LineId,
+        holder: &str,
+        wall_now: Timestamp,
+    ) -> StoreResult<Option<i64>>;
+    /// The lines `holder` owns, with their epochs.
+    async fn owned_lines(&self, holder: &str) -> StoreResult<Vec<(LineId, i64)>>;
+    /// Up to `limit` linked lines (ready or reconnecting) that no live server owns at
+    /// `wall_now`: the lines of a server that died, to adopt.
+    async fn orphan_lines(&self, wall_now: Timestamp, limit: u32) -> StoreResult<Vec<LineId>>;
+    /// Gives up `holder`'s ownership of `lines` (released lines, or a server shutting down).
+    async fn give_up_lines(&self, holder: &str, lines: &[LineId]) -> StoreResult<()>;
+    /// Ends `holder`'s proof of life (a clean shutdown): its lines are adopted at once.
+    async fn server_gone(&self, holder: &str) -> StoreResult<()>;
 }

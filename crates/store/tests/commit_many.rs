@@ -112,6 +112,7 @@ async fn fixture(store: SqlStore) -> Fixture {
             payload: serde_json::json!({ "line": l.id }),
             due_at: now,
             dedupe_key: Some(format!("{}:0", l.id)),
+            line_id: None,
         })
         .collect();
     store.schedule_jobs(&due, now).await.unwrap();
@@ -170,6 +171,7 @@ fn charge(f: &Fixture, line: &LineRecord, cents: i64, now: Timestamp) -> (Batch,
             payload: serde_json::json!({ "line": line.id, "period": 1 }),
             due_at: t("2026-02-01T00:00:00Z"),
             dedupe_key: Some(format!("{}:1", line.id)),
+            line_id: None,
         }],
         ..Batch::default()
     };
@@ -276,7 +278,7 @@ async fn a_leased_job_refuses_everything(store: SqlStore) {
     let now = t(START);
     let leased = f
         .store
-        .claim_due_jobs(now, now, t("2026-01-01T00:01:00Z"), 1)
+        .claim_due_jobs(now, now, t("2026-01-01T00:01:00Z"), 1, "srv_test")
         .await
         .unwrap();
     assert_eq!(leased.len(), 1);

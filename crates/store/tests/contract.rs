@@ -7,8 +7,8 @@ use jiff::{SignedDuration, Timestamp};
 use wagate_domain::account::{hash_api_key, KeyMode, NewApiKey};
 use wagate_domain::jobs::NewJob;
 use wagate_store::{
-    testing, AccountStore, IdempotencyBegin, IdempotencyStore, JobStore, NewAccount, SandboxStore,
-    SqlStore, StoredResponse,
+    testing, AccountStore, IdempotencyBegin, IdempotencyStore, JobStore, NewAccount,
+    OwnershipStore, SandboxStore, SqlStore, StoredResponse,
 };
 
 fn t(s: &str) -> Timestamp {
@@ -217,6 +217,7 @@ fn new_job(kind: &str, due: &str, dedupe: Option<&str>) -> NewJob {
         payload: serde_json::json!({"n": due}),
         due_at: t(due),
         dedupe_key: dedupe.map(Into::into),
+        line_id: None,
     }
 }
 
@@ -242,18 +243,21 @@ async fn jobs_body(store: SqlStore) {
         Some(t("2026-01-02T00:00:00Z"))
     );
     assert!(store
-        .claim_due_jobs(now, wall, lease, 10)
+        .claim_due_jobs(now, wall, lease, 10, "srv_test")
         .await
         .unwrap()
         .is_empty());
 
     let jan10 = t("2026-01-10T00:00:00Z");
-    let claimed = store.claim_due_jobs(jan10, wall, lease, 10).await.unwrap();
+    let claimed = store
+        .claim_due_jobs(jan10, wall, lease, 10, "srv_test")
+        .await
+        .unwrap();
     let kinds: Vec<_> = claimed.iter().map(|j| j.kind.as_str()).collect();
     assert_eq!(kinds, ["a", "b"], "due order, the duplicate dropped");
     // Leased jobs are not handed out again until the lease passes.
     assert!(store
-        .claim_due_jobs(jan10, wall, lease, 10)
+        .claim_due_jobs(jan10, wall, lease, 10, "srv_test")
         .await
         .unwrap()
         .is_empty());
@@ -268,7 +272,7 @@ async fn jobs_body(store: SqlStore) {
     );
     let after_lease = lease + SignedDuration::from_secs(1);
     let only_b = store
-        .claim_due_jobs(jan10, after_lease, after_lease, 10)
+        .claim_due_jobs(jan10, after_lease, after_lease, 10, "srv_test")
         .await
         .unwrap();
     assert_eq!(
@@ -290,7 +294,7 @@ async fn jobs_body(store: SqlStore) {
     );
     let after_lease = extended + SignedDuration::from_secs(1);
     let reclaimed = store
-        .claim_due_jobs(jan10, after_lease, after_lease, 10)
+        .claim_due_jobs(jan10, after_lease, after_lease, 10, "srv_test")
         .await
         .unwrap();
     assert_eq!(reclaimed.len(), 2);
@@ -305,12 +309,122 @@ async fn jobs_body(store: SqlStore) {
         Some(t("2026-01-11T00:00:00Z"))
     );
     let retried = store
-        .claim_due_jobs(t("2026-01-11T00:00:00Z"), wall, lease, 10)
+        .claim_due_jobs(t("2026-01-11T00:00:00Z"), wall, lease, 10, "srv_test")
         .await
         .unwrap();
     assert_eq!(retried.len(), 1);
     assert_eq!(retried[0].attempts, 1);
     assert_eq!(store.release_all_leases().await.unwrap(), 1);
+}
+
+contract!(a_line_has_one_live_owner, ownership_body);
+async fn ownership_body(store: SqlStore) {
+    let line: wagate_domain::ids::LineId =
+        "line_0000000000000000000001".to_owned().try_into().unwrap();
+    let now = t("2026-01-01T00:00:00Z");
+    let wall = t("2030-01-01T00:00:00Z");
+    let later = |s: i64| wall + SignedDuration::from_secs(s);
+    let lease = SignedDuration::from_secs(15);
+    store
+        .server_alive("srv_a", "h1", wall, wall + lease)
+        .await
+        .unwrap();
+    store
+        .server_alive("srv_b", "h2", wall, wall + lease)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.take_line(&line, "srv_a", wall).await.unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        store.take_line(&line, "srv_b", wall).await.unwrap(),
+        None,
+        "a live owner keeps it"
+    );
+    assert_eq!(
+        store.take_line(&line, "srv_a", later(1)).await.unwrap(),
+        Some(1),
+        "taking again is a no-op"
+    );
+
+    // The line's jobs are its owner's; other jobs are anybody's.
+    let mut bound = new_job("message.send", "2026-01-01T00:00:00Z", Some("m1"));
+    bound.line_id = Some(line.clone());
+    store
+        .schedule_jobs(&[bound, new_job("free", "2026-01-01T00:00:00Z", None)], now)
+        .await
+        .unwrap();
+    let b = store
+        .claim_due_jobs(now, later(1), later(60), 10, "srv_b")
+        .await
+        .unwrap();
+    assert_eq!(
+        b.iter().map(|j| j.kind.as_str()).collect::<Vec<_>>(),
+        ["free"]
+    );
+    let a = store
+        .claim_due_jobs(now, later(1), later(60), 10, "srv_a")
+        .await
+        .unwrap();
+    assert_eq!(
+        a.iter().map(|j| j.kind.as_str()).collect::<Vec<_>>(),
+        ["message.send"]
+    );
+    // Given back unrun: claimable again at once, no attempt counted.
+    store.release_job(&a[0].id).await.unwrap();
+    let again = store
+        .claim_due_jobs(now, later(2), later(60), 10, "srv_a")
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 0);
+    store.release_job(&again[0].id).await.unwrap();
+
+    // srv_a stops proving it is alive: srv_b may claim the line's job, and takes the line
+    // with a new epoch; srv_a learns it owns nothing.
+    store
+        .server_alive("srv_b", "h2", later(16), later(31))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_due_jobs(now, later(16), later(60), 10, "srv_b")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store.take_line(&line, "srv_b", later(16)).await.unwrap(),
+        Some(2)
+    );
+    assert_eq!(
+        store.take_line(&line, "srv_a", later(17)).await.unwrap(),
+        None
+    );
+    assert!(store.owned_lines("srv_a").await.unwrap().is_empty());
+    assert_eq!(
+        store.owned_lines("srv_b").await.unwrap(),
+        vec![(line.clone(), 2)]
+    );
+
+    // A clean shutdown gives the line up at once.
+    store.server_gone("srv_b").await.unwrap();
+    assert!(store.owned_lines("srv_b").await.unwrap().is_empty());
+    store
+        .server_alive("srv_a", "h1", later(18), later(33))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.take_line(&line, "srv_a", later(18)).await.unwrap(),
+        Some(1)
+    );
+    store
+        .give_up_lines("srv_a", std::slice::from_ref(&line))
+        .await
+        .unwrap();
+    assert!(store.owned_lines("srv_a").await.unwrap().is_empty());
 }
 
 contract!(concurrent_claims_never_share_a_job, concurrent_claims_body);
@@ -323,6 +437,7 @@ async fn concurrent_claims_body(store: SqlStore) {
             payload: serde_json::json!(i),
             due_at: now,
             dedupe_key: Some(i.to_string()),
+            line_id: None,
         })
         .collect();
     store.schedule_jobs(&jobs, now).await.unwrap();
@@ -334,7 +449,10 @@ async fn concurrent_claims_body(store: SqlStore) {
         handles.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             loop {
-                let got = s.claim_due_jobs(now, wall, lease, 7).await.unwrap();
+                let got = s
+                    .claim_due_jobs(now, wall, lease, 7, "srv_test")
+                    .await
+                    .unwrap();
                 if got.is_empty() {
                     break mine;
                 }
@@ -609,6 +727,7 @@ mod messages {
                 payload: serde_json::json!({ "line": line.id }),
                 due_at: now,
                 dedupe_key: Some(msg.id.to_string()),
+                line_id: None,
             };
             let store = store.clone();
             tokio::spawn(async move { store.enqueue_message(&msg, day, 5, job).await })
@@ -637,7 +756,13 @@ mod messages {
         );
         let wall = t("2026-01-01T00:00:00Z");
         let jobs = store
-            .claim_due_jobs(now, wall, wall + SignedDuration::from_secs(60), 100)
+            .claim_due_jobs(
+                now,
+                wall,
+                wall + SignedDuration::from_secs(60),
+                100,
+                "srv_test",
+            )
             .await
             .unwrap();
         assert_eq!(jobs.len(), 5, "each accepted message has its send job");

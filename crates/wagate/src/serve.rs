@@ -103,6 +103,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let rx = stop_rx.clone();
         tokio::spawn(async move { scheduler.run_forever(WorkerOptions::default(), rx).await })
     });
+    // A server without a worker runs no line jobs, so it serves no lines.
+    let ownership = config.worker.then(|| {
+        let rx = stop_rx.clone();
+        let ownership = app.ownership.clone();
+        (ownership.clone(), tokio::spawn(ownership.run_forever(rx)))
+    });
 
     let limits = wagate_http::guard::RequestLimits::new(
         config.max_concurrent_requests,
@@ -138,6 +144,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     if let Some(w) = worker {
         let _ = w.await;
+    }
+    if let Some((ownership, beat)) = ownership {
+        let _ = beat.await;
+        ownership.shutdown().await;
     }
     if let Some(s) = sweeper {
         let _ = s.await;

@@ -551,6 +551,7 @@ impl BillingService {
                 payload: json!({ "after": debit }),
                 due_at: now,
                 dedupe_key: Some(format!("auto:{debit}")),
+                line_id: None,
             });
         }
         Ok(batch)

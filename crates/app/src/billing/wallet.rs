@@ -237,6 +237,7 @@ impl BillingService {
                 payload: json!({ "resolve": payment.attempt_key }),
                 due_at: self.clock.now() + SignedDuration::from_secs(30),
                 dedupe_key: Some(format!("resolve:{}", payment.id)),
+                line_id: None,
             };
             self.store.schedule_jobs(&[job], self.clock.now()).await?;
             return Ok(TopupResult {

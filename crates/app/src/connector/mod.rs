@@ -163,6 +163,12 @@ pub trait Connector: Send + Sync {
     async fn reconnect(&self, line: &LineId, now: Timestamp) -> Result<(), ReconnectError>;
     /// Unlinks and forgets the line's session (the line was released).
     async fn unlink(&self, line: &LineId) -> anyhow::Result<()>;
+    /// This server now serves `line` (it took the line, or adopted it from a server that
+    /// died): a connection-holding connector opens the line's session here. Failures are the
+    /// connector's to report, as [`ConnectorEvent::Dropped`] and friends.
+    async fn adopt(&self, _line: &LineId) {}
+    /// Another server serves `line` now: close the local connection without logging out.
+    async fn relinquish(&self, _line: &LineId) {}
     /// The simulator's sandbox controls, when this is the simulator.
     fn simulator(&self) -> Option<&simulator::Simulator> {
         None

@@ -13,9 +13,10 @@ use wagate_domain::line::{reconnect_delay, LineStatus, MessageStatus};
 use wagate_domain::time::to_micros;
 use wagate_store::Batch;
 
+use super::ownership::LineOwnership;
 use super::{connector_event_job, job, LineService, RECONNECT_JOB, SEND_JOB};
 use crate::connector::{Connector, ConnectorEvent, ReconnectError, SendError};
-use crate::scheduler::JobHandler;
+use crate::scheduler::{JobHandler, NotHere};
 
 /// How many queued messages a sender reads at a time.
 const SEND_PAGE: u32 = 100;
@@ -41,18 +42,35 @@ fn payload<T: for<'de> Deserialize<'de>>(job: &Job) -> anyhow::Result<T> {
 pub struct LineJobs {
     lines: Arc<LineService>,
     connector: Arc<dyn Connector>,
-    /// One sender per line at a time, so a line's messages leave in the order they came.
+    /// Which lines this server serves: only the owner of a line sends its messages.
+    ownership: Arc<LineOwnership>,
+    /// One sender per line at a time within this server, so a line's messages leave in the
+    /// order they came (across servers, [`LineOwnership`] keeps one server per line).
     send_locks: Mutex<HashMap<LineId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl LineJobs {
-    /// The handlers over `lines` and `connector`.
-    pub fn new(lines: Arc<LineService>, connector: Arc<dyn Connector>) -> Arc<Self> {
+    /// The handlers over `lines` and `connector`, run for the lines `ownership` serves.
+    pub fn new(
+        lines: Arc<LineService>,
+        connector: Arc<dyn Connector>,
+        ownership: Arc<LineOwnership>,
+    ) -> Arc<Self> {
         Arc::new(LineJobs {
             lines,
             connector,
+            ownership,
             send_locks: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Fails with [`NotHere`] unless this server serves `line` (taking it if nobody does).
+    async fn own(&self, line: &LineId) -> anyhow::Result<()> {
+        if self.ownership.ensure(line).await? {
+            Ok(())
+        } else {
+            Err(NotHere.into())
+        }
     }
 
     /// Registers every line job kind with the scheduler.
@@ -129,6 +147,9 @@ impl LineJobs {
                 let account = Some(line.account_id.clone());
                 let finish = read_to_end && i == last && !job_removed;
                 let batch = Batch {
+                    // Recorded only if the message was still queued: a sender that lost the
+                    // line meanwhile must not announce a second send.
+                    messages_must_move: true,
                     update_messages: vec![update],
                     events: vec![event],
                     jobs: later
@@ -138,10 +159,13 @@ impl LineJobs {
                     finish_job: finish.then(|| job.clone()),
                     ..Batch::default()
                 };
-                if let Err(c) = store.commit(batch, now).await? {
-                    anyhow::bail!("could not record message {}: {c}", m.id);
+                match store.commit(batch, now).await? {
+                    Ok(()) => job_removed |= finish,
+                    Err(wagate_store::Conflict::MessageChanged) => {
+                        tracing::warn!(message = %m.id, "message recorded by another sender; not announcing it twice");
+                    }
+                    Err(c) => anyhow::bail!("could not record message {}: {c}", m.id),
                 }
-                job_removed |= finish;
             }
         }
         Ok(job_removed)
@@ -247,7 +271,9 @@ struct DueConnectorEvent(Arc<LineService>);
 #[async_trait]
 impl JobHandler for Reconnect {
     async fn run(&self, job: &Job) -> anyhow::Result<()> {
-        self.0.reconnect(payload(job)?).await
+        let p: DropPayload = payload(job)?;
+        self.0.own(&p.line).await?;
+        self.0.reconnect(p).await
     }
 }
 
@@ -255,6 +281,7 @@ impl JobHandler for Reconnect {
 impl JobHandler for Send {
     async fn run(&self, job: &Job) -> anyhow::Result<()> {
         let p: LinePayload = payload(job)?;
+        self.0.own(&p.line).await?;
         if !self.0.send_queued(&p.line, &job.id).await? {
             self.0.lines.store.finish_job(&job.id).await?;
         }
@@ -271,7 +298,9 @@ impl JobHandler for Send {
 impl JobHandler for Unlink {
     async fn run(&self, job: &Job) -> anyhow::Result<()> {
         let p: LinePayload = payload(job)?;
-        self.0.connector.unlink(&p.line).await
+        self.0.own(&p.line).await?;
+        self.0.connector.unlink(&p.line).await?;
+        Ok(self.0.ownership.give_up(&p.line).await?)
     }
 }
 

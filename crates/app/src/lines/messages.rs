@@ -53,6 +53,7 @@ impl LineService {
             payload: json!({ "line": line_id }),
             due_at: now,
             dedupe_key: Some(msg.id.to_string()),
+            line_id: Some(line_id.clone()),
         };
         match self
             .store

@@ -7,6 +7,7 @@
 
 pub mod jobs;
 pub mod messages;
+pub mod ownership;
 pub mod view;
 
 use std::collections::BTreeMap;
@@ -101,13 +102,25 @@ impl std::fmt::Debug for LineService {
 }
 
 fn job(kind: &str, account: &AccountId, payload: Value, due: Timestamp, key: String) -> NewJob {
+    let line_id = runs_on_owner(kind)
+        .then(|| payload.get("line").and_then(Value::as_str))
+        .flatten()
+        .and_then(|l| LineId::try_from(l.to_owned()).ok());
     NewJob {
         kind: kind.to_owned(),
         account_id: Some(account.clone()),
         payload,
         due_at: due,
         dedupe_key: Some(key),
+        line_id,
     }
+}
+
+/// Whether jobs of `kind` work on the line's WhatsApp connection, so only the server that owns
+/// the line may run them (see [`ownership`]): sending keeps a line's messages in order and each
+/// sent once, and a reconnect or unlink acts on the connection that server holds.
+pub fn runs_on_owner(kind: &str) -> bool {
+    matches!(kind, SEND_JOB | RECONNECT_JOB | UNLINK_JOB)
 }
 
 /// The line as it will be after `batch` commits (its version bumped).
@@ -763,6 +776,7 @@ pub(crate) fn connector_event_job(
         payload: serde_json::to_value(event)?,
         due_at: at,
         dedupe_key: None,
+        line_id: None,
     })
 }
 

@@ -27,10 +27,15 @@ pub async fn healthz() -> ApiJson<HealthOut> {
 #[utoipa::path(get, path = "/metrics", operation_id = "getMetrics", tag = "system",
     responses((status = 200, description = "Prometheus text", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], {
+        let mut text = state.metrics.render();
+        text.push_str(&format!(
+                "# HELP wagate_lines_served Lines this server serves (owns their connection and jobs).\n\
+                 # TYPE wagate_lines_served gauge\nwagate_lines_served {}\n",
+                state.app.ownership.owned_count()
+            ));
+        text
+    })
 }
 
 /// This API's OpenAPI 3.1 document.

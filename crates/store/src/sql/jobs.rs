@@ -37,8 +37,8 @@ pub(crate) async fn insert_jobs(
 ) -> StoreResult<()> {
     for j in jobs {
         sqlx::query(
-            "INSERT INTO jobs (id, kind, account_id, payload, due_at, dedupe_key, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+            "INSERT INTO jobs (id, kind, account_id, payload, due_at, dedupe_key, created_at, line_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (kind, dedupe_key) DO NOTHING",
         )
         .bind(JobId::generate().as_str())
@@ -48,6 +48,7 @@ pub(crate) async fn insert_jobs(
         .bind(to_micros(j.due_at))
         .bind(j.dedupe_key.as_deref())
         .bind(to_micros(now))
+        .bind(j.line_id.as_ref().map(|l| l.as_str()))
         .execute(&mut *conn)
         .await?;
     }
@@ -72,7 +73,8 @@ pub(crate) fn push_insert_jobs<'a>(script: &mut Script<'a>, jobs: &[(&'a NewJob,
         jobs,
         |values| {
             format!(
-                "INSERT INTO jobs (id, kind, account_id, payload, due_at, dedupe_key, created_at)
+                "INSERT INTO jobs (id, kind, account_id, payload, due_at, dedupe_key, created_at,
+                     line_id)
                  VALUES {values} ON CONFLICT (kind, dedupe_key) DO NOTHING"
             )
         },
@@ -85,6 +87,7 @@ pub(crate) fn push_insert_jobs<'a>(script: &mut Script<'a>, jobs: &[(&'a NewJob,
                 to_micros(j.due_at).into(),
                 j.dedupe_key.as_deref().into(),
                 to_micros(*now).into(),
+                j.line_id.as_ref().map(|l| l.as_str()).into(),
             ]
         },
     );
@@ -116,8 +119,20 @@ pub(crate) async fn remove_unleased_jobs(
     Ok(true)
 }
 
+/// The condition that a job row of `jobs` may run on `holder` at `wall_now` (both SQL
+/// parameters): it is bound to no line, or its line's owner is `holder` or not alive.
+fn owner_allows(holder: &str, wall_now: &str) -> String {
+    format!(
+        "(jobs.line_id IS NULL OR NOT EXISTS (
+             SELECT 1 FROM line_owners o JOIN servers s ON s.holder = o.holder
+             WHERE o.line_id = jobs.line_id AND o.holder <> {holder} AND s.expires_at > {wall_now}))"
+    )
+}
+
 /// Leases up to `limit` jobs due by `now` that no live lease holds at `wall_now` until
-/// `lease_until`, inside the caller's transaction; in due order.
+/// `lease_until`, inside the caller's transaction; in due order. A job bound to a line is
+/// left to the line's owner while that owner is alive (`holder` may take those it owns and
+/// those of lines nobody live owns: it adopts the line before running one).
 pub(crate) async fn claim_in(
     conn: &mut sqlx::AnyConnection,
     backend: Backend,
@@ -125,6 +140,7 @@ pub(crate) async fn claim_in(
     wall_now: Timestamp,
     lease_until: Timestamp,
     limit: u32,
+    holder: &str,
 ) -> StoreResult<Vec<Job>> {
     // PostgreSQL: SKIP LOCKED lets concurrent workers pass over each other's candidates;
     // the lease test is repeated in the outer WHERE so a row re-checked after a lock wait
@@ -133,11 +149,13 @@ pub(crate) async fn claim_in(
         Backend::Postgres => "FOR UPDATE SKIP LOCKED",
         Backend::Sqlite => "",
     };
+    let free_to_run = owner_allows("$5", "$3");
     let sql = format!(
         "UPDATE jobs SET leased_until = $1
          WHERE id IN (
              SELECT id FROM jobs
              WHERE due_at <= $2 AND (leased_until IS NULL OR leased_until <= $3)
+               AND {free_to_run}
              ORDER BY due_at, seq LIMIT $4 {lock}
          ) AND (leased_until IS NULL OR leased_until <= $3)
          RETURNING id, kind, account_id, payload, due_at, attempts, seq"
@@ -147,6 +165,7 @@ pub(crate) async fn claim_in(
         .bind(to_micros(now))
         .bind(to_micros(wall_now))
         .bind(i64::from(limit))
+        .bind(holder)
         .fetch_all(&mut *conn)
         .await?;
     let mut jobs = rows
@@ -173,6 +192,7 @@ impl JobStore for SqlStore {
         wall_now: Timestamp,
         lease_until: Timestamp,
         limit: u32,
+        holder: &str,
     ) -> StoreResult<Vec<Job>> {
         if self.backend == Backend::Sqlite {
             // A busy worker claims again after every job it starts, and most such claims find
@@ -190,7 +210,16 @@ impl JobStore for SqlStore {
             }
         }
         let mut tx = self.begin_write().await?;
-        let jobs = claim_in(&mut tx, self.backend, now, wall_now, lease_until, limit).await?;
+        let jobs = claim_in(
+            &mut tx,
+            self.backend,
+            now,
+            wall_now,
+            lease_until,
+            limit,
+            holder,
+        )
+        .await?;
         tx.commit().await?;
         Ok(jobs)
     }
@@ -217,6 +246,16 @@ impl JobStore for SqlStore {
     async fn finish_job(&self, job_id: &JobId) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM jobs WHERE id = $1")
+            .bind(job_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn release_job(&self, job_id: &JobId) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE jobs SET leased_until = NULL WHERE id = $1")
             .bind(job_id.as_str())
             .execute(&mut *tx)
             .await?;
@@ -282,6 +321,9 @@ impl JobStore for SqlStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        sqlx::query("UPDATE servers SET expires_at = 0")
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(n)
     }

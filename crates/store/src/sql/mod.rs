@@ -5,6 +5,7 @@ mod group;
 mod idempotency;
 mod jobs;
 mod lines;
+mod ownership;
 mod sandbox;
 mod script;
 mod webhooks;

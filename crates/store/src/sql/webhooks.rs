@@ -93,6 +93,7 @@ fn attempt_job(account: &AccountId, delivery: &DeliveryId, attempt: u32, due: Ti
         payload: serde_json::json!({ "delivery": delivery }),
         due_at: due,
         dedupe_key: Some(format!("{delivery}:{attempt}")),
+        line_id: None,
     }
 }
 
