@@ -401,8 +401,24 @@ impl Scheduler {
         target: AdvanceTarget,
         budget: Option<Duration>,
     ) -> Result<AdvanceReport, AdvanceError> {
-        let _exclusive = self.inner.advance_lock.lock().await;
         let started = std::time::Instant::now();
+        // Waiting for another advance of this server counts against the budget too: the
+        // caller's answer must never wait longer than it asked for.
+        let _exclusive = match budget {
+            None => self.inner.advance_lock.lock().await,
+            Some(b) => match tokio::time::timeout(b, self.inner.advance_lock.lock()).await {
+                Ok(guard) => guard,
+                Err(_) => {
+                    let now = clock.now();
+                    return Ok(AdvanceReport {
+                        from: now,
+                        to: now,
+                        jobs_run: 0,
+                        complete: false,
+                    });
+                }
+            },
+        };
         let store = &self.inner.store;
         // Several sandbox servers on one PostgreSQL share the stored clock: start from the
         // latest any of them reached.

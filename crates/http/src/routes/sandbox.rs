@@ -140,8 +140,7 @@ pub async fn advance(
             ))
         }
     };
-    // Two thirds of the request timeout, at most 20 s: the answer always beats the timeout.
-    let budget = (st.limits.timeout() * 2 / 3).min(ADVANCE_BUDGET);
+    let budget = advance_budget(&st);
     let report = st
         .app
         .scheduler
@@ -218,13 +217,25 @@ fn simulator(st: &AppState) -> ApiResult<&wagate_app::connector::simulator::Simu
         .ok_or_else(|| ApiError::not_found("route"))
 }
 
-/// Runs whatever became due now (the charge at ready, receipts), so the response shows it.
+/// How long a sandbox request may run jobs: two thirds of the request timeout, at most
+/// 20 s, so the answer always beats the timeout.
+fn advance_budget(st: &AppState) -> std::time::Duration {
+    (st.limits.timeout() * 2 / 3).min(ADVANCE_BUDGET)
+}
+
+/// Runs whatever became due now (the charge at ready, receipts), so the response shows it —
+/// within the advance budget: jobs of a line whose server just died wait for its takeover,
+/// and are then run by the server that adopts the line.
 async fn settle(st: &AppState) -> ApiResult<()> {
     use wagate_domain::clock::Clock;
     let clock = manual_clock(st)?;
     st.app
         .scheduler
-        .advance_to(clock, clock.now())
+        .advance(
+            clock,
+            AdvanceTarget::AtLeast(clock.now()),
+            Some(advance_budget(st)),
+        )
         .await
         .map_err(ApiError::internal)?;
     Ok(())
