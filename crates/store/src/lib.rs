@@ -15,12 +15,14 @@ mod lines;
 mod sql;
 pub mod testing;
 mod traits;
+mod wa_sessions;
 mod webhooks;
 
 pub use error::{StoreError, StoreResult};
 pub use lines::*;
 pub use sql::{Backend, SqlStore, DELIVER_JOB};
 pub use traits::*;
+pub use wa_sessions::*;
 pub use webhooks::*;
 
 pub use wagate_domain::ids::AccountId;

@@ -17,6 +17,7 @@ pub trait Store:
     + OwnershipStore
     + crate::WebhookStore
     + crate::LineStore
+    + crate::WhatsAppSessionStore
     + Send
     + Sync
 {
@@ -29,6 +30,7 @@ impl<
             + OwnershipStore
             + crate::WebhookStore
             + crate::LineStore
+            + crate::WhatsAppSessionStore
             + Send
             + Sync,
     > Store for T

@@ -8,6 +8,7 @@ mod lines;
 mod ownership;
 mod sandbox;
 mod script;
+mod wa_sessions;
 mod webhooks;
 
 pub use webhooks::DELIVER_JOB;
