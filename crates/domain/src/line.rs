@@ -17,6 +17,9 @@ pub enum LineStatus {
     Reconnecting,
     /// The phone unlinked wagate; the same connect page shows a new QR.
     LoggedOut,
+    /// WhatsApp refuses the account or this client (see [`BlockedReason`]); queued messages
+    /// failed, sends are refused until the connector reports the block lifted.
+    Blocked,
     /// Terminal: closed by the business or for non-payment.
     Released,
 }
@@ -29,6 +32,7 @@ impl LineStatus {
             LineStatus::Ready => "ready",
             LineStatus::Reconnecting => "reconnecting",
             LineStatus::LoggedOut => "logged_out",
+            LineStatus::Blocked => "blocked",
             LineStatus::Released => "released",
         }
     }
@@ -40,6 +44,7 @@ impl LineStatus {
             "ready" => LineStatus::Ready,
             "reconnecting" => LineStatus::Reconnecting,
             "logged_out" => LineStatus::LoggedOut,
+            "blocked" => LineStatus::Blocked,
             "released" => LineStatus::Released,
             _ => return None,
         })
@@ -53,6 +58,29 @@ impl LineStatus {
     /// Whether the line has been linked and not lost its link since.
     pub fn is_linked(self) -> bool {
         matches!(self, LineStatus::Ready | LineStatus::Reconnecting)
+    }
+}
+
+/// Why WhatsApp blocked a line (PRODUCT.md §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockedReason {
+    /// A temporary ban: WhatsApp lifts it after a while, and the line comes back by itself.
+    TemporarilyBanned,
+    /// The account is banned: only WhatsApp's appeal process can bring the number back.
+    Banned,
+    /// WhatsApp refuses this client version: the operator must upgrade wagate.
+    ClientOutdated,
+}
+
+impl BlockedReason {
+    /// The stored and API text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BlockedReason::TemporarilyBanned => "temporarily_banned",
+            BlockedReason::Banned => "banned",
+            BlockedReason::ClientOutdated => "client_outdated",
+        }
     }
 }
 

@@ -58,11 +58,13 @@ pub enum ErrorCode {
     ServerBusy,
     /// 503: the request did not answer in time (it may still complete).
     RequestTimeout,
+    /// No WhatsApp connector on this server (503): lines cannot be connected here.
+    ConnectorUnavailable,
 }
 
 impl ErrorCode {
     /// Every code of the catalogue.
-    pub const ALL: [ErrorCode; 25] = {
+    pub const ALL: [ErrorCode; 26] = {
         use ErrorCode::*;
         [
             InvalidJson,
@@ -90,6 +92,7 @@ impl ErrorCode {
             PaymentsNotConfigured,
             ServerBusy,
             RequestTimeout,
+            ConnectorUnavailable,
         ]
     };
 
@@ -127,6 +130,7 @@ impl ErrorCode {
             ServerBusy => "server_busy",
             PaymentsNotConfigured => "payments_not_configured",
             RequestTimeout => "request_timeout",
+            ConnectorUnavailable => "connector_unavailable",
         }
     }
 
@@ -148,9 +152,11 @@ impl ErrorCode {
             InvalidField | IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             RateLimited => StatusCode::TOO_MANY_REQUESTS,
             InternalError => StatusCode::INTERNAL_SERVER_ERROR,
-            Unavailable | ServerBusy | RequestTimeout | PaymentsNotConfigured => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Unavailable
+            | ServerBusy
+            | RequestTimeout
+            | PaymentsNotConfigured
+            | ConnectorUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

@@ -83,6 +83,9 @@ pub struct LineRecord {
     pub released_at: Option<Timestamp>,
     /// `requested` or `payment_failed`.
     pub release_reason: Option<String>,
+    /// Why WhatsApp blocked the line (`temporarily_banned`, `banned`, `client_outdated`)
+    /// while its status is `blocked`.
+    pub blocked_reason: Option<String>,
     /// Last changed.
     pub updated_at: Timestamp,
 }
@@ -129,6 +132,7 @@ impl LineRecord {
             linked_at: None,
             released_at: None,
             release_reason: None,
+            blocked_reason: None,
             updated_at: now,
         }
     }

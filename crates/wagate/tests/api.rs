@@ -12,6 +12,8 @@ async fn health_auth_body(kind: &str) {
     let s = Server::sandbox(&backing).await;
     let (st, body) = send(s.http.get(format!("{}/healthz", s.base))).await;
     assert_eq!((st, body["status"].as_str()), (200, Some("ok")));
+    assert_eq!(body["connector"]["kind"], "simulator");
+    assert_eq!(body["connector"]["state"], "ok");
 
     let (st, body) = send(s.http.get(format!("{}/api/v1/account", s.base))).await;
     assert_eq!((st, body["error"].as_str()), (401, Some("unauthorized")));
@@ -313,6 +315,33 @@ async fn production_body(kind: &str) {
     );
     let (st, b) = get("/api/v1/billing/card").await;
     assert_eq!((st, b["error"].as_str()), (404, Some("not_found")), "{b}");
+    // No WhatsApp connector: no line is created that nobody could connect, and the health
+    // check and the metrics say why.
+    let (st, b) = post("/api/v1/wa/lines", json!({})).await;
+    assert_eq!(
+        (st, b["error"].as_str()),
+        (503, Some("connector_unavailable")),
+        "{b}"
+    );
+    let (st, lines) = get("/api/v1/wa/lines").await;
+    assert_eq!((st, lines["data"].as_array().map(Vec::len)), (200, Some(0)));
+    let (st, h) = send(s.http.get(format!("{}/healthz", s.base))).await;
+    assert_eq!(st, 200);
+    assert_eq!(h["connector"]["kind"], "none");
+    assert_eq!(h["connector"]["state"], "not_configured");
+    let metrics = s
+        .http
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("wagate_connector_up{kind=\"none\"} 0"),
+        "{metrics}"
+    );
     s.kill().await;
     // A production store refuses to be opened as a sandbox.
     let out = tokio::process::Command::new(common::bin())

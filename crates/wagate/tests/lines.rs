@@ -679,3 +679,209 @@ async fn patch_missing(s: &Server) -> (u16, Value) {
     )
     .await
 }
+
+both_backends!(test_a_blocked_line_says_why_and_comes_back, blocked);
+async fn blocked(kind: &str) {
+    let (backing, _g) = fresh(kind).await;
+    let s = Server::sandbox(&backing).await;
+    add_card(&s).await;
+    let (st, created) = s.post("/api/v1/wa/lines", json!({})).await;
+    assert_eq!(st, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let connect_url = created["connect_url"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/wa/lines/{id}/messages");
+    let block = format!("/api/v1/sandbox/lines/{id}/block");
+
+    // Only a connected line can be blocked.
+    let (st, b) = s.post(&block, json!({"reason": "banned"})).await;
+    assert_eq!(
+        (st, b["error"].as_str()),
+        (409, Some("invalid_state")),
+        "{b}"
+    );
+    let (st, b) = s
+        .post(&format!("/api/v1/sandbox/lines/{id}/scan"), json!({}))
+        .await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(b["blocked_reason"], Value::Null);
+    assert_eq!(b["status_detail"], Value::Null);
+    let (st, b) = s.post(&block, json!({"reason": "sunspots"})).await;
+    assert_eq!(
+        (st, b["error"].as_str()),
+        (422, Some("invalid_field")),
+        "{b}"
+    );
+
+    // A message queued while the line is down fails when WhatsApp blocks it.
+    s.post(
+        &format!("/api/v1/sandbox/lines/{id}/disconnect"),
+        json!({"transient": true, "duration_seconds": 1000}),
+    )
+    .await;
+    let (st, doomed) = s
+        .post(&path, json!({"to": "+447700900123", "text": "doomed"}))
+        .await;
+    assert_eq!(st, 202, "{doomed}");
+    let (st, b) = s
+        .post(
+            &block,
+            json!({"reason": "temporarily_banned", "duration_seconds": 3600}),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(b["status"], "blocked");
+    assert_eq!(b["blocked_reason"], "temporarily_banned");
+    assert!(
+        b["status_detail"]
+            .as_str()
+            .unwrap()
+            .contains("temporarily banned"),
+        "{b}"
+    );
+    let blocked = events(&s, &id, "line.blocked").await;
+    assert_eq!(blocked.len(), 1);
+    assert_eq!(blocked[0]["data"]["reason"], "temporarily_banned");
+    assert_eq!(blocked[0]["data"]["line"]["status"], "blocked");
+    let failed = messages(&s, &id)
+        .await
+        .into_iter()
+        .find(|m| m["id"] == doomed["id"])
+        .unwrap();
+    assert_eq!(
+        (failed["status"].as_str(), failed["error"].as_str()),
+        (Some("failed"), Some("line_blocked"))
+    );
+    let (st, b) = s
+        .post(&path, json!({"to": "+447700900123", "text": "x"}))
+        .await;
+    assert_eq!(
+        (st, b["error"].as_str()),
+        (409, Some("line_not_ready")),
+        "{b}"
+    );
+    let (st, status) = send(s.http.get(format!("{connect_url}/status"))).await;
+    assert_eq!(
+        (st, status["state"].as_str()),
+        (200, Some("blocked")),
+        "{status}"
+    );
+
+    // The ban runs out on the clock: the line reconnects and says so once.
+    advance(&s, 3599).await;
+    assert_eq!(line(&s, &id).await["status"], "blocked");
+    advance(&s, 1).await;
+    advance(&s, 2).await;
+    let back = line(&s, &id).await;
+    assert_eq!(back["status"], "ready", "{back}");
+    assert_eq!(back["blocked_reason"], Value::Null);
+    assert_eq!(events(&s, &id, "line.reconnected").await.len(), 1);
+    let (st, m) = s
+        .post(&path, json!({"to": "+447700900123", "text": "back"}))
+        .await;
+    assert_eq!(st, 202, "{m}");
+
+    // A ban without an end stays; the business releases the line.
+    let (st, b) = s.post(&block, json!({"reason": "banned"})).await;
+    assert_eq!(
+        (st, b["blocked_reason"].as_str()),
+        (200, Some("banned")),
+        "{b}"
+    );
+    advance(&s, 86_400 * 30).await;
+    assert_eq!(line(&s, &id).await["status"], "blocked");
+    let (st, rel) = send(s.req(Method::DELETE, &format!("/api/v1/wa/lines/{id}"))).await;
+    assert_eq!(
+        (st, rel["status"].as_str()),
+        (200, Some("released")),
+        "{rel}"
+    );
+}
+
+both_backends!(test_a_line_links_by_phone_number, pair_code);
+async fn pair_code(kind: &str) {
+    let (backing, _g) = fresh(kind).await;
+    let s = Server::sandbox(&backing).await;
+    add_card(&s).await;
+    let (st, created) = s.post("/api/v1/wa/lines", json!({})).await;
+    assert_eq!(st, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let connect_url = created["connect_url"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/wa/lines/{id}/pair_code");
+
+    let (st, code) = s
+        .post(&path, json!({"phone_number": "+447700900321"}))
+        .await;
+    assert_eq!(st, 200, "{code}");
+    assert_eq!(code["object"], "pair_code");
+    assert_eq!(code["line_id"], id.as_str());
+    let text = code["code"].as_str().unwrap();
+    assert_eq!(text.len(), 9, "{text}");
+    assert_eq!(&text[4..5], "-");
+    assert!(text
+        .chars()
+        .all(|c| c == '-' || c.is_ascii_uppercase() || c.is_ascii_digit()));
+    // The connect page offers the same code to the end customer.
+    let (st, page_code) = send(
+        s.http
+            .post(format!("{connect_url}/pair_code"))
+            .json(&json!({"phone_number": "+447700900321"})),
+    )
+    .await;
+    assert_eq!(
+        (st, page_code["code"].as_str()),
+        (200, Some(text)),
+        "{page_code}"
+    );
+    let (_, html) = page(&s, &connect_url).await;
+    assert!(html.contains("Link with phone number instead"));
+
+    // Bad input and other accounts' lines.
+    let (st, b) = s.post(&path, json!({"phone_number": "07700 900321"})).await;
+    assert_eq!(
+        (st, b["error"].as_str(), b["param"].as_str()),
+        (422, Some("invalid_field"), Some("phone_number")),
+        "{b}"
+    );
+    let (st, b) = s.post(&path, json!({})).await;
+    assert_eq!(st, 422, "{b}");
+    let (_, other_key) = create_account(&backing, "Other").await;
+    let (st, b) = send(
+        s.http
+            .post(format!("{}{path}", s.base))
+            .bearer_auth(&other_key)
+            .json(&json!({"phone_number": "+447700900321"})),
+    )
+    .await;
+    assert_eq!((st, b["error"].as_str()), (404, Some("not_found")), "{b}");
+    let (st, b) = send(
+        s.http
+            .post(format!(
+                "{}/connect/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/pair_code",
+                s.base
+            ))
+            .json(&json!({"phone_number": "+447700900321"})),
+    )
+    .await;
+    assert_eq!((st, b["error"].as_str()), (404, Some("not_found")), "{b}");
+
+    // Once linked there is nothing to pair; once released, the line says so.
+    s.post(&format!("/api/v1/sandbox/lines/{id}/scan"), json!({}))
+        .await;
+    let (st, b) = s
+        .post(&path, json!({"phone_number": "+447700900321"}))
+        .await;
+    assert_eq!(
+        (st, b["error"].as_str(), b["status"].as_str()),
+        (409, Some("invalid_state"), Some("ready")),
+        "{b}"
+    );
+    send(s.req(Method::DELETE, &format!("/api/v1/wa/lines/{id}"))).await;
+    let (st, b) = s
+        .post(&path, json!({"phone_number": "+447700900321"}))
+        .await;
+    assert_eq!(
+        (st, b["error"].as_str()),
+        (409, Some("line_released")),
+        "{b}"
+    );
+}

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use wagate_domain::ids::{LineId, MessageId};
-use wagate_domain::line::MessageStatus;
+use wagate_domain::line::{BlockedReason, MessageStatus};
 
 /// A pairing QR code and when the connector replaces it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +77,18 @@ pub enum ConnectorEvent {
         /// The line.
         line: LineId,
     },
+    /// WhatsApp refuses the account (banned, temporarily banned) or this client (outdated).
+    Blocked {
+        /// The line.
+        line: LineId,
+        /// Why.
+        reason: BlockedReason,
+    },
+    /// A block ended (a temporary ban ran out, the client was upgraded): the line reconnects.
+    Unblocked {
+        /// The line.
+        line: LineId,
+    },
 }
 
 impl ConnectorEvent {
@@ -87,7 +99,9 @@ impl ConnectorEvent {
             | ConnectorEvent::MessageStatus { line, .. }
             | ConnectorEvent::Inbound { line, .. }
             | ConnectorEvent::Dropped { line }
-            | ConnectorEvent::LoggedOut { line } => line,
+            | ConnectorEvent::LoggedOut { line }
+            | ConnectorEvent::Blocked { line, .. }
+            | ConnectorEvent::Unblocked { line } => line,
         }
     }
 }
@@ -135,6 +149,54 @@ pub enum ReconnectError {
     LoggedOut,
 }
 
+/// Whether a connector can reach WhatsApp, for `/healthz`, the metrics and the lines'
+/// `status_detail`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectorHealth {
+    /// Which connector: `simulator`, `whatsapp_web`, or `none` on a server without one.
+    pub kind: &'static str,
+    /// How it is doing.
+    pub state: ConnectorState,
+    /// Why, when it is not `ok` (e.g. "WhatsApp could not be reached: connection refused").
+    pub detail: Option<String>,
+}
+
+/// How a connector is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectorState {
+    /// Working.
+    Ok,
+    /// Configured, but WhatsApp cannot be reached now; it keeps retrying.
+    Unreachable,
+    /// No connector on this server: lines cannot be connected at all.
+    NotConfigured,
+}
+
+impl ConnectorState {
+    /// The API text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectorState::Ok => "ok",
+            ConnectorState::Unreachable => "unreachable",
+            ConnectorState::NotConfigured => "not_configured",
+        }
+    }
+}
+
+/// Why a pairing code could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum PairCodeError {
+    /// This connector cannot link by phone number (or none is configured).
+    #[error("this server cannot link lines by phone number")]
+    Unsupported,
+    /// WhatsApp refused or could not be reached; try again later.
+    #[error("WhatsApp did not give a pairing code: {0}")]
+    Unavailable(String),
+    /// WhatsApp refused the number (not on WhatsApp, malformed).
+    #[error("{0}")]
+    Rejected(String),
+}
+
 /// A WhatsApp connection provider.
 #[async_trait]
 pub trait Connector: Send + Sync {
@@ -172,6 +234,21 @@ pub trait Connector: Send + Sync {
     /// The simulator's sandbox controls, when this is the simulator.
     fn simulator(&self) -> Option<&simulator::Simulator> {
         None
+    }
+    /// Whether WhatsApp can be reached.
+    fn health(&self) -> ConnectorHealth;
+    /// A pairing code that links `line` to the WhatsApp account of `phone_number` (E.164)
+    /// without scanning: the end customer types it in WhatsApp → Linked devices → Link with
+    /// phone number. `link` and `since` are as for [`Connector::qr`].
+    async fn pair_code(
+        &self,
+        _line: &LineId,
+        _link: u32,
+        _since: Timestamp,
+        _phone_number: &str,
+        _now: Timestamp,
+    ) -> Result<String, PairCodeError> {
+        Err(PairCodeError::Unsupported)
     }
 }
 
@@ -216,5 +293,13 @@ impl Connector for Unavailable {
 
     async fn unlink(&self, _line: &LineId) -> anyhow::Result<()> {
         Ok(())
+    }
+
+    fn health(&self) -> ConnectorHealth {
+        ConnectorHealth {
+            kind: "none",
+            state: ConnectorState::NotConfigured,
+            detail: Some(UNAVAILABLE.to_owned()),
+        }
     }
 }

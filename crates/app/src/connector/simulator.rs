@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 use sha2::{Digest, Sha256};
 use wagate_domain::ids::{random_base62, LineId, MessageId};
-use wagate_domain::line::{MessageStatus, QR_ROTATE_EVERY};
+use wagate_domain::line::{BlockedReason, MessageStatus, QR_ROTATE_EVERY};
 
 use super::{Connector, ConnectorEvent, ConnectorSink, QrCode, ReconnectError, SendError, Sent};
 
@@ -100,6 +100,30 @@ impl Simulator {
             self.emit(ConnectorEvent::LoggedOut { line: line.clone() })
                 .await
         }
+    }
+
+    /// WhatsApp blocks the line for `reason`; with `lifted_after`, the block ends after that
+    /// long on the clock (a temporary ban running out, the client upgraded) and the line
+    /// reconnects.
+    pub async fn block(
+        &self,
+        line: &LineId,
+        reason: BlockedReason,
+        lifted_after: Option<SignedDuration>,
+        now: Timestamp,
+    ) -> anyhow::Result<()> {
+        self.emit(ConnectorEvent::Blocked {
+            line: line.clone(),
+            reason,
+        })
+        .await?;
+        if let Some(after) = lifted_after {
+            let at = now.saturating_add(after).unwrap_or(now);
+            self.sink()?
+                .deliver_at(at, ConnectorEvent::Unblocked { line: line.clone() })
+                .await?;
+        }
+        Ok(())
     }
 
     /// A message arrives on the line.
@@ -194,6 +218,34 @@ impl Connector for Simulator {
             .unwrap_or_else(|p| p.into_inner())
             .remove(line);
         Ok(())
+    }
+
+    fn health(&self) -> super::ConnectorHealth {
+        super::ConnectorHealth {
+            kind: "simulator",
+            state: super::ConnectorState::Ok,
+            detail: None,
+        }
+    }
+
+    /// The simulated phone's code for this link: eight characters from WhatsApp's alphabet
+    /// (no 0/O, 1/I), stable for the link and number, shown as `ABCD-EFGH`.
+    async fn pair_code(
+        &self,
+        line: &LineId,
+        link: u32,
+        since: Timestamp,
+        phone_number: &str,
+        _now: Timestamp,
+    ) -> Result<String, super::PairCodeError> {
+        const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTVWXYZ23456789";
+        let digest = Sha256::digest(format!("{line}:{link}:{since}:{phone_number}").as_bytes());
+        let chars: String = digest
+            .iter()
+            .take(8)
+            .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+            .collect();
+        Ok(format!("{}-{}", &chars[..4], &chars[4..]))
     }
 
     fn simulator(&self) -> Option<&Simulator> {

@@ -22,8 +22,8 @@ use wagate_domain::clock::Clock;
 use wagate_domain::ids::{random_base62, AccountId, LineId};
 use wagate_domain::jobs::NewJob;
 use wagate_domain::line::{
-    reconnect_delay, validate_label, validate_metadata, BillingStatus, DailyLimits, LineStatus,
-    MessageStatus, ReleaseReason, DISCONNECT_NOTICE_AFTER,
+    reconnect_delay, validate_label, validate_metadata, BillingStatus, BlockedReason, DailyLimits,
+    LineStatus, MessageStatus, ReleaseReason, DISCONNECT_NOTICE_AFTER,
 };
 use wagate_domain::page::{Page, PageRequest};
 use wagate_domain::time::{rfc3339, to_micros};
@@ -567,15 +567,27 @@ impl LineService {
 
     /// A transient drop: the line goes `reconnecting` and heals itself with backoff.
     async fn on_dropped(&self, id: &LineId) -> AppResult<()> {
+        self.start_reconnecting(id, LineStatus::Ready).await
+    }
+
+    /// A block ended: the line reconnects as after a drop, and says `line.reconnected` once
+    /// it is back (the business was told `line.blocked`, so it hears of the return).
+    async fn on_unblocked(&self, id: &LineId) -> AppResult<()> {
+        self.start_reconnecting(id, LineStatus::Blocked).await
+    }
+
+    /// Moves a line that is `from` to `reconnecting`, with its reconnect and notice jobs.
+    async fn start_reconnecting(&self, id: &LineId, from: LineStatus) -> AppResult<()> {
         self.change_line(id, |l, now| {
-            if l.status != LineStatus::Ready {
+            if l.status != from {
                 return None;
             }
             let mut next = l.clone();
             next.status = LineStatus::Reconnecting;
             next.disconnected_at = Some(now);
             next.reconnect_attempt = 0;
-            next.disconnect_notified = false;
+            next.disconnect_notified = from == LineStatus::Blocked;
+            next.blocked_reason = None;
             next.updated_at = now;
             let since = to_micros(now);
             let batch = Batch {
@@ -601,6 +613,47 @@ impl LineService {
         })
         .await?;
         Ok(())
+    }
+
+    /// WhatsApp blocked the line: queued messages fail, `line.blocked` says why.
+    async fn on_blocked(&self, id: &LineId, reason: BlockedReason) -> AppResult<()> {
+        for _ in 0..MAX_CONFLICT_RETRIES {
+            let Some(l) = self.store.line_by_id(id).await? else {
+                return Ok(());
+            };
+            let same = l.status == LineStatus::Blocked
+                && l.blocked_reason.as_deref() == Some(reason.as_str());
+            if same || l.status == LineStatus::Released {
+                return Ok(());
+            }
+            let now = self.clock.now();
+            let (updates, mut events) = self.fail_queued(id, "line_blocked", now).await?;
+            let mut next = l.clone();
+            next.status = LineStatus::Blocked;
+            next.blocked_reason = Some(reason.as_str().to_owned());
+            next.disconnected_at = None;
+            next.reconnect_attempt = 0;
+            next.disconnect_notified = false;
+            next.updated_at = now;
+            let after = committed(next.clone());
+            events.push(self.line_event(
+                &after,
+                "line.blocked",
+                json!({ "reason": reason.as_str() }),
+            ));
+            let batch = Batch {
+                update_line: Some(next),
+                update_messages: updates,
+                events,
+                ..Batch::default()
+            };
+            if self.store.commit(batch, now).await?.is_ok() {
+                return Ok(());
+            }
+        }
+        Err(AppError::Internal(anyhow::anyhow!(
+            "line {id} kept changing"
+        )))
     }
 
     /// The phone unlinked the device: queued messages fail, the connect page shows a new QR.
@@ -742,6 +795,8 @@ impl LineService {
             } => self.on_inbound(&line, from, text, provider_id).await,
             ConnectorEvent::Dropped { line } => self.on_dropped(&line).await,
             ConnectorEvent::LoggedOut { line } => self.on_logged_out(&line).await,
+            ConnectorEvent::Blocked { line, reason } => self.on_blocked(&line, reason).await,
+            ConnectorEvent::Unblocked { line } => self.on_unblocked(&line).await,
         }
     }
 }

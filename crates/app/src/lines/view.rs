@@ -2,7 +2,7 @@
 
 use jiff::Timestamp;
 use serde_json::{json, Value};
-use wagate_domain::line::{next_utc_midnight, utc_day, DailyLimits};
+use wagate_domain::line::{next_utc_midnight, utc_day, DailyLimits, LineStatus};
 use wagate_domain::time::rfc3339;
 use wagate_store::{LineRecord, MessageRecord};
 
@@ -41,7 +41,37 @@ pub fn line_json(l: &LineRecord, public_url: &str, limits: &DailyLimits, now: Ti
         "ready_at": time(l.ready_at),
         "released_at": time(l.released_at),
         "release_reason": l.release_reason,
+        "blocked_reason": l.blocked_reason,
+        "status_detail": status_detail(l),
     })
+}
+
+/// A sentence on the line's status for people (a dashboard, a support agent): why it is
+/// not working, and what happens next. Null when there is nothing to add to `status`.
+pub fn status_detail(l: &LineRecord) -> Option<String> {
+    match l.status {
+        LineStatus::Reconnecting => Some(match l.reconnect_attempt {
+            0 => "The connection to WhatsApp dropped; reconnecting.".to_owned(),
+            n => format!("The connection to WhatsApp dropped; reconnecting (attempt {}).", n + 1),
+        }),
+        LineStatus::LoggedOut => {
+            Some("The phone unlinked this line; the connect page shows a new QR code.".to_owned())
+        }
+        LineStatus::Blocked => Some(
+            match l.blocked_reason.as_deref() {
+                Some("temporarily_banned") => {
+                    "WhatsApp temporarily banned this account; the line comes back when the ban ends."
+                }
+                Some("banned") => "WhatsApp banned this account; release the line.",
+                Some("client_outdated") => {
+                    "WhatsApp refuses this wagate version; upgrade the server."
+                }
+                _ => "WhatsApp blocked this line.",
+            }
+            .to_owned(),
+        ),
+        LineStatus::Pending | LineStatus::Ready | LineStatus::Released => None,
+    }
 }
 
 /// The message object of `GET /wa/lines/{id}/messages` and `message.*` events.

@@ -21,6 +21,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "line.disconnected",
     "line.reconnected",
     "line.logged_out",
+    "line.blocked",
     "line.released",
     "line.renewed",
     "line.past_due",

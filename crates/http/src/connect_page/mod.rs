@@ -46,6 +46,8 @@ pub enum ConnectState<'a> {
     },
     /// Linked, but the connection dropped; it heals by itself.
     Reconnecting,
+    /// WhatsApp blocked the account or this client: nothing to scan, the business acts.
+    Blocked,
     /// The line was released: the link is dead for good.
     Released,
 }
@@ -57,6 +59,7 @@ impl ConnectState<'_> {
             ConnectState::AwaitingScan { .. } => "awaiting_scan",
             ConnectState::Connected { .. } => "connected",
             ConnectState::Reconnecting => "reconnecting",
+            ConnectState::Blocked => "blocked",
             ConnectState::Released => "released",
         }
     }
@@ -67,6 +70,9 @@ impl ConnectState<'_> {
             ConnectState::AwaitingScan { .. } => "Scan this code with WhatsApp",
             ConnectState::Connected { .. } => "Connected",
             ConnectState::Reconnecting => "Reconnecting…",
+            ConnectState::Blocked => {
+                "WhatsApp has blocked this account; please contact the business"
+            }
             ConnectState::Released => "This line was closed",
         }
     }

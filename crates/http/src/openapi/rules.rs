@@ -217,7 +217,14 @@ fn rules() -> Vec<Rule> {
             "/components/schemas/ScanIn/properties/phone_number",
             e164.clone(),
         ),
-        rule("/components/schemas/InboundIn/properties/from", e164),
+        rule(
+            "/components/schemas/InboundIn/properties/from",
+            e164.clone(),
+        ),
+        rule(
+            "/components/schemas/PairCodeIn/properties/phone_number",
+            e164,
+        ),
         rule("/components/schemas/InboundIn/properties/text", text),
         // A POST that takes nothing refuses any field (its hand-written Deserialize).
         rule(
@@ -332,6 +339,7 @@ mod tests {
             ("SendIn", "to"),
             ("InboundIn", "from"),
             ("ScanIn", "phone_number"),
+            ("PairCodeIn", "phone_number"),
         ] {
             assert_eq!(
                 at(&format!("{schema}/properties/{field}/pattern")),
@@ -396,7 +404,7 @@ mod tests {
         }
         assert_eq!(
             (lists, posts),
-            (5, 14),
+            (5, 15),
             "every list and every authenticated POST"
         );
     }

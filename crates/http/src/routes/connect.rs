@@ -89,6 +89,7 @@ fn page<'a>(token: &'a str, l: &'a Loaded) -> ConnectPage<'a> {
             phone_number: l.line.phone_number.as_deref(),
         },
         LineStatus::Reconnecting => ConnectState::Reconnecting,
+        LineStatus::Blocked => ConnectState::Blocked,
         LineStatus::Released => ConnectState::Released,
         LineStatus::Pending | LineStatus::LoggedOut => ConnectState::AwaitingScan {
             qr_payload: l.qr.as_deref().unwrap_or_default(),
@@ -190,4 +191,36 @@ pub async fn set_calling(
         return ApiError::from(e).into_response();
     }
     status(State(st), Path(token)).await
+}
+
+/// The end customer's number, to link by pairing code instead of the QR.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PairCodeIn {
+    /// E.164.
+    pub phone_number: String,
+}
+
+/// `POST /connect/{token}/pair_code`: "link with phone number instead" — the code to type in
+/// WhatsApp, the same as `POST /api/v1/wa/lines/{id}/pair_code` gives the business.
+pub async fn pair_code(
+    State(st): State<AppState>,
+    Path(token): Path<String>,
+    ApiJson(input): ApiJson<PairCodeIn>,
+) -> Response {
+    if !plausible(&token) {
+        return ApiError::new(ErrorCode::NotFound, "no such connect link").into_response();
+    }
+    if let Err(e) = wagate_domain::line::validate_e164("phone_number", &input.phone_number) {
+        return ApiError::invalid(e.param, e.message).into_response();
+    }
+    let line = match st.app.store.line_by_token(&token).await {
+        Ok(Some(line)) if line.status != LineStatus::Released => line,
+        Ok(_) => return ApiError::new(ErrorCode::NotFound, "no such connect link").into_response(),
+        Err(e) => return ApiError::internal(e).into_response(),
+    };
+    match super::lines::pairing_code(&st, &line, &input.phone_number).await {
+        Ok(code) => no_store(ApiJson(serde_json::json!({ "code": code })).into_response()),
+        Err(e) => e.into_response(),
+    }
 }

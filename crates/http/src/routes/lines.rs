@@ -7,11 +7,12 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
+use wagate_app::connector::ConnectorState;
 use wagate_app::lines::view::{line_json, message_json};
 use wagate_app::lines::CreateLine;
 use wagate_domain::ids::LineId;
 use wagate_domain::line::{
-    validate_label, validate_metadata, FieldError, ReleaseReason, METADATA_MAX_KEYS,
+    validate_label, validate_metadata, FieldError, LineStatus, ReleaseReason, METADATA_MAX_KEYS,
 };
 
 use super::webhooks::{query, ListParams};
@@ -28,7 +29,7 @@ pub struct LineOut {
     pub id: String,
     /// Always `line`.
     pub object: String,
-    /// `pending`, `ready`, `reconnecting`, `logged_out` or `released`.
+    /// `pending`, `ready`, `reconnecting`, `logged_out`, `blocked` or `released`.
     pub status: String,
     /// Calling from the start ($20 plan).
     pub calling_enabled: bool,
@@ -68,6 +69,11 @@ pub struct LineOut {
     pub released_at: Option<String>,
     /// `requested` or `payment_failed`.
     pub release_reason: Option<String>,
+    /// While `blocked`: `temporarily_banned`, `banned` or `client_outdated`.
+    pub blocked_reason: Option<String>,
+    /// A sentence on why the line is not working and what happens next; null when `status`
+    /// says it all.
+    pub status_detail: Option<String>,
 }
 
 /// A line's outbound daily limit.
@@ -179,6 +185,28 @@ pub struct SendIn {
     pub text: String,
 }
 
+/// Link a line by phone number instead of a QR.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PairCodeIn {
+    /// The end customer's WhatsApp number (E.164), e.g. `+447700900123`.
+    pub phone_number: String,
+}
+
+/// A pairing code.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PairCodeOut {
+    /// Always `pair_code`.
+    pub object: &'static str,
+    /// The line.
+    pub line_id: String,
+    /// The number it links.
+    pub phone_number: String,
+    /// Eight characters, shown as `ABCD-EFGH`: the end customer types it in WhatsApp →
+    /// Linked devices → Link a device → Link with phone number instead.
+    pub code: String,
+}
+
 pub(crate) fn line_id(id: &str) -> ApiResult<LineId> {
     LineId::parse(id).map_err(|_| ApiError::not_found("line"))
 }
@@ -199,12 +227,21 @@ pub(crate) fn line_out(st: &AppState, l: &wagate_store::LineRecord) -> Value {
     request_body = CreateLineIn,
     responses((status = 201, description = "The line, pending", body = LineOut),
         (status = 402, description = "`card_required`", body = crate::openapi::ErrorOut),
-        (status = 403, description = "`calling_not_available`", body = crate::openapi::ErrorOut)))]
+        (status = 403, description = "`calling_not_available`", body = crate::openapi::ErrorOut),
+        (status = 503, description = "`connector_unavailable`: no WhatsApp connector on this server", body = crate::openapi::ErrorOut)))]
 pub async fn create(
     State(st): State<AppState>,
     Authed(who): Authed,
     ApiJson(input): ApiJson<CreateLineIn>,
 ) -> ApiResult<(StatusCode, ApiJson<Value>)> {
+    let health = st.app.connector.health();
+    if health.state == ConnectorState::NotConfigured {
+        // A line nobody could ever connect would only cost the business a card check.
+        return Err(ApiError::new(
+            ErrorCode::ConnectorUnavailable,
+            "this server has no WhatsApp connector configured, so no line could be connected: see docs/connector.md",
+        ));
+    }
     let line = st
         .app
         .lines
@@ -333,6 +370,74 @@ pub async fn release(
     Ok(ApiJson(line_out(&st, &line)))
 }
 
+/// A pairing code that links the line to `phone_number`'s WhatsApp without scanning a QR
+/// (PRODUCT.md §8); the connect page offers the same. Only a line awaiting a scan (`pending`,
+/// `logged_out`) can be linked: otherwise 409 `invalid_state` (`line_released` once released).
+#[utoipa::path(post, path = "/api/v1/wa/lines/{id}/pair_code", operation_id = "createPairCode", tag = "lines", security(("api_key" = [])),
+    params(("id" = String, Path)), request_body = PairCodeIn,
+    responses((status = 200, description = "The code", body = PairCodeOut),
+        (status = 409, description = "`invalid_state`, `line_released`", body = crate::openapi::ErrorOut),
+        (status = 503, description = "`connector_unavailable`", body = crate::openapi::ErrorOut)))]
+pub async fn pair_code(
+    State(st): State<AppState>,
+    Authed(who): Authed,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<PairCodeIn>,
+) -> ApiResult<ApiJson<PairCodeOut>> {
+    wagate_domain::line::validate_e164("phone_number", &input.phone_number)
+        .map_err(|e| ApiError::invalid(e.param, e.message))?;
+    let line = st.app.lines.get(&who.account.id, &line_id(&id)?).await?;
+    let code = pairing_code(&st, &line, &input.phone_number).await?;
+    Ok(ApiJson(PairCodeOut {
+        object: "pair_code",
+        line_id: line.id.to_string(),
+        phone_number: input.phone_number,
+        code,
+    }))
+}
+
+/// The connector's pairing code for `line`, with the refusals of `POST …/pair_code`.
+pub(crate) async fn pairing_code(
+    st: &AppState,
+    line: &wagate_store::LineRecord,
+    phone_number: &str,
+) -> ApiResult<String> {
+    use wagate_app::connector::PairCodeError;
+    if line.status == LineStatus::Released {
+        return Err(ApiError::new(
+            ErrorCode::LineReleased,
+            "the line was released",
+        ));
+    }
+    if !line.status.awaits_scan() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidState,
+            format!(
+                "the line is {}; only a pending or logged-out line can be linked",
+                line.status.as_str()
+            ),
+        )
+        .with("status", line.status.as_str()));
+    }
+    let now = st.app.clock.now();
+    st.app
+        .connector
+        .pair_code(
+            &line.id,
+            line.link_count,
+            line.pairing_started_at,
+            phone_number,
+            now,
+        )
+        .await
+        .map_err(|e| match e {
+            PairCodeError::Rejected(why) => ApiError::invalid("phone_number", why),
+            PairCodeError::Unsupported | PairCodeError::Unavailable(_) => {
+                ApiError::new(ErrorCode::ConnectorUnavailable, e.to_string())
+            }
+        })
+}
+
 /// Queues a text. `ready` and `reconnecting` lines accept (a reconnecting line sends after it
 /// heals); `pending`/`logged_out` → 409 `line_not_ready`; `released` → 409 `line_released`;
 /// over the daily limit → 429 `rate_limited` with `Retry-After`.
@@ -411,6 +516,8 @@ mod tests {
             ready_at: None,
             released_at: None,
             release_reason: None,
+            blocked_reason: None,
+            status_detail: None,
         };
         let now: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
         let record = wagate_store::LineRecord::pending(

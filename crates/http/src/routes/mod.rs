@@ -87,6 +87,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/wa/lines/{id}",
             get(lines::get).patch(lines::update).delete(lines::release),
         )
+        .route("/api/v1/wa/lines/{id}/pair_code", post(lines::pair_code))
         .route(
             "/api/v1/wa/lines/{id}/messages",
             get(lines::messages).post(lines::send),
@@ -115,6 +116,7 @@ pub fn router(state: AppState) -> Router {
                 post(sandbox::disconnect),
             )
             .route("/api/v1/sandbox/lines/{id}/inbound", post(sandbox::inbound))
+            .route("/api/v1/sandbox/lines/{id}/block", post(sandbox::block))
             .route(
                 "/api/v1/sandbox/payments/fail_next",
                 post(sandbox::fail_next),
@@ -132,6 +134,7 @@ pub fn router(state: AppState) -> Router {
         .route("/connect/{token}", get(connect::show))
         .route("/connect/{token}/status", get(connect::status))
         .route("/connect/{token}/calling", post(connect::set_calling))
+        .route("/connect/{token}/pair_code", post(connect::pair_code))
         .merge(authed)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -183,6 +183,39 @@ pub struct DisconnectIn {
     pub duration_seconds: Option<u32>,
 }
 
+/// WhatsApp blocks a line.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BlockIn {
+    /// `temporarily_banned`, `banned` or `client_outdated`.
+    pub reason: BlockedReasonIn,
+    /// When given, the block ends after this many seconds on the sandbox clock (a temporary
+    /// ban running out, the server upgraded) and the line reconnects.
+    pub duration_seconds: Option<u32>,
+}
+
+/// Why WhatsApp blocks a line.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockedReasonIn {
+    /// A temporary ban.
+    TemporarilyBanned,
+    /// A ban.
+    Banned,
+    /// WhatsApp refuses this client version.
+    ClientOutdated,
+}
+
+impl From<BlockedReasonIn> for wagate_domain::line::BlockedReason {
+    fn from(r: BlockedReasonIn) -> Self {
+        match r {
+            BlockedReasonIn::TemporarilyBanned => Self::TemporarilyBanned,
+            BlockedReasonIn::Banned => Self::Banned,
+            BlockedReasonIn::ClientOutdated => Self::ClientOutdated,
+        }
+    }
+}
+
 /// A message arrives on a line.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -328,6 +361,46 @@ pub async fn disconnect(
     let outage = SignedDuration::from_secs(i64::from(input.duration_seconds.unwrap_or(0)));
     simulator(&st)?
         .disconnect(&line.id, input.transient, outage, st.app.clock.now())
+        .await
+        .map_err(ApiError::internal)?;
+    let line = st.app.lines.get(&who.account.id, &line.id).await?;
+    Ok(ApiJson(super::lines::line_out(&st, &line)))
+}
+
+/// WhatsApp blocks the line (`blocked`, `line.blocked`; queued messages fail with
+/// `line_blocked`); with `duration_seconds`, the block ends after that long on the sandbox
+/// clock and the line reconnects (`line.reconnected`).
+#[utoipa::path(post, path = "/api/v1/sandbox/lines/{id}/block", operation_id = "blockSandboxLine", tag = "sandbox", security(("api_key" = [])),
+    params(("id" = String, Path)), request_body = BlockIn,
+    responses((status = 200, description = "The line, blocked", body = crate::routes::lines::LineOut),
+        (status = 409, description = "`invalid_state`", body = crate::openapi::ErrorOut)))]
+pub async fn block(
+    State(st): State<AppState>,
+    Authed(who): Authed,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<BlockIn>,
+) -> ApiResult<ApiJson<serde_json::Value>> {
+    let line = owned_line(&st, &who, &id).await?;
+    if !line.status.is_linked() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidState,
+            format!(
+                "the line is {}; only a connected line can be blocked",
+                line.status.as_str()
+            ),
+        )
+        .with("status", line.status.as_str()));
+    }
+    let lifted_after = input
+        .duration_seconds
+        .map(|s| SignedDuration::from_secs(i64::from(s)));
+    simulator(&st)?
+        .block(
+            &line.id,
+            input.reason.into(),
+            lifted_after,
+            st.app.clock.now(),
+        )
         .await
         .map_err(ApiError::internal)?;
     let line = st.app.lines.get(&who.account.id, &line.id).await?;

@@ -14,28 +14,53 @@ use crate::AppState;
 pub struct HealthOut {
     /// Always `ok` when the server answers.
     pub status: &'static str,
+    /// Whether this server can connect WhatsApp lines.
+    pub connector: ConnectorOut,
 }
 
-/// Liveness: the process answers.
+/// The WhatsApp connector's health.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectorOut {
+    /// `simulator` (sandbox), `whatsapp_web`, or `none`.
+    pub kind: &'static str,
+    /// `ok`, `unreachable` (WhatsApp cannot be reached now; retrying) or `not_configured`.
+    pub state: &'static str,
+    /// Why, when not `ok`.
+    pub detail: Option<String>,
+}
+
+/// Liveness: the process answers (200 even when WhatsApp is unreachable: the server is up;
+/// `connector` says the rest).
 #[utoipa::path(get, path = "/healthz", operation_id = "getHealth", tag = "system",
     responses((status = 200, description = "The server is up", body = HealthOut)))]
-pub async fn healthz() -> ApiJson<HealthOut> {
-    ApiJson(HealthOut { status: "ok" })
+pub async fn healthz(State(state): State<AppState>) -> ApiJson<HealthOut> {
+    let h = state.app.connector.health();
+    ApiJson(HealthOut {
+        status: "ok",
+        connector: ConnectorOut {
+            kind: h.kind,
+            state: h.state.as_str(),
+            detail: h.detail,
+        },
+    })
 }
 
 /// Request counts and latencies in the Prometheus text format.
 #[utoipa::path(get, path = "/metrics", operation_id = "getMetrics", tag = "system",
     responses((status = 200, description = "Prometheus text", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], {
-        let mut text = state.metrics.render();
-        text.push_str(&format!(
-                "# HELP wagate_lines_served Lines this server serves (owns their connection and jobs).\n\
-                 # TYPE wagate_lines_served gauge\nwagate_lines_served {}\n",
-                state.app.ownership.owned_count()
-            ));
-        text
-    })
+    let mut text = state.metrics.render();
+    let health = state.app.connector.health();
+    let up = u8::from(health.state == wagate_app::connector::ConnectorState::Ok);
+    text.push_str(&format!(
+        "# HELP wagate_connector_up 1 when the WhatsApp connector can reach WhatsApp.\n\
+         # TYPE wagate_connector_up gauge\nwagate_connector_up{{kind=\"{}\"}} {up}\n\
+         # HELP wagate_lines_served Lines this server serves (owns their connection and jobs).\n\
+         # TYPE wagate_lines_served gauge\nwagate_lines_served {}\n",
+        health.kind,
+        state.app.ownership.owned_count()
+    ));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
 /// This API's OpenAPI 3.1 document.

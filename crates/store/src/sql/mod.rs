@@ -25,6 +25,28 @@ use crate::{StoreError, StoreResult};
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// Runs the SQLite migrations on the writer with foreign keys off, as SQLite's documentation
+/// prescribes for table rebuilds (a CHECK constraint can only change that way; the pragma is
+/// a no-op inside the migration's transaction, so it is set around it), then checks every
+/// foreign key before turning them back on.
+async fn migrate_sqlite(write: &AnyPool) -> StoreResult<()> {
+    let mut conn = write.acquire().await?;
+    conn.execute("PRAGMA foreign_keys = OFF").await?;
+    let migrated = SQLITE_MIGRATIONS.run(&mut *conn).await;
+    let broken = sqlx::query("PRAGMA foreign_key_check")
+        .fetch_all(&mut *conn)
+        .await;
+    conn.execute("PRAGMA foreign_keys = ON").await?;
+    migrated?;
+    if !broken?.is_empty() {
+        return Err(corrupt(
+            "foreign keys",
+            "a migration left rows that refer to missing rows",
+        ));
+    }
+    Ok(())
+}
+
 /// Which database a [`SqlStore`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -146,7 +168,7 @@ impl SqlStore {
                     .max_connections(opts.max_connections)
                     .connect(url)
                     .await?;
-                SQLITE_MIGRATIONS.run(&write).await?;
+                migrate_sqlite(&write).await?;
                 let store = SqlStore {
                     backend,
                     read,
