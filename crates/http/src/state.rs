@@ -16,6 +16,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The server-wide limits on requests in flight and time to answer.
     pub limits: Arc<RequestLimits>,
+    /// Turns true when the server stops: long-lived answers (the connect page's live updates)
+    /// end then, so a graceful shutdown does not wait for them.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl AppState {
@@ -25,7 +28,14 @@ impl AppState {
             app,
             metrics: Arc::new(Metrics::default()),
             limits: Arc::new(RequestLimits::default()),
+            stopping: tokio::sync::watch::channel(false).1,
         }
+    }
+
+    /// The same state, ending long-lived answers when `stopping` turns true.
+    pub fn with_stopping(mut self, stopping: tokio::sync::watch::Receiver<bool>) -> Self {
+        self.stopping = stopping;
+        self
     }
 
     /// The same state with these request limits.

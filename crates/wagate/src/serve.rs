@@ -115,7 +115,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         config.request_timeout,
     );
     let wall = app.wall.clone();
-    let state = wagate_http::AppState::new(app).with_limits(limits);
+    let state = wagate_http::AppState::new(app)
+        .with_limits(limits)
+        .with_stopping(stop_rx.clone());
     let in_flight = state.limits.clone();
     let router = wagate_http::router(state);
     let sweeper = config.worker.then(|| {

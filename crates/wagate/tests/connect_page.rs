@@ -286,3 +286,75 @@ async fn journey(kind: &str) {
 
     eprintln!("connect page journey on {kind}: {:?}", started.elapsed());
 }
+
+/// Reads server-sent events from `resp` until one whose data has `"state":"<want>"`;
+/// returns the data of the events read, in order.
+async fn read_events_until(resp: &mut reqwest::Response, want: &str) -> Vec<Value> {
+    let mut buf = String::new();
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + NOTICE_WITHIN;
+    while Instant::now() < deadline {
+        let chunk = tokio::time::timeout(NOTICE_WITHIN, resp.chunk())
+            .await
+            .expect("an event within the notice time")
+            .unwrap()
+            .expect("the stream stays open");
+        buf.push_str(std::str::from_utf8(&chunk).unwrap());
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            if let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: ")) {
+                let v: Value = serde_json::from_str(data).unwrap();
+                let done = v["state"] == want;
+                seen.push(v);
+                if done {
+                    return seen;
+                }
+            }
+        }
+    }
+    panic!("no {want:?} event: {seen:?}");
+}
+
+#[tokio::test]
+async fn test_the_page_gets_live_updates_and_they_end_with_the_server() {
+    let (backing, _g) = fresh("sqlite").await;
+    let s = Server::sandbox(&backing).await;
+    s.post(
+        "/api/v1/billing/card",
+        json!({"source_id": "cnon:card-nonce-ok"}),
+    )
+    .await;
+    let (id, connect_url) = create_line(&s, json!({})).await;
+    let mut live = s
+        .http
+        .get(format!("{connect_url}/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), 200);
+    assert_eq!(
+        live.headers()["content-type"].to_str().unwrap(),
+        "text/event-stream"
+    );
+    let first = read_events_until(&mut live, "awaiting_scan").await;
+    assert!(first[0]["qr_svg"].as_str().unwrap().starts_with("<svg"));
+    let (st, _) = s
+        .post(&format!("/api/v1/sandbox/lines/{id}/scan"), json!({}))
+        .await;
+    assert_eq!(st, 200);
+    let after = read_events_until(&mut live, "connected").await;
+    assert_eq!(after.last().unwrap()["qr_svg"], Value::Null);
+
+    // Unknown links have no stream.
+    let (st, b) = send(s.http.get(format!(
+        "{}/connect/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/events",
+        s.base
+    )))
+    .await;
+    assert_eq!((st, b["error"].as_str()), (404, Some("not_found")));
+
+    // An open stream does not hold up a graceful shutdown (a stream lasts 10 minutes;
+    // `terminate` fails if the server is still running 30 s after SIGTERM).
+    let exit = s.terminate().await;
+    assert!(exit.success(), "{exit:?}");
+}

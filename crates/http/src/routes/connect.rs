@@ -224,3 +224,81 @@ pub async fn pair_code(
         Err(e) => e.into_response(),
     }
 }
+
+/// How often the live updates look for a change (wall time): a rotated QR or "Connected"
+/// shows within this.
+const LIVE_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How long one live-update stream lasts before the browser reconnects (EventSource does so
+/// by itself): bounds what a forgotten tab holds.
+const LIVE_STREAM_FOR: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// What the page shows now, as the `status` JSON, and whether it is final (released).
+async fn snapshot(st: &AppState, token: &str) -> Option<(String, bool)> {
+    match load(st, token).await {
+        Ok(Some(l)) => Some((status_json(&page(token, &l)).to_string(), false)),
+        Ok(None) => Some((
+            serde_json::json!({ "state": "released", "error": "not_found" }).to_string(),
+            true,
+        )),
+        Err(LoadError::NoQr(_)) => Some((
+            serde_json::json!({ "state": "unavailable", "error": "connector_unavailable" })
+                .to_string(),
+            false,
+        )),
+        // The database hiccuped: say nothing new, look again at the next tick.
+        Err(LoadError::Api(_)) => None,
+    }
+}
+
+/// `GET /connect/{token}/events`: the page's live updates as server-sent events — a `status`
+/// event (the same JSON as `/status`) whenever what the page shows changes: a rotated QR,
+/// "Connected", a drop. The page falls back to polling `/status` without it.
+pub async fn events(State(st): State<AppState>, Path(token): Path<String>) -> Response {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    if !plausible(&token) {
+        return ApiError::new(ErrorCode::NotFound, "no such connect link").into_response();
+    }
+    match load(&st, &token).await {
+        Ok(None) => {
+            return ApiError::new(ErrorCode::NotFound, "no such connect link").into_response()
+        }
+        Err(LoadError::Api(e)) => return e.into_response(),
+        Ok(Some(_)) | Err(LoadError::NoQr(_)) => {}
+    }
+    let until = tokio::time::Instant::now() + LIVE_STREAM_FOR;
+    let state = (st, token, None::<String>, false);
+    let stream = futures_util::stream::unfold(state, move |(st, token, last, done)| async move {
+        if done {
+            return None;
+        }
+        let mut stopping = st.stopping.clone();
+        loop {
+            if last.is_some() {
+                tokio::select! {
+                    _ = tokio::time::sleep(LIVE_CHECK_EVERY) => {}
+                    _ = stopping.wait_for(|s| *s) => return None,
+                }
+            }
+            if tokio::time::Instant::now() >= until || *stopping.borrow() {
+                return None;
+            }
+            let Some((now, last_one)) = snapshot(&st, &token).await else {
+                tokio::time::sleep(LIVE_CHECK_EVERY).await;
+                continue;
+            };
+            if last.as_deref() != Some(now.as_str()) {
+                let event = Event::default().event("status").data(now.clone());
+                return Some((
+                    Ok::<_, std::convert::Infallible>(event),
+                    (st, token, Some(now), last_one),
+                ));
+            }
+        }
+    });
+    no_store(
+        Sse::new(stream)
+            .keep_alive(KeepAlive::default())
+            .into_response(),
+    )
+}

@@ -133,6 +133,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/openapi.json", get(system::openapi))
         .route("/connect/{token}", get(connect::show))
         .route("/connect/{token}/status", get(connect::status))
+        .route("/connect/{token}/events", get(connect::events))
         .route("/connect/{token}/calling", post(connect::set_calling))
         .route("/connect/{token}/pair_code", post(connect::pair_code))
         .merge(authed)
