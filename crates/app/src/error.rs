@@ -71,6 +71,12 @@ pub enum RuleError {
         /// Seconds until the next UTC midnight.
         retry_after: u64,
     },
+    /// WhatsApp rate-limited the line (429 `rate_limited`, `reason: whatsapp_rate_limit`).
+    #[error("WhatsApp asked this line to slow down; retry after {retry_after} s")]
+    WhatsAppRateLimit {
+        /// Seconds until WhatsApp's limit passes.
+        retry_after: u64,
+    },
     /// The payment processor could not be reached or answered oddly (502).
     #[error("the payment processor is unavailable: {0}")]
     ProcessorUnavailable(String),

@@ -266,6 +266,11 @@ impl From<AppError> for ApiError {
                             .with("limit", limit)
                             .retry_after(retry_after)
                     }
+                    RuleError::WhatsAppRateLimit { retry_after } => {
+                        ApiError::new(ErrorCode::RateLimited, message)
+                            .with("reason", "whatsapp_rate_limit")
+                            .retry_after(retry_after)
+                    }
                     RuleError::ProcessorUnavailable(_) => ApiError::new(
                         ErrorCode::ProcessorUnavailable,
                         "the payment processor did not answer; nothing was charged twice — retry with the same Idempotency-Key",

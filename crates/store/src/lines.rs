@@ -86,6 +86,9 @@ pub struct LineRecord {
     /// Why WhatsApp blocked the line (`temporarily_banned`, `banned`, `client_outdated`)
     /// while its status is `blocked`.
     pub blocked_reason: Option<String>,
+    /// WhatsApp answered a send with its rate limit: nothing is sent, and new messages are
+    /// refused with 429, until then.
+    pub rate_limited_until: Option<Timestamp>,
     /// Last changed.
     pub updated_at: Timestamp,
 }
@@ -133,6 +136,7 @@ impl LineRecord {
             released_at: None,
             release_reason: None,
             blocked_reason: None,
+            rate_limited_until: None,
             updated_at: now,
         }
     }

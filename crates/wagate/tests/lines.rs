@@ -885,3 +885,61 @@ async fn pair_code(kind: &str) {
         "{b}"
     );
 }
+
+both_backends!(test_whatsapps_rate_limit_pauses_the_line, rate_limit);
+async fn rate_limit(kind: &str) {
+    let (backing, _g) = fresh(kind).await;
+    let s = Server::sandbox(&backing).await;
+    add_card(&s).await;
+    let (_, created) = s.post("/api/v1/wa/lines", json!({})).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    s.post(&format!("/api/v1/sandbox/lines/{id}/scan"), json!({}))
+        .await;
+    let path = format!("/api/v1/wa/lines/{id}/messages");
+    let limit = format!("/api/v1/sandbox/lines/{id}/rate_limit");
+    let (st, b) = s.post(&limit, json!({"retry_after_seconds": 0})).await;
+    assert_eq!(
+        (st, b["param"].as_str()),
+        (422, Some("retry_after_seconds")),
+        "{b}"
+    );
+    let (st, b) = s.post(&limit, json!({"retry_after_seconds": 120})).await;
+    assert_eq!(st, 200, "{b}");
+
+    // The send WhatsApp refuses stays queued; new messages are refused until the limit passes.
+    let (st, first) = s
+        .post(&path, json!({"to": "+447700900123", "text": "first"}))
+        .await;
+    assert_eq!(st, 202, "{first}");
+    advance(&s, 0).await;
+    let status_of = |list: &[Value], id: &Value| {
+        list.iter().find(|m| m["id"] == *id).unwrap()["status"].clone()
+    };
+    assert_eq!(status_of(&messages(&s, &id).await, &first["id"]), "queued");
+    let resp = s
+        .req(Method::POST, &path)
+        .json(&json!({"to": "+447700900123", "text": "second"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=120).contains(&retry), "{retry}");
+    let b: Value = resp.json().await.unwrap();
+    assert_eq!(b["error"], "rate_limited");
+    assert_eq!(b["reason"], "whatsapp_rate_limit");
+
+    // When it passes, the queue resumes in order and the line takes messages again.
+    advance(&s, 120).await;
+    assert_eq!(status_of(&messages(&s, &id).await, &first["id"]), "sent");
+    let (st, second) = s
+        .post(&path, json!({"to": "+447700900123", "text": "second"}))
+        .await;
+    assert_eq!(st, 202, "{second}");
+    advance(&s, 0).await;
+    assert_eq!(status_of(&messages(&s, &id).await, &second["id"]), "sent");
+}

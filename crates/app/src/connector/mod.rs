@@ -136,6 +136,24 @@ pub enum SendError {
     /// WhatsApp refused this message (e.g. the number is not on WhatsApp): it fails.
     #[error("rejected: {0}")]
     Rejected(String),
+    /// WhatsApp's rate limit: keep the message queued and send nothing on the line for
+    /// `retry_after`; meanwhile new messages are refused with 429 and `Retry-After`.
+    #[error("rate limited by WhatsApp for {retry_after}")]
+    RateLimited {
+        /// How long WhatsApp asked to wait.
+        retry_after: jiff::SignedDuration,
+    },
+}
+
+/// How a connector wants a line's messages spaced: a random gap between `min` and `max`
+/// (wall time) between two sends, with the typing indicator shown first (PRODUCT.md §8: a
+/// linked WhatsApp account that sends like a machine gets banned).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pacing {
+    /// The shortest gap.
+    pub min: std::time::Duration,
+    /// The longest gap.
+    pub max: std::time::Duration,
 }
 
 /// Why a reconnect attempt did not heal the line.
@@ -237,6 +255,12 @@ pub trait Connector: Send + Sync {
     }
     /// Whether WhatsApp can be reached.
     fn health(&self) -> ConnectorHealth;
+    /// How to space a line's messages; `None` (the simulator) sends back to back.
+    fn pacing(&self) -> Option<Pacing> {
+        None
+    }
+    /// Shows "typing…" to `to` on `line` (before a paced send).
+    async fn typing(&self, _line: &LineId, _to: &str) {}
     /// A pairing code that links `line` to the WhatsApp account of `phone_number` (E.164)
     /// without scanning: the end customer types it in WhatsApp → Linked devices → Link with
     /// phone number. `link` and `since` are as for [`Connector::qr`].

@@ -26,6 +26,8 @@ pub struct Simulator {
     secret: String,
     /// Lines whose network is down, until when.
     outages: Mutex<HashMap<LineId, Timestamp>>,
+    /// Lines whose next send WhatsApp answers with its rate limit, and for how long.
+    rate_limits: Mutex<HashMap<LineId, SignedDuration>>,
 }
 
 impl Default for Simulator {
@@ -47,6 +49,7 @@ impl Simulator {
             sink: OnceLock::new(),
             secret: random_base62(32),
             outages: Mutex::new(HashMap::new()),
+            rate_limits: Mutex::new(HashMap::new()),
         }
     }
 
@@ -126,6 +129,15 @@ impl Simulator {
         Ok(())
     }
 
+    /// WhatsApp answers the line's next send with its rate limit, asking to wait
+    /// `retry_after`.
+    pub fn rate_limit_next_send(&self, line: &LineId, retry_after: SignedDuration) {
+        self.rate_limits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(line.clone(), retry_after);
+    }
+
     /// A message arrives on the line.
     pub async fn inbound(&self, line: &LineId, from: String, text: String) -> anyhow::Result<()> {
         self.emit(ConnectorEvent::Inbound {
@@ -181,6 +193,14 @@ impl Connector for Simulator {
     ) -> Result<Sent, SendError> {
         if self.is_down(line, now) {
             return Err(SendError::Disconnected);
+        }
+        let limited = self
+            .rate_limits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(line);
+        if let Some(retry_after) = limited {
+            return Err(SendError::RateLimited { retry_after });
         }
         let receipt = |after: SignedDuration, status| {
             let at = now.saturating_add(after).unwrap_or(now);

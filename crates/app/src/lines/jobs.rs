@@ -47,6 +47,8 @@ pub struct LineJobs {
     /// One sender per line at a time within this server, so a line's messages leave in the
     /// order they came (across servers, [`LineOwnership`] keeps one server per line).
     send_locks: Mutex<HashMap<LineId, Arc<tokio::sync::Mutex<()>>>>,
+    /// When this server last sent on each line (wall time), for the connector's pacing.
+    last_send: Mutex<HashMap<LineId, std::time::Instant>>,
 }
 
 impl LineJobs {
@@ -61,6 +63,7 @@ impl LineJobs {
             connector,
             ownership,
             send_locks: Mutex::new(HashMap::new()),
+            last_send: Mutex::new(HashMap::new()),
         })
     }
 
@@ -112,6 +115,13 @@ impl LineJobs {
                 // Kept queued: the heal (or a failure on logout/release) takes care of them.
                 break;
             }
+            if line
+                .rate_limited_until
+                .is_some_and(|until| until > self.lines.clock.now())
+            {
+                // Kept queued: the send job scheduled for the end of the limit resumes.
+                break;
+            }
             let queued = store.queued_messages(line_id, SEND_PAGE).await?;
             let read_to_end = queued.len() < SEND_PAGE as usize;
             let last = queued.len().saturating_sub(1);
@@ -119,16 +129,27 @@ impl LineJobs {
                 break;
             }
             for (i, mut m) in queued.into_iter().enumerate() {
-                let now = self.lines.clock.now();
                 let to = m.to.clone().unwrap_or_default();
+                self.pace(line_id, &to).await;
+                let now = self.lines.clock.now();
                 let sent = self
                     .connector
                     .send_text(line_id, &m.id, &to, &m.text, now)
                     .await;
+                if sent.is_ok() {
+                    self.last_send
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(line_id.clone(), std::time::Instant::now());
+                }
                 let (status, error, provider_id, later) = match sent {
                     Ok(s) => (MessageStatus::Sent, None, Some(s.provider_id), s.later),
                     Err(SendError::Rejected(reason)) => {
                         (MessageStatus::Failed, Some(reason), None, Vec::new())
+                    }
+                    Err(SendError::RateLimited { retry_after }) => {
+                        self.rate_limited(line_id, retry_after).await?;
+                        return Ok(job_removed);
                     }
                     Err(SendError::Disconnected) => {
                         // Kept queued: the drop makes the line reconnect, and the heal sends.
@@ -169,6 +190,66 @@ impl LineJobs {
             }
         }
         Ok(job_removed)
+    }
+
+    /// Waits out the connector's pacing before a send on `line`: the typing indicator
+    /// first, then whatever is left of a random gap since the line's last send (wall time:
+    /// this is how a person types, not business time).
+    async fn pace(&self, line: &LineId, to: &str) {
+        let Some(pacing) = self.connector.pacing() else {
+            return;
+        };
+        self.connector.typing(line, to).await;
+        let gap = if pacing.max > pacing.min {
+            use rand::Rng;
+            rand::thread_rng().gen_range(pacing.min..=pacing.max)
+        } else {
+            pacing.min
+        };
+        let last = self
+            .last_send
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(line)
+            .copied();
+        let wait = match last {
+            Some(at) => gap.saturating_sub(at.elapsed()),
+            None => pacing.min,
+        };
+        tokio::time::sleep(wait).await;
+    }
+
+    /// WhatsApp answered with its rate limit: the line sends nothing until it passes (new
+    /// messages get 429 meanwhile), then a send job resumes the queue in order.
+    async fn rate_limited(
+        &self,
+        line_id: &LineId,
+        retry_after: jiff::SignedDuration,
+    ) -> anyhow::Result<()> {
+        tracing::warn!(line = %line_id, %retry_after, "WhatsApp rate-limited the line");
+        self.lines
+            .change_line(line_id, |l, now| {
+                let until = now.saturating_add(retry_after).unwrap_or(now);
+                if l.rate_limited_until.is_some_and(|u| u >= until) {
+                    return None;
+                }
+                let mut next = l.clone();
+                next.rate_limited_until = Some(until);
+                next.updated_at = now;
+                let batch = Batch {
+                    jobs: vec![job(
+                        SEND_JOB,
+                        &l.account_id,
+                        json!({ "line": l.id }),
+                        until,
+                        format!("ratelimit:{}:{}", l.id, to_micros(until)),
+                    )],
+                    ..Batch::default()
+                };
+                Some((next, batch))
+            })
+            .await?;
+        Ok(())
     }
 
     /// One reconnect attempt of a drop that began at `since`.

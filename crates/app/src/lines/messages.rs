@@ -32,6 +32,13 @@ impl LineService {
             _ => {}
         }
         let now = self.clock.now();
+        if let Some(until) = line.rate_limited_until.filter(|u| *u > now) {
+            let wait = until.duration_since(now).as_secs().max(1);
+            return Err(RuleError::WhatsAppRateLimit {
+                retry_after: wait as u64,
+            }
+            .into());
+        }
         let limit = self.config.limits.at(line.ready_at, now);
         let msg = MessageRecord {
             id: MessageId::generate(),

@@ -63,6 +63,7 @@ impl Modify for BearerAuth {
         routes::sandbox::disconnect,
         routes::sandbox::inbound,
         routes::sandbox::block,
+        routes::sandbox::rate_limit,
         routes::sandbox::fail_next,
         routes::lines::create,
         routes::lines::list,

@@ -404,7 +404,7 @@ mod tests {
         }
         assert_eq!(
             (lists, posts),
-            (5, 15),
+            (5, 16),
             "every list and every authenticated POST"
         );
     }

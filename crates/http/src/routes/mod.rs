@@ -118,6 +118,10 @@ pub fn router(state: AppState) -> Router {
             .route("/api/v1/sandbox/lines/{id}/inbound", post(sandbox::inbound))
             .route("/api/v1/sandbox/lines/{id}/block", post(sandbox::block))
             .route(
+                "/api/v1/sandbox/lines/{id}/rate_limit",
+                post(sandbox::rate_limit),
+            )
+            .route(
                 "/api/v1/sandbox/payments/fail_next",
                 post(sandbox::fail_next),
             );

@@ -216,6 +216,15 @@ impl From<BlockedReasonIn> for wagate_domain::line::BlockedReason {
     }
 }
 
+/// WhatsApp answers the line's next send with its rate limit.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitIn {
+    /// How long WhatsApp asks the line to wait, in seconds (1–86400).
+    #[schema(minimum = 1, maximum = 86400)]
+    pub retry_after_seconds: u32,
+}
+
 /// A message arrives on a line.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -404,6 +413,32 @@ pub async fn block(
         .await
         .map_err(ApiError::internal)?;
     let line = st.app.lines.get(&who.account.id, &line.id).await?;
+    Ok(ApiJson(super::lines::line_out(&st, &line)))
+}
+
+/// WhatsApp answers the line's next send with its rate limit: that message stays queued,
+/// the line sends nothing for `retry_after_seconds` (new messages get 429 `rate_limited`,
+/// `reason: whatsapp_rate_limit`, with `Retry-After`), then the queue resumes in order.
+#[utoipa::path(post, path = "/api/v1/sandbox/lines/{id}/rate_limit", operation_id = "rateLimitSandboxLine", tag = "sandbox", security(("api_key" = [])),
+    params(("id" = String, Path)), request_body = RateLimitIn,
+    responses((status = 200, description = "The line", body = crate::routes::lines::LineOut)))]
+pub async fn rate_limit(
+    State(st): State<AppState>,
+    Authed(who): Authed,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<RateLimitIn>,
+) -> ApiResult<ApiJson<serde_json::Value>> {
+    if !(1..=86_400).contains(&input.retry_after_seconds) {
+        return Err(ApiError::invalid(
+            "retry_after_seconds",
+            "retry_after_seconds must be between 1 and 86400",
+        ));
+    }
+    let line = owned_line(&st, &who, &id).await?;
+    simulator(&st)?.rate_limit_next_send(
+        &line.id,
+        SignedDuration::from_secs(i64::from(input.retry_after_seconds)),
+    );
     Ok(ApiJson(super::lines::line_out(&st, &line)))
 }
 

@@ -1,4 +1,5 @@
--- A line WhatsApp blocked: status 'blocked', and why (blocked_reason). SQLite cannot change a
+-- A line WhatsApp blocked: status 'blocked', and why (blocked_reason); WhatsApp's rate limit
+-- on a line (rate_limited_until). SQLite cannot change a
 -- CHECK constraint in place, so the table is rebuilt as SQLite's documentation prescribes
 -- ("Making Other Kinds Of Table Schema Changes"): copy into a new table, drop, rename. The
 -- store runs migrations with foreign keys off and checks them after (sql/mod.rs), since
@@ -38,7 +39,9 @@ CREATE TABLE lines_v6 (
     released_at           INTEGER,
     release_reason        TEXT,
     updated_at            INTEGER NOT NULL,
-    blocked_reason        TEXT
+    blocked_reason        TEXT,
+    -- WhatsApp answered a send with its rate limit: no send before this time (micros).
+    rate_limited_until    INTEGER
 );
 INSERT INTO lines_v6 (seq, id, account_id, version, status, calling_enabled, allow_calling, calling_choice, plan, price, phone_number, connect_token, label, metadata, billing_status, trial_ends_at, anchor_at, paid_period, current_period_start, current_period_end, grace_ends_at, link_count, pairing_started_at, disconnected_at, reconnect_attempt, disconnect_notified, sent_day, sent_today, created_at, ready_at, linked_at, released_at, release_reason, updated_at)
     SELECT seq, id, account_id, version, status, calling_enabled, allow_calling, calling_choice, plan, price, phone_number, connect_token, label, metadata, billing_status, trial_ends_at, anchor_at, paid_period, current_period_start, current_period_end, grace_ends_at, link_count, pairing_started_at, disconnected_at, reconnect_attempt, disconnect_notified, sent_day, sent_today, created_at, ready_at, linked_at, released_at, release_reason, updated_at FROM lines;

@@ -35,7 +35,7 @@ const LINE_COLS: &str = "id, account_id, version, status, calling_enabled, allow
     trial_ends_at, anchor_at, paid_period, current_period_start, current_period_end, \
     grace_ends_at, link_count, pairing_started_at, disconnected_at, reconnect_attempt, \
     disconnect_notified, sent_day, sent_today, created_at, ready_at, linked_at, released_at, \
-    release_reason, updated_at, blocked_reason";
+    release_reason, updated_at, blocked_reason, rate_limited_until";
 const MESSAGE_COLS: &str = "id, account_id, line_id, direction, from_number, to_number, body, \
     status, error, provider_id, created_at, updated_at";
 const BILLING_COLS: &str = "account_id, currency, balance, customer_id, card_id, card_brand, \
@@ -98,6 +98,7 @@ fn line(row: &AnyRow) -> StoreResult<LineRecord> {
         release_reason: opt_text(row, "release_reason")?,
         updated_at: ts(row, "updated_at")?,
         blocked_reason: opt_text(row, "blocked_reason")?,
+        rate_limited_until: opt_ts(row, "rate_limited_until")?,
     })
 }
 
@@ -241,9 +242,11 @@ async fn write_line(conn: &mut AnyConnection, l: &LineRecord, insert: bool) -> S
              billing_status, trial_ends_at, anchor_at, paid_period, current_period_start,
              current_period_end, grace_ends_at, link_count, pairing_started_at, disconnected_at,
              reconnect_attempt, disconnect_notified, sent_day, sent_today, created_at, ready_at,
-             linked_at, released_at, release_reason, updated_at, blocked_reason)
+             linked_at, released_at, release_reason, updated_at, blocked_reason,
+             rate_limited_until)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-             $18, $19, $20, $21, $22, $23, $24, $25, 0, 0, $26, $27, $28, $29, $30, $31, $32)"
+             $18, $19, $20, $21, $22, $23, $24, $25, 0, 0, $26, $27, $28, $29, $30, $31, $32,
+             $33)"
     } else {
         // The daily counters are left alone: only `enqueue_message` moves them, atomically.
         "UPDATE lines SET version = $3 + 1, status = $4, calling_enabled = $5,
@@ -254,7 +257,7 @@ async fn write_line(conn: &mut AnyConnection, l: &LineRecord, insert: bool) -> S
              link_count = $21, pairing_started_at = $22, disconnected_at = $23,
              reconnect_attempt = $24, disconnect_notified = $25, created_at = $26,
              ready_at = $27, linked_at = $28, released_at = $29, release_reason = $30,
-             updated_at = $31, blocked_reason = $32
+             updated_at = $31, blocked_reason = $32, rate_limited_until = $33
          WHERE id = $1 AND account_id = $2 AND version = $3"
     };
     let done = bind_line(sqlx::query(sql), l).execute(&mut *conn).await?;
@@ -263,7 +266,7 @@ async fn write_line(conn: &mut AnyConnection, l: &LineRecord, insert: bool) -> S
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
-/// Binds the 32 written columns of a line, in [`LINE_WRITE_COLS`] order.
+/// Binds the 33 written columns of a line, in [`LINE_WRITE_COLS`] order.
 fn bind_line<'q>(q: AnyQuery<'q>, l: &'q LineRecord) -> AnyQuery<'q> {
     let metadata = serde_json::to_string(&l.metadata).unwrap_or_else(|_| "{}".into());
     q.bind(l.id.as_str())
@@ -298,10 +301,11 @@ fn bind_line<'q>(q: AnyQuery<'q>, l: &'q LineRecord) -> AnyQuery<'q> {
         .bind(l.release_reason.as_deref())
         .bind(to_micros(l.updated_at))
         .bind(l.blocked_reason.as_deref())
+        .bind(opt_micros(l.rate_limited_until))
 }
 
 /// How many columns [`bind_line`] binds.
-const LINE_WRITE_COL_COUNT: usize = 32;
+const LINE_WRITE_COL_COUNT: usize = 33;
 
 /// The columns [`bind_line`] binds.
 const LINE_WRITE_COLS: &str = "id, account_id, version, status, calling_enabled, allow_calling, \
@@ -309,7 +313,7 @@ const LINE_WRITE_COLS: &str = "id, account_id, version, status, calling_enabled,
     trial_ends_at, anchor_at, paid_period, current_period_start, current_period_end, \
     grace_ends_at, link_count, pairing_started_at, disconnected_at, reconnect_attempt, \
     disconnect_notified, created_at, ready_at, linked_at, released_at, release_reason, updated_at, \
-    blocked_reason";
+    blocked_reason, rate_limited_until";
 
 pub(crate) async fn insert_message(conn: &mut AnyConnection, m: &MessageRecord) -> StoreResult<()> {
     sqlx::query(
@@ -698,7 +702,7 @@ impl SqlStore {
                      disconnect_notified = v.disconnect_notified, created_at = v.created_at,
                      ready_at = v.ready_at, linked_at = v.linked_at, released_at = v.released_at,
                      release_reason = v.release_reason, updated_at = v.updated_at,
-                     blocked_reason = v.blocked_reason
+                     blocked_reason = v.blocked_reason, rate_limited_until = v.rate_limited_until
                  FROM v
                  WHERE lines.id = v.id AND lines.account_id = v.account_id
                      AND lines.version = v.version",
