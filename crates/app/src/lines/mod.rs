@@ -428,6 +428,8 @@ impl LineService {
             let batch = Batch {
                 update_line: Some(next),
                 update_messages: updates,
+                // A message sent meanwhile must not be announced as failed: start over.
+                messages_must_move: true,
                 events,
                 jobs: vec![job(
                     UNLINK_JOB,
@@ -644,6 +646,8 @@ impl LineService {
             let batch = Batch {
                 update_line: Some(next),
                 update_messages: updates,
+                // A message sent meanwhile must not be announced as failed: start over.
+                messages_must_move: true,
                 events,
                 ..Batch::default()
             };
@@ -679,6 +683,8 @@ impl LineService {
             let batch = Batch {
                 update_line: Some(next),
                 update_messages: updates,
+                // A message sent meanwhile must not be announced as failed: start over.
+                messages_must_move: true,
                 events,
                 ..Batch::default()
             };
