@@ -62,6 +62,10 @@ struct ServeArgs {
     /// Seconds a request may take to answer before 503 `request_timeout` (the work goes on).
     #[arg(long, env = "WAGATE_REQUEST_TIMEOUT")]
     request_timeout: Option<u64>,
+    /// The public base URL of every `connect_url` (e.g. https://wa.example.com); default: the
+    /// listen address.
+    #[arg(long, env = "WAGATE_PUBLIC_URL")]
+    public_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -129,6 +133,7 @@ pub fn run(cli: Cli) -> ExitCode {
                     log_format: a.log_format,
                     max_concurrent_requests: a.max_concurrent_requests,
                     request_timeout_secs: a.request_timeout,
+                    public_url: a.public_url,
                 };
                 let config = Config::resolve(&a.common, &extras)?;
                 crate::serve::serve(config).await

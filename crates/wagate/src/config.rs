@@ -115,6 +115,8 @@ pub struct ServeExtras {
     pub max_concurrent_requests: Option<usize>,
     /// `--request-timeout` (seconds).
     pub request_timeout_secs: Option<u64>,
+    /// `--public-url`.
+    pub public_url: Option<String>,
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -178,7 +180,12 @@ impl Config {
             bail!("--log-format must be text or json");
         }
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let public_url = env("WAGATE_PUBLIC_URL").or(file.public_url);
+        let public_url = extras
+            .public_url
+            .clone()
+            .filter(|u| !u.is_empty())
+            .or_else(|| env("WAGATE_PUBLIC_URL"))
+            .or(file.public_url);
         if let Some(u) = &public_url {
             if !(u.starts_with("http://") || u.starts_with("https://")) {
                 bail!("public_url must start with http:// or https://");
@@ -246,6 +253,31 @@ mod tests {
             matches!(c.store, StoreLocation::SqliteDir(ref p) if p == Path::new("./wagate-data"))
         );
         assert!(c.worker && !c.sandbox);
+    }
+
+    #[test]
+    fn the_public_url_flag_beats_the_file_and_must_be_http() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("w.toml");
+        std::fs::write(&file, "public_url = \"https://file.example\"\n").unwrap();
+        let mut args = common();
+        args.config = Some(file);
+        let flag = |u: &str| ServeExtras {
+            public_url: Some(u.into()),
+            ..ServeExtras::default()
+        };
+        let from_file = Config::resolve(&args, &ServeExtras::default()).unwrap();
+        assert_eq!(
+            from_file.public_url.as_deref(),
+            Some("https://file.example")
+        );
+        let from_flag = Config::resolve(&args, &flag("https://wa.example.com")).unwrap();
+        assert_eq!(
+            from_flag.public_url.as_deref(),
+            Some("https://wa.example.com")
+        );
+        let err = Config::resolve(&args, &flag("wa.example.com")).unwrap_err();
+        assert!(err.to_string().contains("http"), "{err}");
     }
 
     #[test]
