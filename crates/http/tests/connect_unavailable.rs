@@ -73,6 +73,28 @@ async fn a_connector_without_qr_gets_a_friendly_retry_page() {
     assert_eq!(v["state"], "unavailable");
     assert_eq!(v["error"], "connector_unavailable");
 
+    // The line itself says why it cannot connect.
+    let resp = router(AppState::new(app.clone()))
+        .oneshot(
+            Request::get(format!("/api/v1/wa/lines/{}", line.id))
+                .header(header::AUTHORIZATION, format!("Bearer {}", demo.api_key))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body = to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["status"], "pending");
+    assert!(
+        v["status_detail"]
+            .as_str()
+            .unwrap()
+            .contains("no WhatsApp connector"),
+        "{v}"
+    );
+
     // An unknown token is still the not-found page, not the retry page.
     let (status, _, html) = get(&app, "/connect/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").await;
     assert_eq!(status, StatusCode::NOT_FOUND);

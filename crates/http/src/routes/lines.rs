@@ -213,12 +213,32 @@ pub(crate) fn line_id(id: &str) -> ApiResult<LineId> {
 
 pub(crate) fn line_out(st: &AppState, l: &wagate_store::LineRecord) -> Value {
     let lines = &st.app.lines;
-    line_json(
+    let mut out = line_json(
         l,
         &lines.public_url(),
         &lines.config().limits,
         st.app.clock.now(),
-    )
+    );
+    // A line that waits on WhatsApp says when WhatsApp cannot be reached: never a silent
+    // pending line (PRODUCT.md §8).
+    let waiting = matches!(
+        l.status,
+        LineStatus::Pending | LineStatus::LoggedOut | LineStatus::Reconnecting
+    );
+    let health = st.app.connector.health();
+    if waiting && health.state != ConnectorState::Ok {
+        let why = match health.state {
+            ConnectorState::NotConfigured => {
+                "This server has no WhatsApp connector, so the line cannot connect.".to_owned()
+            }
+            _ => format!(
+                "WhatsApp could not be reached; retrying…{}",
+                health.detail.map(|d| format!(" ({d})")).unwrap_or_default()
+            ),
+        };
+        out["status_detail"] = Value::String(why);
+    }
+    out
 }
 
 /// Provisions a line: `pending` with its `connect_url`. Needs a card on file (402
