@@ -22,7 +22,7 @@ use whatsapp_rust::wacore::store::error::{Result, StoreError};
 use whatsapp_rust::wacore::store::traits::{
     merge_msg_secret_expiry, merge_msg_secret_message_ts, AppStateSyncKey, AppSyncStore,
     DeviceListRecord, DeviceStore, LidPnMappingEntry, MsgSecretEntry, MsgSecretStore,
-    ProtocolStore, SignalStore, TcTokenEntry,
+    PendingInboundKey, PendingInboundRow, ProtocolStore, SignalStore, TcTokenEntry,
 };
 use whatsapp_rust::wacore::store::Device;
 
@@ -68,6 +68,8 @@ pub mod kind {
     pub const SENT: &str = "sent";
     /// Message secrets, by chat, sender and message id (stamped with their expiry).
     pub const MSG_SECRET: &str = "msg_secret";
+    /// Decrypted inbound messages waiting for wagate to store them, by chat, sender and id.
+    pub const PENDING_INBOUND: &str = "pending_inbound";
     /// wagate's own: WhatsApp message id → wagate message id, for receipts (stamped).
     pub const MESSAGE_MAP: &str = "message_map";
 }
@@ -673,6 +675,67 @@ impl ProtocolStore for LineBackend {
             self.delete(kind::SENT, &[&key]).await?;
         }
         Ok(payload)
+    }
+
+    async fn store_pending_inbound(
+        &self,
+        chat: &str,
+        sender: &str,
+        id: &str,
+        message: &[u8],
+    ) -> Result<()> {
+        let now = self.now_secs();
+        self.put_stamped(
+            kind::PENDING_INBOUND,
+            &join(&[chat, sender, id]),
+            message,
+            now,
+        )
+        .await
+    }
+
+    async fn get_pending_inbound(
+        &self,
+        chat: &str,
+        sender: &str,
+        id: &str,
+    ) -> Result<Option<Vec<u8>>> {
+        self.get(kind::PENDING_INBOUND, &join(&[chat, sender, id]))
+            .await
+    }
+
+    async fn delete_pending_inbound(&self, chat: &str, sender: &str, id: &str) -> Result<()> {
+        self.delete(kind::PENDING_INBOUND, &[&join(&[chat, sender, id])])
+            .await
+    }
+
+    async fn delete_expired_pending_inbound(&self, cutoff_timestamp: i64) -> Result<u32> {
+        self.store
+            .wa_delete_before(&self.line, kind::PENDING_INBOUND, cutoff_timestamp)
+            .await
+            .map(|n| n.min(u64::from(u32::MAX)) as u32)
+            .map_err(db)
+    }
+
+    async fn store_pending_inbound_batch(&self, rows: &[PendingInboundRow<'_>]) -> Result<()> {
+        let now = self.now_secs();
+        let rows = rows
+            .iter()
+            .map(|r| {
+                let key = join(&[r.chat, r.sender, r.id]);
+                self.row(kind::PENDING_INBOUND, &key, r.message, Some(now))
+            })
+            .collect();
+        self.put_rows(rows).await
+    }
+
+    async fn delete_pending_inbound_batch(&self, keys: &[PendingInboundKey<'_>]) -> Result<()> {
+        let keys: Vec<String> = keys
+            .iter()
+            .map(|k| join(&[k.chat, k.sender, k.id]))
+            .collect();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        self.delete(kind::PENDING_INBOUND, &keys).await
     }
 
     async fn delete_expired_sent_messages(&self, cutoff_timestamp: i64) -> Result<u32> {
