@@ -21,6 +21,10 @@ pub enum StoreError {
     /// the other way round).
     #[error("{0}")]
     ModeMismatch(String),
+    /// A grouped write met the change a [`crate::Conflict`] describes (only strict batches can,
+    /// see `Batch::messages_must_move`); `LineStore::commit` hands it back as that conflict.
+    #[error("conflict: {0}")]
+    Conflict(crate::Conflict),
     /// The database URL is not one wagate understands.
     #[error("unsupported database URL: {0}")]
     UnsupportedUrl(String),

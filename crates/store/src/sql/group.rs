@@ -54,10 +54,7 @@ enum Write {
 /// Whether a batch may join a group: one that changes no line and no money cannot be refused
 /// by a [`Conflict`](crate::Conflict), so it never has to be undone alone.
 pub(crate) fn can_join(batch: &Batch) -> bool {
-    batch.insert_line.is_none()
-        && batch.update_line.is_none()
-        && batch.billing_account.is_none()
-        && !batch.messages_must_move
+    batch.insert_line.is_none() && batch.update_line.is_none() && batch.billing_account.is_none()
 }
 
 /// Where a write's outcome goes.
@@ -297,8 +294,20 @@ async fn write_group(
     // The rest is writes only: one script, one round trip (two when deliveries are made).
     let mut script = Script::new(backend);
     push_insert_messages(&mut script, &messages);
+    // A strict batch's status changes run first, one by one in arrival order, each checked:
+    // one that finds its message moved on fails the group, and the writes are then made one
+    // by one, so that batch alone is refused (`Conflict::MessageChanged`) and no event of it
+    // is written.
+    for (b, _) in commits.iter().filter(|(b, _)| b.messages_must_move) {
+        for u in &b.update_messages {
+            if !super::lines::update_message(&mut tx, u).await? {
+                return Err(StoreError::Conflict(crate::Conflict::MessageChanged));
+            }
+        }
+    }
     let updates: Vec<&MessageUpdate> = commits
         .iter()
+        .filter(|(b, _)| !b.messages_must_move)
         .flat_map(|(b, _)| &b.update_messages)
         .collect();
     let distinct: HashSet<&str> = updates.iter().map(|u| u.id.as_str()).collect();
@@ -369,9 +378,9 @@ async fn write(conn: &mut AnyConnection, w: &Write) -> StoreResult<Option<LineSt
         } => queue_one(conn, msg, *day, *limit, send_job).await,
         Write::Commit { batch, now } => match SqlStore::commit_in(conn, batch, *now).await? {
             Ok(()) => Ok(None),
-            // A batch that may join meets no conflict; if one ever did, nothing of it (or of
-            // its group) is committed and the caller hears of it.
-            Err(c) => Err(corrupt("a batch that cannot conflict", c)),
+            // Only a strict batch's message changes can meet a conflict here: nothing of it is
+            // committed, and its caller hears of it as the conflict it is.
+            Err(c) => Err(StoreError::Conflict(c)),
         },
         Write::Attempt(a) => record_attempt_in(conn, a).await.map(|()| None),
     }

@@ -962,8 +962,11 @@ pub(crate) async fn has_endpoints(
 impl LineStore for SqlStore {
     async fn commit(&self, batch: Batch, now: Timestamp) -> StoreResult<Result<(), Conflict>> {
         if self.backend == Backend::Sqlite && can_join(&batch) {
-            WriteGroup::commit(self, batch, now).await?;
-            return Ok(Ok(()));
+            return match WriteGroup::commit(self, batch, now).await {
+                Ok(()) => Ok(Ok(())),
+                Err(crate::StoreError::Conflict(c)) => Ok(Err(c)),
+                Err(e) => Err(e),
+            };
         }
         self.commit_alone(&batch, now).await
     }
