@@ -14,7 +14,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use wagate_domain::clock::Clock;
-use wagate_domain::ids::LineId;
+use wagate_domain::ids::{LineId, MessageId};
 use wagate_store::{Store, WaSessionValue};
 use whatsapp_rust::wacore::appstate::hash::HashState;
 use whatsapp_rust::wacore::appstate::processor::AppStateMutationMAC;
@@ -244,6 +244,22 @@ impl LineBackend {
             .load()
             .await?
             .and_then(|d| d.pn.map(|pn| format!("+{}", pn.user))))
+    }
+
+    /// Remembers that WhatsApp's message `wa_id` is wagate's `message` (for its receipts),
+    /// stamped `at` (unix seconds) for the sweep.
+    pub async fn remember_message(&self, wa_id: &str, message: &MessageId, at: i64) -> Result<()> {
+        self.put_stamped(kind::MESSAGE_MAP, wa_id, message.as_str().as_bytes(), at)
+            .await
+    }
+
+    /// wagate's message behind WhatsApp's `wa_id`, if this line sent it.
+    pub async fn message_for(&self, wa_id: &str) -> Result<Option<MessageId>> {
+        Ok(self
+            .get(kind::MESSAGE_MAP, wa_id)
+            .await?
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .and_then(|s| MessageId::parse(&s).ok()))
     }
 
     /// Forgets the whole session of this line.

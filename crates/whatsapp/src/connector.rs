@@ -172,6 +172,13 @@ impl WhatsAppConnector {
         lock(&self.inner.lines).keys().cloned().collect()
     }
 
+    /// Applies one event of `line`'s client as if the client had emitted it: what the
+    /// client's event handler does (public so tests and tools can drive the mapping with the
+    /// crate's own event values). Ignored when the line has no running client.
+    pub async fn handle_event(&self, line: &LineId, event: &Event) {
+        self.inner.on_event(line, event).await;
+    }
+
     /// Stops every client without logging out (a server shutting down).
     pub async fn shutdown(&self) {
         let lines = self.running_lines();
@@ -415,12 +422,8 @@ impl Inner {
         status: MessageStatus,
         error: Option<String>,
     ) {
-        let message = match conn.backend.get(kind::MESSAGE_MAP, wa_id).await {
-            Ok(Some(bytes)) => String::from_utf8(bytes)
-                .ok()
-                .and_then(|s| MessageId::parse(&s).ok()),
-            // A message sent from the phone itself, or one older than the map.
-            Ok(None) => None,
+        let message = match conn.backend.message_for(wa_id).await {
+            Ok(found) => found,
             Err(e) => {
                 tracing::error!(line = %line, error = %e, "cannot read the message id map");
                 None
@@ -612,12 +615,7 @@ impl Connector for WhatsAppConnector {
         }
         let wa_id = wa_message_id(message);
         conn.backend
-            .put_stamped(
-                kind::MESSAGE_MAP,
-                &wa_id,
-                message.as_str().as_bytes(),
-                now.as_second(),
-            )
+            .remember_message(&wa_id, message, now.as_second())
             .await
             .map_err(|e| {
                 tracing::error!(line = %line, error = %e, "cannot store the message id");
