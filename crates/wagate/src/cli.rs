@@ -66,6 +66,10 @@ struct ServeArgs {
     /// listen address.
     #[arg(long, env = "WAGATE_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Production only: `whatsapp-web` (default; needs WAGATE_SECRET_KEY) or `none` (lines
+    /// cannot be created).
+    #[arg(long, env = "WAGATE_CONNECTOR")]
+    connector: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -134,6 +138,7 @@ pub fn run(cli: Cli) -> ExitCode {
                     max_concurrent_requests: a.max_concurrent_requests,
                     request_timeout_secs: a.request_timeout,
                     public_url: a.public_url,
+                    connector: a.connector,
                 };
                 let config = Config::resolve(&a.common, &extras)?;
                 crate::serve::serve(config).await
@@ -187,7 +192,14 @@ async fn create_account(a: CreateAccountArgs) -> anyhow::Result<()> {
     store.claim_store_mode(mode).await?;
     let store: Arc<dyn Store> = Arc::new(store);
     let app = match mode {
-        KeyMode::Live => App::production(store, crate::serve::production_outside(&config)?)?,
+        // Creating an account connects nothing: no connector, no server key needed.
+        KeyMode::Live => App::production(
+            store,
+            crate::serve::production_outside(
+                &config,
+                Arc::new(wagate_app::connector::Unavailable),
+            )?,
+        )?,
         KeyMode::Test => {
             let now = store
                 .load_sandbox_clock()

@@ -43,8 +43,33 @@ pub struct FileConfig {
     square_access_token: Option<String>,
     square_location_id: Option<String>,
     square_base_url: Option<String>,
+    connector: Option<String>,
     max_concurrent_requests: Option<usize>,
     request_timeout: Option<u64>,
+}
+
+/// How a production server connects WhatsApp lines.
+#[derive(Clone, PartialEq, Eq)]
+pub enum ConnectorChoice {
+    /// WhatsApp Web multi-device (`--connector whatsapp-web`, the default), with sessions
+    /// sealed by this key (the base64 `WAGATE_SECRET_KEY`).
+    WhatsAppWeb {
+        /// `WAGATE_SECRET_KEY`, which `serve` requires (commands that connect nothing, like
+        /// `accounts create`, do not).
+        secret_key: Option<String>,
+    },
+    /// None (`--connector none`): lines cannot be created (503 `connector_unavailable`).
+    None,
+}
+
+impl std::fmt::Debug for ConnectorChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        match self {
+            ConnectorChoice::WhatsAppWeb { .. } => f.write_str("WhatsAppWeb"),
+            ConnectorChoice::None => f.write_str("None"),
+        }
+    }
 }
 
 /// The Square account that card payments go to (production mode).
@@ -96,6 +121,8 @@ pub struct Config {
     /// Square, when configured (`WAGATE_SQUARE_ACCESS_TOKEN`, `WAGATE_SQUARE_LOCATION_ID`,
     /// optional `WAGATE_SQUARE_BASE_URL`).
     pub square: Option<SquareSettings>,
+    /// The WhatsApp connector of a production server (the sandbox always simulates).
+    pub connector: ConnectorChoice,
     /// Most API requests handled at once.
     pub max_concurrent_requests: usize,
     /// How long a request may take to answer.
@@ -117,6 +144,8 @@ pub struct ServeExtras {
     pub request_timeout_secs: Option<u64>,
     /// `--public-url`.
     pub public_url: Option<String>,
+    /// `--connector`.
+    pub connector: Option<String>,
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -204,6 +233,20 @@ impl Config {
             (None, None) => None,
             _ => bail!("Square needs both an access token and a location id"),
         };
+        let connector = match extras
+            .connector
+            .clone()
+            .or(file.connector)
+            .unwrap_or_else(|| "whatsapp-web".to_owned())
+            .as_str()
+        {
+            _ if sandbox => ConnectorChoice::None,
+            "none" => ConnectorChoice::None,
+            "whatsapp-web" => ConnectorChoice::WhatsAppWeb {
+                secret_key: env(wagate_whatsapp::seal::SECRET_KEY_ENV),
+            },
+            other => bail!("--connector must be whatsapp-web or none, not {other:?}"),
+        };
         let max_concurrent_requests = extras
             .max_concurrent_requests
             .or(file.max_concurrent_requests)
@@ -225,6 +268,7 @@ impl Config {
             log_format,
             public_url,
             square,
+            connector,
             max_concurrent_requests,
             request_timeout,
         })

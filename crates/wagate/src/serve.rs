@@ -52,6 +52,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(store = %sql.redacted_url(), sandbox = config.sandbox, "store open");
     let store: Arc<dyn Store> = Arc::new(sql.clone());
 
+    let mut whatsapp: Option<Arc<wagate_whatsapp::WhatsAppConnector>> = None;
     let app = if config.sandbox {
         let start = match store.load_sandbox_clock().await? {
             Some(saved) => {
@@ -67,7 +68,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         store.save_sandbox_clock(start).await?;
         App::sandbox(store.clone(), Arc::new(ManualClock::new(start)))?
     } else {
-        App::production(store.clone(), production_outside(&config)?)?
+        let connector = open_connector(&config, store.clone()).await?;
+        if let Some(wa) = &connector.1 {
+            whatsapp = Some(wa.clone());
+        }
+        App::production(store.clone(), production_outside(&config, connector.0)?)?
     };
 
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -151,6 +156,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let _ = beat.await;
         ownership.shutdown().await;
     }
+    if let Some(wa) = whatsapp {
+        // Pairing clients of lines nobody owns yet, too: closed without logging out.
+        wa.shutdown().await;
+    }
     if let Some(s) = sweeper {
         let _ = s.await;
     }
@@ -206,7 +215,51 @@ async fn shutdown_signal() {
 
 /// The production outside world: Square when configured (otherwise a processor that refuses
 /// every charge), and no WhatsApp connector yet (see docs/connector.md).
-pub fn production_outside(config: &Config) -> anyhow::Result<wagate_app::Outside> {
+/// The production connector `config` asks for: the WhatsApp Web connector (also returned
+/// as itself, for shutdown) or none.
+pub async fn open_connector(
+    config: &Config,
+    store: Arc<dyn Store>,
+) -> anyhow::Result<(
+    Arc<dyn wagate_app::connector::Connector>,
+    Option<Arc<wagate_whatsapp::WhatsAppConnector>>,
+)> {
+    match &config.connector {
+        crate::config::ConnectorChoice::None => {
+            tracing::warn!("--connector none: lines cannot be created (503 connector_unavailable)");
+            Ok((Arc::new(wagate_app::connector::Unavailable), None))
+        }
+        crate::config::ConnectorChoice::WhatsAppWeb { secret_key } => {
+            let env = wagate_whatsapp::seal::SECRET_KEY_ENV;
+            let Some(key) = secret_key else {
+                anyhow::bail!(
+                    "{env} is not set: a production server seals WhatsApp sessions with it. \
+                     Generate one with `head -c 32 /dev/urandom | base64` and keep it (sessions \
+                     sealed with it open with no other key), or run with `--connector none` to \
+                     serve without WhatsApp"
+                );
+            };
+            let wall: Arc<dyn Clock> = Arc::new(wagate_domain::clock::SystemClock);
+            let wa = wagate_whatsapp::WhatsAppConnector::open(
+                store,
+                key,
+                wall,
+                wagate_whatsapp::Options::default(),
+            )
+            .await
+            .with_context(|| format!("cannot start the WhatsApp connector with this {env}"))?;
+            let wa = Arc::new(wa);
+            tracing::info!("WhatsApp Web connector ready");
+            Ok((wa.clone(), Some(wa)))
+        }
+    }
+}
+
+/// The outside world of a production server around `connector`.
+pub fn production_outside(
+    config: &Config,
+    connector: Arc<dyn wagate_app::connector::Connector>,
+) -> anyhow::Result<wagate_app::Outside> {
     let processor: Arc<dyn wagate_payments::PaymentProcessor> = match &config.square {
         Some(sq) => Arc::new(
             wagate_payments::SquareProcessor::new(wagate_payments::SquareConfig::new(
@@ -224,7 +277,7 @@ pub fn production_outside(config: &Config) -> anyhow::Result<wagate_app::Outside
         }
     };
     Ok(wagate_app::Outside {
-        connector: Arc::new(wagate_app::connector::Unavailable),
+        connector,
         processor,
         lines: wagate_app::lines::LinesConfig::default(),
     })

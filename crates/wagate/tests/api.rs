@@ -287,7 +287,7 @@ async fn production_body(kind: &str) {
     let (backing, _guard) = fresh(kind).await;
     let (_, key) = create_account(&backing, "Live Co").await;
     assert!(key.starts_with("wg_live_"));
-    let s = Server::start(&backing, &[]).await;
+    let s = Server::start(&backing, &["--connector", "none"]).await;
     assert!(s.key.is_empty(), "no demo key outside the sandbox");
     let get = |p: &str| send(s.http.get(format!("{}{p}", s.base)).bearer_auth(&key));
     assert_eq!(get("/api/v1/account").await.0, 200);
@@ -494,5 +494,83 @@ async fn the_cli_says_what_it_did_not_do() {
     assert!(
         !err.contains('\u{1b}'),
         "no colour codes in a piped log: {err}"
+    );
+}
+
+/// Runs `wagate serve` (production) on the store with `WAGATE_SECRET_KEY` = `key` (unset when
+/// `None`) and returns its exit status and stderr if it exits within 20 s, or `None` if it
+/// is still serving (then it is killed).
+async fn serve_with_key(
+    backing: &common::Backing,
+    key: Option<&str>,
+) -> Option<(std::process::ExitStatus, String)> {
+    let mut cmd = tokio::process::Command::new(common::bin());
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
+        .args(backing.args())
+        .env("WAGATE_LOG", "warn")
+        .env_remove("WAGATE_SECRET_KEY")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(k) = key {
+        cmd.env("WAGATE_SECRET_KEY", k);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    use tokio::io::AsyncBufReadExt;
+    let listening = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            line.clear();
+            if stdout.read_line(&mut line).await.unwrap() == 0 {
+                return false;
+            }
+            if line.starts_with("wagate listening on ") {
+                return true;
+            }
+        }
+    })
+    .await
+    .unwrap_or(false);
+    if listening {
+        child.kill().await.unwrap();
+        return None;
+    }
+    let out = child.wait_with_output().await.unwrap();
+    Some((
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+#[tokio::test]
+async fn production_needs_its_server_key_and_refuses_another() {
+    let (backing, _guard) = fresh("sqlite").await;
+    create_account(&backing, "Keyed Co").await;
+    let (status, stderr) = serve_with_key(&backing, None)
+        .await
+        .expect("no key: refuses to start");
+    assert!(!status.success());
+    assert!(stderr.contains("WAGATE_SECRET_KEY is not set"), "{stderr}");
+    let (status, stderr) = serve_with_key(&backing, Some("not base64 at all!"))
+        .await
+        .expect("a malformed key: refuses to start");
+    assert!(!status.success());
+    assert!(stderr.contains("WAGATE_SECRET_KEY"), "{stderr}");
+
+    let key_a = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 32]);
+    let key_b = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [8u8; 32]);
+    assert!(
+        serve_with_key(&backing, Some(&key_a)).await.is_none(),
+        "the first key is taken and the server serves"
+    );
+    let (status, stderr) = serve_with_key(&backing, Some(&key_b))
+        .await
+        .expect("another key: refuses to start");
+    assert!(!status.success());
+    assert!(stderr.to_lowercase().contains("key"), "{stderr}");
+    assert!(
+        serve_with_key(&backing, Some(&key_a)).await.is_none(),
+        "the right key still serves"
     );
 }
