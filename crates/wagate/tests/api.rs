@@ -329,15 +329,7 @@ async fn production_body(kind: &str) {
     assert_eq!(st, 200);
     assert_eq!(h["connector"]["kind"], "none");
     assert_eq!(h["connector"]["state"], "not_configured");
-    let metrics = s
-        .http
-        .get(format!("{}/metrics", s.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     assert!(
         metrics.contains("wagate_connector_up{kind=\"none\"} 0"),
         "{metrics}"
@@ -360,15 +352,7 @@ async fn metrics_count_requests_by_route_template() {
     let s = Server::sandbox(&backing).await;
     s.get("/api/v1/account").await;
     send(s.req(Method::DELETE, "/api/v1/account/keys/key_x1")).await;
-    let text = s
-        .http
-        .get(format!("{}/metrics", s.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = s.metrics().await;
     assert!(
         text.contains(
             r#"wagate_http_requests_total{method="GET",route="/api/v1/account",status="200"} 1"#

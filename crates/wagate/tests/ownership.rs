@@ -12,16 +12,9 @@ use serde_json::{json, Value};
 
 /// `wagate_lines_served` from a server's `/metrics`.
 async fn lines_served(s: &Server) -> u64 {
-    let text = s
-        .http
-        .get(format!("{}/metrics", s.base))
-        .send()
+    s.metrics()
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
+        .lines()
         .find_map(|l| l.strip_prefix("wagate_lines_served "))
         .expect("wagate_lines_served in /metrics")
         .trim()

@@ -345,6 +345,22 @@ fn random_digits(n: usize) -> String {
         .collect()
 }
 
+/// 409 `invalid_state` unless `line` is connected (ready or reconnecting): only then can the
+/// simulated WhatsApp do this to it (be `done`, e.g. "disconnected").
+fn require_linked(line: &wagate_store::LineRecord, done: &str) -> ApiResult<()> {
+    if line.status.is_linked() {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        ErrorCode::InvalidState,
+        format!(
+            "the line is {}; only a connected line can be {done}",
+            line.status.as_str()
+        ),
+    )
+    .with("status", line.status.as_str()))
+}
+
 /// Drops the line's connection: transient (heals with backoff) or a logout.
 #[utoipa::path(post, path = "/api/v1/sandbox/lines/{id}/disconnect", operation_id = "disconnectSandboxLine", tag = "sandbox", security(("api_key" = [])),
     params(("id" = String, Path)), request_body = DisconnectIn,
@@ -357,16 +373,7 @@ pub async fn disconnect(
     ApiJson(input): ApiJson<DisconnectIn>,
 ) -> ApiResult<ApiJson<serde_json::Value>> {
     let line = owned_line(&st, &who, &id).await?;
-    if !line.status.is_linked() {
-        return Err(ApiError::new(
-            ErrorCode::InvalidState,
-            format!(
-                "the line is {}; only a connected line can be disconnected",
-                line.status.as_str()
-            ),
-        )
-        .with("status", line.status.as_str()));
-    }
+    require_linked(&line, "disconnected")?;
     let outage = SignedDuration::from_secs(i64::from(input.duration_seconds.unwrap_or(0)));
     simulator(&st)?
         .disconnect(&line.id, input.transient, outage, st.app.clock.now())
@@ -390,16 +397,7 @@ pub async fn block(
     ApiJson(input): ApiJson<BlockIn>,
 ) -> ApiResult<ApiJson<serde_json::Value>> {
     let line = owned_line(&st, &who, &id).await?;
-    if !line.status.is_linked() {
-        return Err(ApiError::new(
-            ErrorCode::InvalidState,
-            format!(
-                "the line is {}; only a connected line can be blocked",
-                line.status.as_str()
-            ),
-        )
-        .with("status", line.status.as_str()));
-    }
+    require_linked(&line, "blocked")?;
     let lifted_after = input
         .duration_seconds
         .map(|s| SignedDuration::from_secs(i64::from(s)));

@@ -133,6 +133,18 @@ impl Server {
         send(self.req(reqwest::Method::POST, path).json(&body)).await
     }
 
+    /// The Prometheus text of `GET /metrics` (no key needed).
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Kills the process at once (SIGKILL): no draining, no cleanup.
     pub async fn kill(mut self) {
         self.child.kill().await.unwrap();
