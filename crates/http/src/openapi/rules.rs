@@ -404,7 +404,7 @@ mod tests {
         }
         assert_eq!(
             (lists, posts),
-            (5, 16),
+            (5, 17),
             "every list and every authenticated POST"
         );
     }
