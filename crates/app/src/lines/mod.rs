@@ -619,67 +619,66 @@ impl LineService {
 
     /// WhatsApp blocked the line: queued messages fail, `line.blocked` says why.
     async fn on_blocked(&self, id: &LineId, reason: BlockedReason) -> AppResult<()> {
-        for _ in 0..MAX_CONFLICT_RETRIES {
-            let Some(l) = self.store.line_by_id(id).await? else {
-                return Ok(());
-            };
-            let same = l.status == LineStatus::Blocked
-                && l.blocked_reason.as_deref() == Some(reason.as_str());
-            if same || l.status == LineStatus::Released {
-                return Ok(());
-            }
-            let now = self.clock.now();
-            let (updates, mut events) = self.fail_queued(id, "line_blocked", now).await?;
-            let mut next = l.clone();
-            next.status = LineStatus::Blocked;
-            next.blocked_reason = Some(reason.as_str().to_owned());
-            next.disconnected_at = None;
-            next.reconnect_attempt = 0;
-            next.disconnect_notified = false;
-            next.updated_at = now;
-            let after = committed(next.clone());
-            events.push(self.line_event(
-                &after,
-                "line.blocked",
-                json!({ "reason": reason.as_str() }),
-            ));
-            let batch = Batch {
-                update_line: Some(next),
-                update_messages: updates,
-                // A message sent meanwhile must not be announced as failed: start over.
-                messages_must_move: true,
-                events,
-                ..Batch::default()
-            };
-            if self.store.commit(batch, now).await?.is_ok() {
-                return Ok(());
-            }
-        }
-        Err(AppError::Internal(anyhow::anyhow!(
-            "line {id} kept changing"
-        )))
+        self.lose_link(
+            id,
+            |l| {
+                l.status != LineStatus::Released
+                    && !(l.status == LineStatus::Blocked
+                        && l.blocked_reason.as_deref() == Some(reason.as_str()))
+            },
+            "line_blocked",
+            |next, _now| {
+                next.status = LineStatus::Blocked;
+                next.blocked_reason = Some(reason.as_str().to_owned());
+            },
+            ("line.blocked", json!({ "reason": reason.as_str() })),
+        )
+        .await
     }
 
     /// The phone unlinked the device: queued messages fail, the connect page shows a new QR.
     async fn on_logged_out(&self, id: &LineId) -> AppResult<()> {
+        self.lose_link(
+            id,
+            |l| l.status.is_linked(),
+            "line_logged_out",
+            |next, now| {
+                next.status = LineStatus::LoggedOut;
+                next.pairing_started_at = now;
+            },
+            ("line.logged_out", json!({})),
+        )
+        .await
+    }
+
+    /// The line lost its WhatsApp link (if `applies` to it as it is now): its queued messages
+    /// fail with `fail_reason`, `change` sets its new status, any running drop ends, and
+    /// `event` announces it — in one strict batch, retried when something moved meanwhile.
+    async fn lose_link(
+        &self,
+        id: &LineId,
+        applies: impl Fn(&LineRecord) -> bool,
+        fail_reason: &str,
+        change: impl Fn(&mut LineRecord, Timestamp),
+        event: (&str, Value),
+    ) -> AppResult<()> {
         for _ in 0..MAX_CONFLICT_RETRIES {
             let Some(l) = self.store.line_by_id(id).await? else {
                 return Ok(());
             };
-            if !l.status.is_linked() {
+            if !applies(&l) {
                 return Ok(());
             }
             let now = self.clock.now();
-            let (updates, mut events) = self.fail_queued(id, "line_logged_out", now).await?;
+            let (updates, mut events) = self.fail_queued(id, fail_reason, now).await?;
             let mut next = l.clone();
-            next.status = LineStatus::LoggedOut;
-            next.pairing_started_at = now;
+            change(&mut next, now);
             next.disconnected_at = None;
             next.reconnect_attempt = 0;
             next.disconnect_notified = false;
             next.updated_at = now;
             let after = committed(next.clone());
-            events.push(self.line_event(&after, "line.logged_out", json!({})));
+            events.push(self.line_event(&after, event.0, event.1.clone()));
             let batch = Batch {
                 update_line: Some(next),
                 update_messages: updates,

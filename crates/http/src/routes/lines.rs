@@ -416,13 +416,9 @@ pub async fn pair_code(
     }))
 }
 
-/// The connector's pairing code for `line`, with the refusals of `POST …/pair_code`.
-pub(crate) async fn pairing_code(
-    st: &AppState,
-    line: &wagate_store::LineRecord,
-    phone_number: &str,
-) -> ApiResult<String> {
-    use wagate_app::connector::PairCodeError;
+/// 409 `line_released` for a released line, 409 `invalid_state` for one that does not await a
+/// scan (only a `pending` or `logged_out` line can be `done`, e.g. "linked").
+pub(crate) fn require_awaiting_scan(line: &wagate_store::LineRecord, done: &str) -> ApiResult<()> {
     if line.status == LineStatus::Released {
         return Err(ApiError::new(
             ErrorCode::LineReleased,
@@ -433,12 +429,23 @@ pub(crate) async fn pairing_code(
         return Err(ApiError::new(
             ErrorCode::InvalidState,
             format!(
-                "the line is {}; only a pending or logged-out line can be linked",
+                "the line is {}; only a pending or logged-out line can be {done}",
                 line.status.as_str()
             ),
         )
         .with("status", line.status.as_str()));
     }
+    Ok(())
+}
+
+/// The connector's pairing code for `line`, with the refusals of `POST …/pair_code`.
+pub(crate) async fn pairing_code(
+    st: &AppState,
+    line: &wagate_store::LineRecord,
+    phone_number: &str,
+) -> ApiResult<String> {
+    use wagate_app::connector::PairCodeError;
+    require_awaiting_scan(line, "linked")?;
     let now = st.app.clock.now();
     st.app
         .connector

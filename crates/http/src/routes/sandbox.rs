@@ -305,22 +305,7 @@ pub async fn scan(
     ApiJson(input): ApiJson<ScanIn>,
 ) -> ApiResult<ApiJson<serde_json::Value>> {
     let line = owned_line(&st, &who, &id).await?;
-    if line.status == LineStatus::Released {
-        return Err(ApiError::new(
-            ErrorCode::LineReleased,
-            "the line was released",
-        ));
-    }
-    if !line.status.awaits_scan() {
-        return Err(ApiError::new(
-            ErrorCode::InvalidState,
-            format!(
-                "the line is {}; only a pending or logged-out line can be scanned",
-                line.status.as_str()
-            ),
-        )
-        .with("status", line.status.as_str()));
-    }
+    super::lines::require_awaiting_scan(&line, "scanned")?;
     let phone = match input.phone_number {
         Some(p) => {
             validate_e164("phone_number", &p).map_err(|e| ApiError::invalid(e.param, e.message))?;
