@@ -13,6 +13,7 @@ use crate::billing::BillingService;
 use crate::connector::{Connector, ConnectorSink};
 use crate::lines::jobs::LineJobs;
 use crate::lines::ownership::LineOwnership;
+use crate::lines::pairing::Pairing;
 use crate::lines::{LineService, LinesConfig};
 use crate::scheduler::Scheduler;
 use crate::webhooks::delivery::Deliverer;
@@ -48,6 +49,8 @@ pub struct App {
     pub connector: Arc<dyn Connector>,
     /// Which lines this server serves (see [`crate::lines::ownership`]).
     pub ownership: Arc<LineOwnership>,
+    /// QR and pairing codes from whichever server links a line.
+    pub pairing: Arc<Pairing>,
     /// API keys that authenticated recently (see [`crate::accounts::KEY_CACHE_TTL`]).
     pub keys: Arc<crate::accounts::KeyCache>,
 }
@@ -137,6 +140,15 @@ impl App {
             scheduler.holder().to_owned(),
         );
         LineJobs::new(lines.clone(), outside.connector.clone(), ownership.clone()).register();
+        let pairing = Pairing::new(
+            store.clone(),
+            clock.clone(),
+            wall.clone(),
+            outside.connector.clone(),
+            ownership.clone(),
+            scheduler.clone(),
+        );
+        pairing.register();
         if let Some(c) = &sandbox_clock {
             scheduler.follow_stored_clock(c.clone());
         }
@@ -158,6 +170,7 @@ impl App {
             sandbox_clock,
             scheduler,
             ownership,
+            pairing,
             config: AppConfig { mode },
             keys: Arc::default(),
         })

@@ -360,12 +360,83 @@ impl MessageStatus {
     }
 }
 
+/// What a message carries. Outbound messages are `text`; inbound ones are whatever the
+/// sender sent, with a caption (if any) as the message's `text`. Media content itself is not
+/// downloaded yet: the type says what arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// Plain text.
+    #[default]
+    Text,
+    /// A photo (caption as `text`).
+    Image,
+    /// A video or a round video note (caption as `text`).
+    Video,
+    /// An audio file.
+    Audio,
+    /// A voice note recorded in the chat.
+    Voice,
+    /// A file (caption as `text`).
+    Document,
+    /// A sticker.
+    Sticker,
+    /// A shared or live location (its name or address as `text`).
+    Location,
+    /// One or more contact cards (the names as `text`).
+    Contacts,
+}
+
+impl MessageKind {
+    /// Every kind, in API order.
+    pub const ALL: [MessageKind; 9] = [
+        MessageKind::Text,
+        MessageKind::Image,
+        MessageKind::Video,
+        MessageKind::Audio,
+        MessageKind::Voice,
+        MessageKind::Document,
+        MessageKind::Sticker,
+        MessageKind::Location,
+        MessageKind::Contacts,
+    ];
+
+    /// The stored and API text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Text => "text",
+            MessageKind::Image => "image",
+            MessageKind::Video => "video",
+            MessageKind::Audio => "audio",
+            MessageKind::Voice => "voice",
+            MessageKind::Document => "document",
+            MessageKind::Sticker => "sticker",
+            MessageKind::Location => "location",
+            MessageKind::Contacts => "contacts",
+        }
+    }
+
+    /// The inverse of [`as_str`](Self::as_str).
+    pub fn from_db(s: &str) -> Option<Self> {
+        MessageKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn t(s: &str) -> Timestamp {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn message_kinds_round_trip() {
+        for k in MessageKind::ALL {
+            assert_eq!(MessageKind::from_db(k.as_str()), Some(k));
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        }
+        assert_eq!(MessageKind::from_db("gif"), None);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use wagate_domain::billing::ledger::{Posting, TxnType};
 use wagate_domain::billing::plan::Plan;
 use wagate_domain::ids::{AccountId, JobId, LineId, MessageId, PaymentId, TransactionId};
 use wagate_domain::jobs::NewJob;
-use wagate_domain::line::{BillingStatus, LineStatus, MessageStatus};
+use wagate_domain::line::{BillingStatus, LineStatus, MessageKind, MessageStatus};
 use wagate_domain::money::Micros;
 use wagate_domain::page::{Page, PageRequest};
 
@@ -172,11 +172,13 @@ pub struct MessageRecord {
     pub line_id: LineId,
     /// Which way.
     pub direction: Direction,
+    /// What it carries.
+    pub kind: MessageKind,
     /// Sender (the line's number for outbound, when known).
     pub from: Option<String>,
     /// Recipient.
     pub to: Option<String>,
-    /// The text.
+    /// The text, or a media message's caption (empty when it has none).
     pub text: String,
     /// Where it is.
     pub status: MessageStatus,
@@ -559,6 +561,13 @@ pub trait LineStore {
         &self,
         account: &AccountId,
         id: &MessageId,
+    ) -> StoreResult<Option<MessageRecord>>;
+    /// The inbound message of `line` that the connector reported as `provider_id`, if it was
+    /// stored already (a connector redelivers what it did not see acknowledged).
+    async fn inbound_message(
+        &self,
+        line: &LineId,
+        provider_id: &str,
     ) -> StoreResult<Option<MessageRecord>>;
     /// A line's messages, both directions, newest first.
     async fn list_messages(

@@ -234,4 +234,40 @@ pub trait OwnershipStore {
     async fn give_up_lines(&self, holder: &str, lines: &[LineId]) -> StoreResult<()>;
     /// Ends `holder`'s proof of life (a clean shutdown): its lines are adopted at once.
     async fn server_gone(&self, holder: &str) -> StoreResult<()>;
+    /// Publishes the QR code that `holder`'s pairing client shows for `line`, for the other
+    /// servers' connect pages (written only while `holder` owns the line).
+    async fn publish_pairing_qr(
+        &self,
+        line: &LineId,
+        holder: &str,
+        payload: &str,
+        expires_at: Timestamp,
+    ) -> StoreResult<()>;
+    /// Publishes the answer to pairing-code request `request` (only while `holder` owns the
+    /// line).
+    async fn publish_pair_code(
+        &self,
+        line: &LineId,
+        holder: &str,
+        request: &str,
+        answer: &str,
+    ) -> StoreResult<()>;
+    /// What the owner of `line` published for its pairing, recording that a connect page
+    /// looks at it (through another server) at `wall_now`; `None` if nobody owns the line.
+    async fn look_at_pairing(
+        &self,
+        line: &LineId,
+        wall_now: Timestamp,
+    ) -> StoreResult<Option<PublishedPairing>>;
+    /// The lines `holder` owns that a connect page on another server looked at since `since`.
+    async fn watched_pairings(&self, holder: &str, since: Timestamp) -> StoreResult<Vec<LineId>>;
+}
+
+/// What a line's owner published for connect pages served by other servers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublishedPairing {
+    /// The QR code its pairing client shows, and until when it is valid.
+    pub qr: Option<(String, Timestamp)>,
+    /// The latest pairing-code request it answered, and the answer.
+    pub pair_code: Option<(String, String)>,
 }

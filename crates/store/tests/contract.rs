@@ -712,6 +712,7 @@ mod messages {
                 account_id: acct.id.clone(),
                 line_id: line.id.clone(),
                 direction: Direction::Outbound,
+                kind: wagate_domain::line::MessageKind::Text,
                 from: None,
                 to: Some("+447700900123".into()),
                 text: format!("message {i}"),

@@ -108,7 +108,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let rx = stop_rx.clone();
         tokio::spawn(async move { scheduler.run_forever(WorkerOptions::default(), rx).await })
     });
-    // A server without a worker runs no line jobs, so it serves no lines.
+    // A server without a worker runs no line jobs, so it serves no lines (and pairs none).
+    app.pairing.set_serves_lines(config.worker);
+    let pairing = config.worker.then(|| {
+        let rx = stop_rx.clone();
+        tokio::spawn(app.pairing.clone().run_forever(rx))
+    });
     let ownership = config.worker.then(|| {
         let rx = stop_rx.clone();
         let ownership = app.ownership.clone();
@@ -151,6 +156,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     if let Some(w) = worker {
         let _ = w.await;
+    }
+    if let Some(p) = pairing {
+        let _ = p.await;
     }
     if let Some((ownership, beat)) = ownership {
         let _ = beat.await;

@@ -171,7 +171,53 @@ async fn lifecycle(kind: &str) {
     assert_eq!(received[0]["data"]["message"]["text"], "hi back");
     let listed = messages(&s, &id).await;
     assert_eq!(listed[0]["direction"], "inbound");
+    assert_eq!(listed[0]["type"], "text");
     assert_eq!(listed[1]["direction"], "outbound");
+    assert_eq!(listed[1]["type"], "text");
+
+    // Inbound media: its type, and the caption (if any) as the text.
+    let inbound = format!("/api/v1/sandbox/lines/{id}/inbound");
+    let (st, b) = s
+        .post(
+            &inbound,
+            json!({"from": "+447700900999", "type": "image", "text": "the receipt"}),
+        )
+        .await;
+    assert_eq!(
+        (st, &b["type"], &b["text"]),
+        (202, &json!("image"), &json!("the receipt")),
+        "{b}"
+    );
+    let (st, b) = s
+        .post(&inbound, json!({"from": "+447700900999", "type": "voice"}))
+        .await;
+    assert_eq!(
+        (st, &b["type"], &b["text"]),
+        (202, &json!("voice"), &json!("")),
+        "{b}"
+    );
+    let received = events(&s, &id, "message.received").await;
+    assert_eq!(received.len(), 3);
+    assert!(received
+        .iter()
+        .any(|e| e["data"]["message"]["type"] == "image"
+            && e["data"]["message"]["text"] == "the receipt"));
+    // A text needs its text; an unknown type is named.
+    for (body, param) in [
+        (json!({"from": "+447700900999", "type": "text"}), "text"),
+        (json!({"from": "+447700900999"}), "text"),
+        (
+            json!({"from": "+447700900999", "type": "gif", "text": "x"}),
+            "type",
+        ),
+        (
+            json!({"from": "+447700900999", "type": "image", "text": "  "}),
+            "text",
+        ),
+    ] {
+        let (st, b) = s.post(&inbound, body.clone()).await;
+        assert_eq!((st, b["param"].as_str()), (422, Some(param)), "{body}: {b}");
+    }
 
     // A drop that outlasts a minute: reconnecting, sends are kept, line.disconnected after
     // 60 s, then it heals by itself and the queued messages go out in order.

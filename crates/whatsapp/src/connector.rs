@@ -174,6 +174,16 @@ impl WhatsAppConnector {
         self.inner.on_event(line, event).await;
     }
 
+    /// Stores a batch of decrypted inbound messages of `line` as the client's durability hook
+    /// does before it acks them (public so tests can drive it with the crate's own values).
+    pub async fn handle_inbound(
+        &self,
+        line: &LineId,
+        batch: &[whatsapp_rust::types::durability_hook::InboundMessage],
+    ) -> anyhow::Result<()> {
+        crate::inbound::receive(&self.inner, line, batch).await
+    }
+
     /// Stops every client without logging out (a server shutting down).
     pub async fn shutdown(&self) {
         let lines = self.running_lines();

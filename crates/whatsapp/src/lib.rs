@@ -11,4 +11,4 @@ mod inbound;
 pub mod seal;
 
 pub use connector::{check_key, wa_message_id, Options, WhatsAppConnector};
-pub use inbound::{reportable, sender_number};
+pub use inbound::{content, reportable, sender_number};

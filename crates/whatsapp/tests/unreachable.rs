@@ -181,6 +181,127 @@ async fn a_silent_server_drops_the_line_and_backs_off() {
     unreachable(Peer::Silent).await;
 }
 
+/// A local server that hangs up on every connection until `serve` is set, and then answers
+/// the WebSocket upgrade and records the first frame of each connection.
+struct Comeback {
+    url: String,
+    serve: Arc<std::sync::atomic::AtomicBool>,
+    refused: Arc<std::sync::atomic::AtomicUsize>,
+    first_frames: Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+}
+
+impl Comeback {
+    async fn start() -> Comeback {
+        use futures_util::StreamExt;
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/ws/chat", listener.local_addr().unwrap());
+        let serve = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let first_frames = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (s, r, f) = (serve.clone(), refused.clone(), first_frames.clone());
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                if !s.load(Ordering::SeqCst) {
+                    r.fetch_add(1, Ordering::SeqCst);
+                    drop(socket);
+                    continue;
+                }
+                let f = f.clone();
+                tokio::spawn(async move {
+                    let Ok(mut ws) = tokio_tungstenite::accept_async(socket).await else {
+                        return;
+                    };
+                    if let Some(Ok(msg)) = ws.next().await {
+                        f.lock().unwrap().push(msg.into_data().to_vec());
+                    }
+                    // Hold the connection the way a server mid-handshake would.
+                    tokio::time::sleep(Duration::from_secs(600)).await;
+                });
+            }
+        });
+        Comeback {
+            url,
+            serve,
+            refused,
+            first_frames,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_line_comes_back_when_whatsapp_answers_again() {
+    use std::sync::atomic::Ordering;
+    let db = Db::new(false).await;
+    let store = db.open().await;
+    let server = Comeback::start().await;
+    let connector = WhatsAppConnector::open(
+        store.clone(),
+        &secret(1),
+        wall(),
+        options(server.url.clone()),
+    )
+    .await
+    .unwrap();
+    let recorder = Arc::new(Recorder::default());
+    let sink: Arc<dyn ConnectorSink> = recorder.clone();
+    connector.attach(Arc::downgrade(&sink));
+    let line = linked_line(store.clone()).await;
+    connector.adopt(&line).await;
+
+    // Down: reported once, and the client backs off instead of hammering the server.
+    let down_for = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        recorder.events(),
+        vec![ConnectorEvent::Dropped { line: line.clone() }]
+    );
+    assert_eq!(connector.health().state, ConnectorState::Unreachable);
+    let tries = server.refused.load(Ordering::SeqCst);
+    assert!(
+        (1..=5).contains(&tries),
+        "{tries} connection attempts in {:?}: the client must back off",
+        down_for.elapsed()
+    );
+
+    // WhatsApp answers again: the same client reconnects by itself and speaks WhatsApp's
+    // protocol (the Noise prologue, "WA" or the edge-routing "ED" preamble) to the server.
+    server.serve.store(true, Ordering::SeqCst);
+    let mut spoke = false;
+    for _ in 0..200 {
+        if let Some(frame) = server.first_frames.lock().unwrap().first() {
+            assert!(
+                frame.starts_with(b"WA") || frame.starts_with(b"ED"),
+                "{frame:?}"
+            );
+            spoke = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(spoke, "the client never came back to the server");
+
+    // The handshake itself needs WhatsApp's certificate, which no local server has: the
+    // client's `Connected` (what it emits once the handshake is done) is fed in its place.
+    connector
+        .handle_event(
+            &line,
+            &whatsapp_rust::types::events::Event::Connected(
+                whatsapp_rust::types::events::Connected::builder().build(),
+            ),
+        )
+        .await;
+    assert_eq!(connector.health().state, ConnectorState::Ok);
+    assert_eq!(
+        connector
+            .reconnect(&line, jiff::Timestamp::UNIX_EPOCH)
+            .await,
+        Ok(())
+    );
+    assert_eq!(recorder.events().len(), 1, "no second drop");
+    connector.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_line_without_a_session_is_logged_out_not_reconnected() {
     let db = Db::new(false).await;

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use wagate_domain::ids::{LineId, MessageId};
-use wagate_domain::line::{BlockedReason, MessageStatus};
+use wagate_domain::line::{BlockedReason, MessageKind, MessageStatus};
 
 /// A pairing QR code and when the connector replaces it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +62,11 @@ pub enum ConnectorEvent {
         line: LineId,
         /// The sender (E.164).
         from: String,
-        /// The text.
+        /// What it carries (events stored before types existed were text). Stored as
+        /// `message_type`: `kind` is the event's own tag.
+        #[serde(default, rename = "message_type")]
+        kind: MessageKind,
+        /// The text, or a media message's caption (empty when it has none).
         text: String,
         /// The connector's id for it (deduplicates redelivered messages).
         provider_id: String,

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 use sha2::{Digest, Sha256};
 use wagate_domain::ids::{random_base62, LineId, MessageId};
-use wagate_domain::line::{BlockedReason, MessageStatus, QR_ROTATE_EVERY};
+use wagate_domain::line::{BlockedReason, MessageKind, MessageStatus, QR_ROTATE_EVERY};
 
 use super::{Connector, ConnectorEvent, ConnectorSink, QrCode, ReconnectError, SendError, Sent};
 
@@ -138,11 +138,18 @@ impl Simulator {
             .insert(line.clone(), retry_after);
     }
 
-    /// A message arrives on the line.
-    pub async fn inbound(&self, line: &LineId, from: String, text: String) -> anyhow::Result<()> {
+    /// A message of `kind` arrives on the line (`text` is a media message's caption).
+    pub async fn inbound(
+        &self,
+        line: &LineId,
+        from: String,
+        kind: MessageKind,
+        text: String,
+    ) -> anyhow::Result<()> {
         self.emit(ConnectorEvent::Inbound {
             line: line.clone(),
             from,
+            kind,
             text,
             provider_id: format!("sim-in-{}", random_base62(16)),
         })

@@ -4,7 +4,8 @@ use serde_json::json;
 use wagate_domain::ids::{LineId, MessageId};
 use wagate_domain::jobs::NewJob;
 use wagate_domain::line::{
-    next_utc_midnight, utc_day, validate_e164, validate_text, LineStatus, MessageStatus,
+    next_utc_midnight, utc_day, validate_e164, validate_text, LineStatus, MessageKind,
+    MessageStatus,
 };
 use wagate_domain::page::{Page, PageRequest};
 use wagate_store::{Direction, EnqueueRefused, MessageRecord};
@@ -45,6 +46,7 @@ impl LineService {
             account_id: who.account.id.clone(),
             line_id: line_id.clone(),
             direction: Direction::Outbound,
+            kind: MessageKind::Text,
             from: line.phone_number.clone(),
             to: Some(to.to_owned()),
             text: text.to_owned(),

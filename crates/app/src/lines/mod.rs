@@ -8,6 +8,7 @@
 pub mod jobs;
 pub mod messages;
 pub mod ownership;
+pub mod pairing;
 pub mod view;
 
 use std::collections::BTreeMap;
@@ -23,7 +24,7 @@ use wagate_domain::ids::{random_base62, AccountId, LineId};
 use wagate_domain::jobs::NewJob;
 use wagate_domain::line::{
     reconnect_delay, validate_label, validate_metadata, BillingStatus, BlockedReason, DailyLimits,
-    LineStatus, MessageStatus, ReleaseReason, DISCONNECT_NOTICE_AFTER,
+    LineStatus, MessageKind, MessageStatus, ReleaseReason, DISCONNECT_NOTICE_AFTER,
 };
 use wagate_domain::page::{Page, PageRequest};
 use wagate_domain::time::{rfc3339, to_micros};
@@ -47,6 +48,10 @@ pub const SEND_JOB: &str = "message.send";
 pub const UNLINK_JOB: &str = "line.unlink";
 /// Job: apply a connector event at its business time (simulated receipts).
 pub const CONNECTOR_EVENT_JOB: &str = "connector.event";
+/// Job: ask the line's pairing client for a pairing code (see [`pairing`]).
+pub const PAIR_CODE_JOB: &str = "line.pair_code";
+/// Job: publish the line's current QR code for other servers' connect pages (see [`pairing`]).
+pub const PAIRING_QR_JOB: &str = "line.pairing_qr";
 /// Job: charge a line for one period (see `crate::billing`).
 pub const CHARGE_JOB: &str = "billing.charge_line";
 
@@ -118,9 +123,12 @@ fn job(kind: &str, account: &AccountId, payload: Value, due: Timestamp, key: Str
 
 /// Whether jobs of `kind` work on the line's WhatsApp connection, so only the server that owns
 /// the line may run them (see [`ownership`]): sending keeps a line's messages in order and each
-/// sent once, and a reconnect or unlink acts on the connection that server holds.
+/// sent once, and a reconnect, unlink or pairing code acts on the connection that server holds.
 pub fn runs_on_owner(kind: &str) -> bool {
-    matches!(kind, SEND_JOB | RECONNECT_JOB | UNLINK_JOB)
+    matches!(
+        kind,
+        SEND_JOB | RECONNECT_JOB | UNLINK_JOB | PAIR_CODE_JOB | PAIRING_QR_JOB
+    )
 }
 
 /// The line as it will be after `batch` commits (its version bumped).
@@ -742,6 +750,7 @@ impl LineService {
         &self,
         line: &LineId,
         from: String,
+        kind: MessageKind,
         text: String,
         provider_id: String,
     ) -> AppResult<()> {
@@ -751,12 +760,22 @@ impl LineService {
         if l.status == LineStatus::Released {
             return Ok(());
         }
+        if self
+            .store
+            .inbound_message(line, &provider_id)
+            .await?
+            .is_some()
+        {
+            // A redelivery of a message stored before its acknowledgement was lost.
+            return Ok(());
+        }
         let now = self.clock.now();
         let m = MessageRecord {
             id: wagate_domain::ids::MessageId::generate(),
             account_id: l.account_id.clone(),
             line_id: l.id.clone(),
             direction: Direction::Inbound,
+            kind,
             from: Some(from),
             to: l.phone_number.clone(),
             text,
@@ -795,9 +814,10 @@ impl LineService {
             ConnectorEvent::Inbound {
                 line,
                 from,
+                kind,
                 text,
                 provider_id,
-            } => self.on_inbound(&line, from, text, provider_id).await,
+            } => self.on_inbound(&line, from, kind, text, provider_id).await,
             ConnectorEvent::Dropped { line } => self.on_dropped(&line).await,
             ConnectorEvent::LoggedOut { line } => self.on_logged_out(&line).await,
             ConnectorEvent::Blocked { line, reason } => self.on_blocked(&line, reason).await,

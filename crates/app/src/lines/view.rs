@@ -84,6 +84,7 @@ pub fn message_json(m: &MessageRecord) -> Value {
         "from": m.from,
         "to": m.to,
         "text": m.text,
+        "type": m.kind.as_str(),
         "status": m.status.as_str(),
         "error": m.error,
         "created_at": rfc3339(m.created_at),

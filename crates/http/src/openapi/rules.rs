@@ -100,6 +100,16 @@ pub fn url_pattern() -> String {
     )
 }
 
+/// The message types the sandbox's inbound accepts (or none: `text`).
+fn message_kinds() -> Vec<Value> {
+    let mut kinds: Vec<Value> = wagate_domain::line::MessageKind::ALL
+        .iter()
+        .map(|k| json!(k.as_str()))
+        .collect();
+    kinds.push(Value::Null);
+    kinds
+}
+
 /// An RFC 3339 time the sandbox clock reads (`jiff`): at most nanosecond precision, years
 /// up to the clock's end (9000), no leap second.
 pub fn clock_time_pattern() -> String {
@@ -226,6 +236,10 @@ fn rules() -> Vec<Rule> {
             e164,
         ),
         rule("/components/schemas/InboundIn/properties/text", text),
+        rule(
+            "/components/schemas/InboundIn/properties/type",
+            json!({"enum": message_kinds()}),
+        ),
         // A POST that takes nothing refuses any field (its hand-written Deserialize).
         rule(
             "/components/schemas/EmptyIn",
@@ -346,6 +360,13 @@ mod tests {
                 e164_pattern()
             );
         }
+        assert_eq!(
+            at("InboundIn/properties/type/enum")
+                .as_array()
+                .unwrap()
+                .len(),
+            wagate_domain::line::MessageKind::ALL.len() + 1
+        );
         for schema in ["SendIn", "InboundIn"] {
             assert_eq!(at(&format!("{schema}/properties/text/minLength")), 1);
             assert_eq!(

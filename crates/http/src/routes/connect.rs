@@ -65,17 +65,7 @@ async fn load(st: &AppState, token: &str) -> Result<Option<Loaded>, LoadError> {
         .map(|a| a.name)
         .unwrap_or_default();
     let qr = if line.status.awaits_scan() {
-        let code = st
-            .app
-            .connector
-            .qr(
-                &line.id,
-                line.link_count,
-                line.pairing_started_at,
-                st.app.clock.now(),
-            )
-            .await
-            .map_err(LoadError::NoQr)?;
+        let code = st.app.pairing.qr(&line).await.map_err(LoadError::NoQr)?;
         Some(code.payload)
     } else {
         None

@@ -102,8 +102,13 @@ pub struct MessageOut {
     pub from: Option<String>,
     /// Recipient.
     pub to: Option<String>,
-    /// The text.
+    /// The text, or a media message's caption (empty when it has none).
     pub text: String,
+    /// What it carries: `text` (every outbound message), or for inbound messages `image`,
+    /// `video`, `audio`, `voice`, `document`, `sticker`, `location` or `contacts`. Media
+    /// content is not downloaded: the type and caption are what wagate reports.
+    #[serde(rename = "type")]
+    pub kind: String,
     /// `queued`, `sent`, `delivered`, `read`, `failed` (outbound) or `received` (inbound).
     pub status: String,
     /// Why it failed.
@@ -446,16 +451,9 @@ pub(crate) async fn pairing_code(
 ) -> ApiResult<String> {
     use wagate_app::connector::PairCodeError;
     require_awaiting_scan(line, "linked")?;
-    let now = st.app.clock.now();
     st.app
-        .connector
-        .pair_code(
-            &line.id,
-            line.link_count,
-            line.pairing_started_at,
-            phone_number,
-            now,
-        )
+        .pairing
+        .pair_code(line, phone_number)
         .await
         .map_err(|e| match e {
             PairCodeError::Rejected(why) => ApiError::invalid("phone_number", why),

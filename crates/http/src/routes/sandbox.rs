@@ -7,7 +7,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use wagate_app::scheduler::{AdvanceError, AdvanceTarget};
-use wagate_domain::line::{validate_e164, validate_text, LineStatus};
+use wagate_domain::line::{validate_e164, validate_text, LineStatus, MessageKind};
 use wagate_domain::time::rfc3339;
 
 use crate::auth::Authed;
@@ -231,8 +231,13 @@ pub struct RateLimitIn {
 pub struct InboundIn {
     /// Sender (E.164).
     pub from: String,
-    /// The text.
-    pub text: String,
+    /// What the sender sent: `text` (the default), `image`, `video`, `audio`, `voice`,
+    /// `document`, `sticker`, `location` or `contacts`.
+    #[serde(rename = "type")]
+    #[schema(example = "text")]
+    pub kind: Option<String>,
+    /// The text; for the other types an optional caption.
+    pub text: Option<String>,
 }
 
 /// Decline the account's next card charges.
@@ -437,7 +442,18 @@ pub async fn inbound(
     ApiJson(input): ApiJson<InboundIn>,
 ) -> ApiResult<(StatusCode, ApiJson<serde_json::Value>)> {
     validate_e164("from", &input.from).map_err(|e| ApiError::invalid(e.param, e.message))?;
-    validate_text(&input.text).map_err(|e| ApiError::invalid(e.param, e.message))?;
+    let kind = match input.kind.as_deref() {
+        None => MessageKind::Text,
+        Some(k) => MessageKind::from_db(k).ok_or_else(|| {
+            let kinds: Vec<&str> = MessageKind::ALL.iter().map(|k| k.as_str()).collect();
+            ApiError::invalid("type", format!("must be one of {}", kinds.join(", ")))
+        })?,
+    };
+    // A text message needs its text; a caption is optional, but not blank or oversized.
+    let text = input.text.unwrap_or_default();
+    if kind == MessageKind::Text || !text.is_empty() {
+        validate_text(&text).map_err(|e| ApiError::invalid(e.param, e.message))?;
+    }
     let line = owned_line(&st, &who, &id).await?;
     match line.status {
         LineStatus::Released => {
@@ -459,7 +475,7 @@ pub async fn inbound(
         _ => {}
     }
     simulator(&st)?
-        .inbound(&line.id, input.from, input.text)
+        .inbound(&line.id, input.from, kind, text)
         .await
         .map_err(ApiError::internal)?;
     let page = wagate_domain::page::PageRequest::new(Some(1), None)

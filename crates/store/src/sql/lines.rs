@@ -10,7 +10,7 @@ use wagate_domain::billing::ledger::{LedgerAccount, TxnType};
 use wagate_domain::billing::plan::Plan;
 use wagate_domain::ids::{AccountId, JobId, LineId, MessageId, TransactionId};
 use wagate_domain::jobs::NewJob;
-use wagate_domain::line::{BillingStatus, LineStatus, MessageStatus};
+use wagate_domain::line::{BillingStatus, LineStatus, MessageKind, MessageStatus};
 use wagate_domain::money::Micros;
 use wagate_domain::page::{Page, PageRequest};
 use wagate_domain::time::to_micros;
@@ -37,7 +37,7 @@ const LINE_COLS: &str = "id, account_id, version, status, calling_enabled, allow
     disconnect_notified, sent_day, sent_today, created_at, ready_at, linked_at, released_at, \
     release_reason, updated_at, blocked_reason, rate_limited_until";
 const MESSAGE_COLS: &str = "id, account_id, line_id, direction, from_number, to_number, body, \
-    status, error, provider_id, created_at, updated_at";
+    status, error, provider_id, created_at, updated_at, kind";
 const BILLING_COLS: &str = "account_id, currency, balance, customer_id, card_id, card_brand, \
     card_last4, card_exp_month, card_exp_year, card_added_at, auto_topup_enabled, \
     auto_topup_threshold, auto_topup_amount, auto_topup_in_flight, auto_topup_blocked_until, \
@@ -109,11 +109,13 @@ fn message(row: &AnyRow) -> StoreResult<MessageRecord> {
         "inbound" => Direction::Inbound,
         other => return Err(corrupt("messages.direction", other)),
     };
+    let kind = text(row, "kind")?;
     Ok(MessageRecord {
         id: id(row, "id")?,
         account_id: id(row, "account_id")?,
         line_id: id(row, "line_id")?,
         direction,
+        kind: MessageKind::from_db(&kind).ok_or_else(|| corrupt("messages.kind", &kind))?,
         from: opt_text(row, "from_number")?,
         to: opt_text(row, "to_number")?,
         text: text(row, "body")?,
@@ -318,8 +320,8 @@ const LINE_WRITE_COLS: &str = "id, account_id, version, status, calling_enabled,
 pub(crate) async fn insert_message(conn: &mut AnyConnection, m: &MessageRecord) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO messages (id, account_id, line_id, direction, from_number, to_number, body,
-             status, error, provider_id, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             status, error, provider_id, created_at, updated_at, kind)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(m.id.as_str())
     .bind(m.account_id.as_str())
@@ -333,6 +335,7 @@ pub(crate) async fn insert_message(conn: &mut AnyConnection, m: &MessageRecord) 
     .bind(m.provider_id.as_deref())
     .bind(to_micros(m.created_at))
     .bind(to_micros(m.updated_at))
+    .bind(m.kind.as_str())
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -345,7 +348,7 @@ pub(crate) fn push_insert_messages<'a>(script: &mut Script<'a>, messages: &[&'a 
         |values| {
             format!(
                 "INSERT INTO messages (id, account_id, line_id, direction, from_number, to_number,
-                     body, status, error, provider_id, created_at, updated_at)
+                     body, status, error, provider_id, created_at, updated_at, kind)
                  VALUES {values}"
             )
         },
@@ -363,6 +366,7 @@ pub(crate) fn push_insert_messages<'a>(script: &mut Script<'a>, messages: &[&'a 
                 m.provider_id.as_deref().into(),
                 to_micros(m.created_at).into(),
                 to_micros(m.updated_at).into(),
+                m.kind.as_str().into(),
             ]
         },
     );
@@ -1134,6 +1138,22 @@ impl LineStore for SqlStore {
         ))
         .bind(id.as_str())
         .bind(account.as_str())
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(message).transpose()
+    }
+
+    async fn inbound_message(
+        &self,
+        line: &LineId,
+        provider_id: &str,
+    ) -> StoreResult<Option<MessageRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLS} FROM messages
+             WHERE line_id = $1 AND provider_id = $2 AND direction = 'inbound'"
+        ))
+        .bind(line.as_str())
+        .bind(provider_id)
         .fetch_optional(&self.read)
         .await?;
         row.as_ref().map(message).transpose()

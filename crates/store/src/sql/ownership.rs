@@ -5,8 +5,8 @@ use jiff::Timestamp;
 use wagate_domain::ids::LineId;
 use wagate_domain::time::to_micros;
 
-use super::{id, int, param_list, SqlStore, MAX_PARAMS};
-use crate::{OwnershipStore, StoreResult};
+use super::{id, int, opt_text, opt_ts, param_list, SqlStore, MAX_PARAMS};
+use crate::{OwnershipStore, PublishedPairing, StoreResult};
 
 #[async_trait]
 impl OwnershipStore for SqlStore {
@@ -57,7 +57,16 @@ impl OwnershipStore for SqlStore {
                  epoch = CASE WHEN line_owners.holder = excluded.holder
                          THEN line_owners.epoch ELSE line_owners.epoch + 1 END,
                  since = CASE WHEN line_owners.holder = excluded.holder
-                         THEN line_owners.since ELSE excluded.since END
+                         THEN line_owners.since ELSE excluded.since END,
+                 -- A new owner runs a new pairing client: nothing the old one published holds.
+                 qr = CASE WHEN line_owners.holder = excluded.holder
+                      THEN line_owners.qr ELSE NULL END,
+                 qr_expires_at = CASE WHEN line_owners.holder = excluded.holder
+                                 THEN line_owners.qr_expires_at ELSE NULL END,
+                 pair_request = CASE WHEN line_owners.holder = excluded.holder
+                                THEN line_owners.pair_request ELSE NULL END,
+                 pair_answer = CASE WHEN line_owners.holder = excluded.holder
+                               THEN line_owners.pair_answer ELSE NULL END
              WHERE line_owners.holder = excluded.holder OR NOT EXISTS (
                  SELECT 1 FROM servers s WHERE s.holder = line_owners.holder AND s.expires_at > $3)
              RETURNING epoch",
@@ -129,5 +138,90 @@ impl OwnershipStore for SqlStore {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn publish_pairing_qr(
+        &self,
+        line: &LineId,
+        holder: &str,
+        payload: &str,
+        expires_at: Timestamp,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE line_owners SET qr = $1, qr_expires_at = $2 WHERE line_id = $3 AND holder = $4",
+        )
+        .bind(payload)
+        .bind(to_micros(expires_at))
+        .bind(line.as_str())
+        .bind(holder)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn publish_pair_code(
+        &self,
+        line: &LineId,
+        holder: &str,
+        request: &str,
+        answer: &str,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE line_owners SET pair_request = $1, pair_answer = $2
+             WHERE line_id = $3 AND holder = $4",
+        )
+        .bind(request)
+        .bind(answer)
+        .bind(line.as_str())
+        .bind(holder)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn look_at_pairing(
+        &self,
+        line: &LineId,
+        wall_now: Timestamp,
+    ) -> StoreResult<Option<PublishedPairing>> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "UPDATE line_owners SET looked_at = $1 WHERE line_id = $2
+             RETURNING qr, qr_expires_at, pair_request, pair_answer",
+        )
+        .bind(to_micros(wall_now))
+        .bind(line.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let qr = match (opt_text(&row, "qr")?, opt_ts(&row, "qr_expires_at")?) {
+            (Some(payload), Some(until)) => Some((payload, until)),
+            _ => None,
+        };
+        let pair_code = match (
+            opt_text(&row, "pair_request")?,
+            opt_text(&row, "pair_answer")?,
+        ) {
+            (Some(request), Some(answer)) => Some((request, answer)),
+            _ => None,
+        };
+        Ok(Some(PublishedPairing { qr, pair_code }))
+    }
+
+    async fn watched_pairings(&self, holder: &str, since: Timestamp) -> StoreResult<Vec<LineId>> {
+        let rows =
+            sqlx::query("SELECT line_id FROM line_owners WHERE holder = $1 AND looked_at >= $2")
+                .bind(holder)
+                .bind(to_micros(since))
+                .fetch_all(&self.read)
+                .await?;
+        rows.iter().map(|r| id(r, "line_id")).collect()
     }
 }

@@ -77,12 +77,18 @@ impl Server {
 
     /// Starts `wagate serve` with extra flags; waits until it prints its address.
     pub async fn start(backing: &Backing, extra: &[&str]) -> Server {
+        Self::start_with_env(backing, extra, &[]).await
+    }
+
+    /// [`Server::start`] with extra environment variables.
+    pub async fn start_with_env(backing: &Backing, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(bin());
         cmd.arg("serve")
             .args(["--listen", "127.0.0.1:0"])
             .args(backing.args())
             .args(extra)
             .env("WAGATE_LOG", "warn")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
