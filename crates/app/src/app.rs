@@ -16,7 +16,7 @@ use crate::lines::ownership::LineOwnership;
 use crate::lines::pairing::Pairing;
 use crate::lines::{LineService, LinesConfig};
 use crate::scheduler::Scheduler;
-use crate::webhooks::delivery::Deliverer;
+use crate::webhooks::delivery::{Deliverer, SecretCache};
 
 /// How the application runs.
 #[derive(Debug, Clone)]
@@ -51,6 +51,8 @@ pub struct App {
     pub ownership: Arc<LineOwnership>,
     /// QR and pairing codes from whichever server links a line.
     pub pairing: Arc<Pairing>,
+    /// The signing secrets the delivery worker holds (a rotation empties its account's).
+    pub secret_cache: Arc<SecretCache>,
     /// API keys that authenticated recently (see [`crate::accounts::KEY_CACHE_TTL`]).
     pub keys: Arc<crate::accounts::KeyCache>,
 }
@@ -117,13 +119,15 @@ impl App {
     ) -> anyhow::Result<Self> {
         let wall: Arc<dyn Clock> = Arc::new(SystemClock);
         let scheduler = Scheduler::new(store.clone(), clock.clone(), wall.clone());
+        let secret_cache = Arc::new(SecretCache::default());
         let deliverer = Deliverer::new(
             store.clone(),
             clock.clone(),
             wall.clone(),
             sandbox_clock.is_some(),
         )
-        .context("cannot build the HTTP client for webhook delivery (TLS roots)")?;
+        .context("cannot build the HTTP client for webhook delivery (TLS roots)")?
+        .with_secret_cache(secret_cache.clone());
         scheduler.register(wagate_store::DELIVER_JOB, Arc::new(deliverer));
         let lines = Arc::new(LineService::new(
             store.clone(),
@@ -171,6 +175,7 @@ impl App {
             scheduler,
             ownership,
             pairing,
+            secret_cache,
             config: AppConfig { mode },
             keys: Arc::default(),
         })

@@ -86,6 +86,9 @@ pub enum RuleError {
     /// The calling choice is locked once the line is scanned (409).
     #[error("the calling choice is locked once the QR code is scanned")]
     CallingLocked,
+    /// The webhook endpoint is disabled (409 `invalid_state`).
+    #[error("the endpoint is disabled; enable it first")]
+    EndpointDisabled,
 }
 
 /// Result of a use case.

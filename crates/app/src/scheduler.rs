@@ -18,6 +18,15 @@ use wagate_domain::ids::JobId;
 use wagate_domain::jobs::{retry_delay, Job, JOB_LEASE, JOB_LEASE_HEARTBEAT};
 use wagate_store::{Store, StoreResult};
 
+/// How many free slots the background loop gathers (waiting at most [`CLAIM_GATHER`]) before
+/// it claims again while jobs are waiting: one claim then serves many jobs.
+const CLAIM_BATCH: usize = 32;
+/// How long the background loop waits to gather [`CLAIM_BATCH`] slots.
+const CLAIM_GATHER: Duration = Duration::from_millis(4);
+/// How long the background loop waits after a claim that took every due job.
+const CLAIM_PAUSE: Duration = Duration::from_millis(5);
+/// The most jobs one claim takes.
+const MAX_CLAIM: usize = 64;
 /// How many jobs due at one instant a sandbox advance runs at once.
 const SAME_INSTANT_BATCH: u32 = 64;
 /// The most jobs one [`JobHandler::run_batch`] is offered.
@@ -29,6 +38,11 @@ pub trait JobHandler: Send + Sync {
     /// Does the job's work. An error makes the job due again after a backoff; the work must
     /// therefore be idempotent (every handler's writes are keyed so a rerun does nothing twice).
     async fn run(&self, job: &Job) -> anyhow::Result<()>;
+
+    /// Told of the jobs of this kind one claim took, before any of them runs: a handler
+    /// may read what they need in one query instead of one each. Errors are the handler's
+    /// own (each job's run reads whatever was not prepared).
+    async fn prepare(&self, _jobs: &[&Job]) {}
 
     /// Whether a successful run already removed the job (in the transaction of its own
     /// work), sparing the scheduler a separate write.
@@ -260,6 +274,19 @@ impl Scheduler {
             tick.tick().await;
             if let Err(e) = self.renew_leases().await {
                 tracing::warn!(error = %e, "could not renew job leases; they run out in {JOB_LEASE}");
+            }
+        }
+    }
+
+    /// Offers the claimed `jobs` to their handlers' [`JobHandler::prepare`], kind by kind.
+    async fn prepare(&self, jobs: &[Job]) {
+        let mut kinds: Vec<&str> = jobs.iter().map(|j| j.kind.as_str()).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        for kind in kinds {
+            if let Some(handler) = self.handler(kind) {
+                let of_kind: Vec<&Job> = jobs.iter().filter(|j| j.kind == kind).collect();
+                handler.prepare(&of_kind).await;
             }
         }
     }
@@ -496,57 +523,85 @@ impl Scheduler {
         opts: WorkerOptions,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) {
-        let permits = Arc::new(Semaphore::new(opts.concurrency.max(1)));
+        let concurrency = opts.concurrency.max(1);
+        let permits = Arc::new(Semaphore::new(concurrency));
         let _heartbeat = AbortOnDrop(tokio::spawn(self.clone().heartbeat_forever()));
         let mut caught_up = std::time::Instant::now() - CLOCK_CATCH_UP;
+        // Whether the last claim got all it asked for: more jobs are likely waiting.
+        let mut backlog = false;
+        let batch = CLAIM_BATCH.min(concurrency);
         loop {
             if *shutdown.borrow() {
                 break;
             }
             // Wait for a free slot (not a fixed sleep: a full pool must not idle).
-            let first = tokio::select! {
+            let mut slots = tokio::select! {
                 p = permits.clone().acquire_owned() => match p {
                     Ok(p) => p,
                     Err(_) => return,
                 },
                 _ = shutdown.changed() => continue,
             };
+            if backlog && permits.available_permits() + 1 < batch {
+                // Jobs are waiting and running jobs finish every moment: gather a few more
+                // slots first, so that one claim serves many jobs instead of one each.
+                let more = permits.clone().acquire_many_owned((batch - 1) as u32);
+                if let Ok(Ok(more)) = tokio::time::timeout(CLAIM_GATHER, more).await {
+                    slots.merge(more);
+                }
+            }
+            let free = permits.available_permits();
+            if free > 0 {
+                if let Ok(more) = permits.clone().try_acquire_many_owned(free as u32) {
+                    slots.merge(more);
+                }
+            }
             if caught_up.elapsed() >= CLOCK_CATCH_UP {
                 self.catch_up_clock().await;
                 caught_up = std::time::Instant::now();
             }
-            let free = permits.available_permits() as u32 + 1;
+            let want = slots.num_permits().min(MAX_CLAIM) as u32;
             let claimed = match self.inner.advance_lock.try_lock() {
-                Ok(_guard) => self.claim(free.min(64)).await,
+                Ok(_guard) => self.claim(want).await,
                 Err(_) => Ok(Vec::new()),
             };
             let jobs = claimed.unwrap_or_else(|e| {
                 tracing::error!(error = %e, "could not claim jobs");
                 Vec::new()
             });
-            if jobs.is_empty() {
-                drop(first);
-                tokio::select! {
-                    _ = self.inner.wake.notified() => {}
-                    _ = tokio::time::sleep(opts.poll_interval) => {}
-                    _ = shutdown.changed() => {}
-                }
-                continue;
-            }
-            let mut first = Some(first);
+            backlog = jobs.len() as u32 == want;
+            let idle = jobs.is_empty();
+            self.prepare(&jobs).await;
             for job in jobs {
-                let permit = match first.take() {
-                    Some(p) => p,
-                    None => match permits.clone().acquire_owned().await {
-                        Ok(p) => p,
-                        Err(_) => return,
-                    },
+                // As many slots as jobs were claimed (at most `want`); the rest go back as
+                // `slots` drops.
+                let Some(permit) = slots.split(1) else {
+                    break;
                 };
                 let this = self.clone();
                 tokio::spawn(async move {
                     this.execute(job).await;
                     drop(permit);
                 });
+            }
+            if idle {
+                // Nothing due: wait for a commit of due jobs here (`wake`), or the poll for
+                // jobs another server or the clock made due.
+                drop(slots);
+                tokio::select! {
+                    _ = self.inner.wake.notified() => {}
+                    _ = tokio::time::sleep(opts.poll_interval) => {}
+                    _ = shutdown.changed() => {}
+                }
+            } else if !backlog {
+                // The claim took every due job: claiming again at once would find only what
+                // was committed in the meantime, a handful each time (on PostgreSQL the
+                // claims then cost more than the jobs). Let some gather first.
+                drop(slots);
+                tokio::select! {
+                    _ = tokio::time::sleep(CLAIM_PAUSE) => {}
+                    _ = shutdown.changed() => {}
+                }
             }
         }
         // Drain: every running job finishes (its lease would otherwise delay a successor).

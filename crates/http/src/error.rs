@@ -276,6 +276,7 @@ impl From<AppError> for ApiError {
                         "the payment processor did not answer; nothing was charged twice — retry with the same Idempotency-Key",
                     ),
                     RuleError::CallingLocked => ApiError::new(ErrorCode::CallingLocked, message),
+                    RuleError::EndpointDisabled => ApiError::new(ErrorCode::InvalidState, message),
                     RuleError::PaymentsNotConfigured => {
                         ApiError::new(ErrorCode::PaymentsNotConfigured, message)
                     }

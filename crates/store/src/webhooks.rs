@@ -264,6 +264,9 @@ pub trait WebhookStore {
     ) -> StoreResult<Option<EventRecord>>;
     /// What the worker needs to attempt a delivery.
     async fn delivery_task(&self, id: &DeliveryId) -> StoreResult<Option<DeliveryTask>>;
+    /// [`WebhookStore::delivery_task`] for several deliveries in one read (those that
+    /// exist, in no particular order).
+    async fn delivery_tasks(&self, ids: &[DeliveryId]) -> StoreResult<Vec<DeliveryTask>>;
     /// Records an attempt and what follows, and removes the job that made it, atomically.
     async fn record_attempt(
         &self,

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rand::Rng;
@@ -18,7 +18,7 @@ use wagate_domain::webhook::retry::{
     next_retry_delay, verdict, AttemptVerdict, ATTEMPT_TIMEOUT, DISABLE_AFTER_FAILING_FOR,
 };
 use wagate_domain::webhook::signing::{signature_header, SigningSecret};
-use wagate_store::{AttemptFollowUp, AttemptRecord, EndpointRecord, Store};
+use wagate_store::{AttemptFollowUp, AttemptRecord, DeliveryTask, EndpointRecord, Store};
 
 use super::new_event;
 use crate::scheduler::JobHandler;
@@ -47,6 +47,65 @@ impl Resolve for PublicOnlyResolver {
             }
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })
+    }
+}
+
+/// How long a delivery worker signs with the secrets it read before reading them again. A
+/// rotation on this server is seen at once (it empties the account's entry); on other
+/// servers within this long, well inside the 24-hour overlap during which the old secret
+/// still signs beside the new one.
+pub const SECRETS_TTL: Duration = Duration::from_secs(5);
+/// Accounts whose secrets are kept before the cache starts over.
+const MAX_CACHED_ACCOUNTS: usize = 100_000;
+
+/// The signing secrets of recently delivering accounts: one read per account every
+/// [`SECRETS_TTL`] instead of one per attempt.
+#[derive(Default)]
+pub struct SecretCache(Mutex<HashMap<AccountId, CachedSecrets>>);
+
+struct CachedSecrets {
+    read_at: Instant,
+    /// When the first of the secrets stops signing (business time): the entry ends then.
+    until: Option<jiff::Timestamp>,
+    secrets: Arc<Vec<SigningSecret>>,
+}
+
+impl SecretCache {
+    /// Forgets `account`'s secrets (they were rotated).
+    pub fn forget(&self, account: &AccountId) {
+        self.lock().remove(account);
+    }
+
+    fn get(&self, account: &AccountId, now: jiff::Timestamp) -> Option<Arc<Vec<SigningSecret>>> {
+        let cache = self.lock();
+        let entry = cache.get(account)?;
+        let fresh =
+            entry.read_at.elapsed() < SECRETS_TTL && entry.until.is_none_or(|until| until > now);
+        fresh.then(|| entry.secrets.clone())
+    }
+
+    fn put(
+        &self,
+        account: &AccountId,
+        until: Option<jiff::Timestamp>,
+        secrets: Arc<Vec<SigningSecret>>,
+    ) {
+        let mut cache = self.lock();
+        if cache.len() >= MAX_CACHED_ACCOUNTS {
+            cache.clear();
+        }
+        cache.insert(
+            account.clone(),
+            CachedSecrets {
+                read_at: Instant::now(),
+                until,
+                secrets,
+            },
+        );
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<AccountId, CachedSecrets>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -83,7 +142,17 @@ pub struct Deliverer {
     client: reqwest::Client,
     allow_internal: bool,
     hosts: HostLimits,
+    secrets: Arc<SecretCache>,
+    /// Tasks read for a claim's jobs before they run (see [`JobHandler::prepare`]), with
+    /// when they were read.
+    prepared: Mutex<HashMap<DeliveryId, (Instant, DeliveryTask)>>,
 }
+
+/// Prepared tasks kept at most (a job that never ran leaves its task behind).
+const MAX_PREPARED: usize = 4096;
+/// A prepared task older than this is read again: its job was claimed then, runs at once,
+/// and only a job that failed to run and was claimed again much later could find an old one.
+const PREPARED_FOR: Duration = Duration::from_secs(1);
 
 impl Deliverer {
     /// A deliverer. `allow_internal` (the sandbox) permits loopback and private targets.
@@ -111,24 +180,47 @@ impl Deliverer {
             client: builder.build()?,
             allow_internal,
             hosts: HostLimits::default(),
+            secrets: Arc::default(),
+            prepared: Mutex::new(HashMap::new()),
         })
     }
 
-    async fn signing_secrets(&self, account: &AccountId) -> anyhow::Result<Vec<SigningSecret>> {
+    fn prepared(&self) -> std::sync::MutexGuard<'_, HashMap<DeliveryId, (Instant, DeliveryTask)>> {
+        self.prepared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn delivery_of(job: &Job) -> anyhow::Result<DeliveryId> {
+        Ok(serde_json::from_value(job.payload["delivery"].clone())?)
+    }
+
+    /// Shares `cache` with the use cases that rotate secrets (see [`SecretCache::forget`]).
+    pub fn with_secret_cache(mut self, cache: Arc<SecretCache>) -> Self {
+        self.secrets = cache;
+        self
+    }
+
+    async fn signing_secrets(
+        &self,
+        account: &AccountId,
+    ) -> anyhow::Result<Arc<Vec<SigningSecret>>> {
+        let now = self.clock.now();
+        if let Some(cached) = self.secrets.get(account, now) {
+            return Ok(cached);
+        }
         let records = self
             .store
-            .webhook_secrets(
-                account,
-                &SigningSecret::generate().to_text(),
-                self.clock.now(),
-            )
+            .webhook_secrets(account, &SigningSecret::generate().to_text(), now)
             .await?;
-        records
+        let secrets = records
             .iter()
             .map(|r| {
                 SigningSecret::parse(&r.secret).map_err(|e| anyhow::anyhow!("stored secret: {e}"))
             })
-            .collect()
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let until = records.iter().filter_map(|r| r.expires_at).min();
+        let secrets = Arc::new(secrets);
+        self.secrets.put(account, until, secrets.clone());
+        Ok(secrets)
     }
 
     /// Makes one attempt: `(status code, error)`.
@@ -204,9 +296,41 @@ impl Deliverer {
 
 #[async_trait]
 impl JobHandler for Deliverer {
+    async fn prepare(&self, jobs: &[&Job]) {
+        let ids: Vec<DeliveryId> = jobs
+            .iter()
+            .filter_map(|j| Self::delivery_of(j).ok())
+            .collect();
+        if ids.len() < 2 {
+            return;
+        }
+        match self.store.delivery_tasks(&ids).await {
+            Ok(tasks) => {
+                let mut prepared = self.prepared();
+                if prepared.len() + tasks.len() > MAX_PREPARED {
+                    prepared.clear();
+                }
+                let now = Instant::now();
+                for t in tasks {
+                    prepared.insert(t.delivery.id.clone(), (now, t));
+                }
+            }
+            // Each job reads its own task then.
+            Err(e) => tracing::debug!(error = %e, "could not read a claim's delivery tasks"),
+        }
+    }
+
     async fn run(&self, job: &Job) -> anyhow::Result<()> {
-        let id: DeliveryId = serde_json::from_value(job.payload["delivery"].clone())?;
-        let Some(task) = self.store.delivery_task(&id).await? else {
+        let id = Self::delivery_of(job)?;
+        let prepared = self
+            .prepared()
+            .remove(&id)
+            .filter(|(read_at, _)| read_at.elapsed() < PREPARED_FOR);
+        let task = match prepared {
+            Some((_, t)) => Some(t),
+            None => self.store.delivery_task(&id).await?,
+        };
+        let Some(task) = task else {
             self.store.finish_job(&job.id).await?;
             return Ok(());
         };

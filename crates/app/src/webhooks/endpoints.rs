@@ -9,7 +9,7 @@ use wagate_store::{EndpointPatch, EndpointRecord, EventRecord, NewEndpoint};
 
 use super::{new_event, only_to, EVENT_TYPES};
 use crate::accounts::Principal;
-use crate::{App, AppError, AppResult};
+use crate::{App, AppError, AppResult, RuleError};
 
 /// Endpoints an account may have.
 pub const MAX_ENDPOINTS: u32 = 16;
@@ -172,10 +172,7 @@ pub async fn delete(app: &App, who: &Principal, id: &str) -> AppResult<EndpointI
 pub async fn send_test(app: &App, who: &Principal, id: &str) -> AppResult<EventRecord> {
     let ep = get(app, who, id).await?;
     if !ep.enabled {
-        return Err(AppError::invalid(
-            "id",
-            "the endpoint is disabled; enable it first",
-        ));
+        return Err(RuleError::EndpointDisabled.into());
     }
     let now = app.clock.now();
     let event = only_to(

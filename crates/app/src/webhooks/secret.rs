@@ -31,7 +31,7 @@ pub async fn rotate(app: &App, who: &Principal) -> AppResult<Vec<SecretRecord>> 
     // Business time, like every other time of the account: in the sandbox, advancing the
     // clock 24 h retires the old secret (signatures' own timestamps stay wall-clock).
     let now = app.clock.now();
-    Ok(app
+    let rotated = app
         .store
         .rotate_webhook_secret(
             &who.account.id,
@@ -39,5 +39,8 @@ pub async fn rotate(app: &App, who: &Principal) -> AppResult<Vec<SecretRecord>> 
             now,
             now + ROTATION_OVERLAP,
         )
-        .await?)
+        .await?;
+    // The next attempt of this server signs with the new secret too.
+    app.secret_cache.forget(&who.account.id);
+    Ok(rotated)
 }

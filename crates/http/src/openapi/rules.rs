@@ -240,6 +240,14 @@ fn rules() -> Vec<Rule> {
             "/components/schemas/InboundIn/properties/type",
             json!({"enum": message_kinds()}),
         ),
+        // A text message needs its text; media may come without a caption.
+        rule(
+            "/components/schemas/InboundIn",
+            json!({"anyOf": [
+                {"required": ["text"], "properties": {"text": {"type": "string"}}},
+                {"required": ["type"], "properties": {"type": {"type": "string", "not": {"const": "text"}}}},
+            ]}),
+        ),
         // A POST that takes nothing refuses any field (its hand-written Deserialize).
         rule(
             "/components/schemas/EmptyIn",

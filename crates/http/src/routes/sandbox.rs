@@ -450,10 +450,16 @@ pub async fn inbound(
         })?,
     };
     // A text message needs its text; a caption is optional, but not blank or oversized.
-    let text = input.text.unwrap_or_default();
-    if kind == MessageKind::Text || !text.is_empty() {
-        validate_text(&text).map_err(|e| ApiError::invalid(e.param, e.message))?;
-    }
+    let text = match input.text {
+        Some(t) => {
+            validate_text(&t).map_err(|e| ApiError::invalid(e.param, e.message))?;
+            t
+        }
+        None if kind == MessageKind::Text => {
+            return Err(ApiError::invalid("text", "is required for a text message"))
+        }
+        None => String::new(),
+    };
     let line = owned_line(&st, &who, &id).await?;
     match line.status {
         LineStatus::Released => {

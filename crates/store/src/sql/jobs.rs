@@ -7,7 +7,7 @@ use wagate_domain::ids::JobId;
 use wagate_domain::jobs::{Job, NewJob};
 use wagate_domain::time::to_micros;
 
-use super::script::Script;
+use super::script::{Arg, Script};
 use super::{count, id, int, opt_text, param_list, text, ts, Backend, SqlStore, MAX_PARAMS};
 use crate::error::corrupt;
 use crate::{JobStore, StoreResult};
@@ -91,6 +91,32 @@ pub(crate) fn push_insert_jobs<'a>(script: &mut Script<'a>, jobs: &[(&'a NewJob,
             ]
         },
     );
+}
+
+/// [`push_insert_jobs`] for jobs made by the caller (moved in).
+pub(crate) fn push_insert_owned_jobs(script: &mut Script<'_>, jobs: Vec<(NewJob, Timestamp)>) {
+    let rows: Vec<[Arg<'_>; 8]> = jobs
+        .into_iter()
+        .map(|(j, now)| {
+            [
+                JobId::generate().to_string().into(),
+                j.kind.into(),
+                j.account_id.map(|a| a.to_string()).into(),
+                j.payload.to_string().into(),
+                to_micros(j.due_at).into(),
+                j.dedupe_key.into(),
+                to_micros(now).into(),
+                j.line_id.map(|l| l.to_string()).into(),
+            ]
+        })
+        .collect();
+    script.push_owned_rows(rows, |values| {
+        format!(
+            "INSERT INTO jobs (id, kind, account_id, payload, due_at, dedupe_key, created_at,
+                 line_id)
+             VALUES {values} ON CONFLICT (kind, dedupe_key) DO NOTHING"
+        )
+    });
 }
 
 /// Removes finished jobs that no live lease holds at `wall_now` (inside the transaction of
@@ -208,6 +234,21 @@ impl JobStore for SqlStore {
             if due.is_none() {
                 return Ok(Vec::new());
             }
+        }
+        if self.backend == Backend::Postgres {
+            // One statement, atomic on its own: no BEGIN and COMMIT round trips around it
+            // (a busy worker claims hundreds of times a second).
+            let mut conn = self.write.acquire().await?;
+            return claim_in(
+                &mut conn,
+                self.backend,
+                now,
+                wall_now,
+                lease_until,
+                limit,
+                holder,
+            )
+            .await;
         }
         let mut tx = self.begin_write().await?;
         let jobs = claim_in(

@@ -862,15 +862,13 @@ impl SqlStore {
             }
         }
 
-        let all_events: Vec<&NewEvent> = batches.iter().flat_map(|(b, _)| &b.events).collect();
-        if has_endpoints(conn, backend, &all_events).await? {
-            // Deliveries to make: the events are written the ordinary way.
-            for (b, now) in batches {
-                insert_events(conn, &b.events, *now).await?;
-            }
-        } else {
-            insert_events_only(conn, backend, &all_events).await?;
-        }
+        let all_events: Vec<(&NewEvent, Timestamp)> = batches
+            .iter()
+            .flat_map(|(b, now)| b.events.iter().map(move |e| (e, *now)))
+            .collect();
+        let mut script = Script::new(backend);
+        super::webhooks::push_insert_events(conn, &mut script, &all_events).await?;
+        script.run(conn).await?;
         let jobs: Vec<(&NewJob, Timestamp)> = batches
             .iter()
             .flat_map(|(b, now)| b.jobs.iter().map(|j| (j, *now)))
@@ -878,17 +876,6 @@ impl SqlStore {
         insert_jobs_many(conn, backend, &jobs).await?;
         Ok(Ok(()))
     }
-}
-
-/// Writes events that no endpoint receives, in multi-row statements.
-pub(crate) async fn insert_events_only(
-    conn: &mut AnyConnection,
-    backend: Backend,
-    events: &[&NewEvent],
-) -> StoreResult<()> {
-    let mut script = Script::new(backend);
-    push_insert_events_only(&mut script, events);
-    script.run(conn).await
 }
 
 /// Adds the inserts of events that no endpoint receives (multi-row statements) to `script`.
@@ -930,36 +917,6 @@ fn bulk_shaped(batches: &[(Batch, Timestamp)]) -> bool {
             && (b.wallet_txns.is_empty() && b.line_charge.is_none() || b.billing_account.is_some())
             && b.events.iter().all(|e| e.only_endpoint.is_none())
     })
-}
-
-/// Whether an enabled webhook endpoint of an account that `events` belong to exists (the
-/// events then get deliveries, written the ordinary way).
-pub(crate) async fn has_endpoints(
-    conn: &mut AnyConnection,
-    backend: Backend,
-    events: &[&NewEvent],
-) -> StoreResult<bool> {
-    let mut accounts: Vec<&str> = Vec::new();
-    for e in events {
-        if !accounts.contains(&e.account_id.as_str()) {
-            accounts.push(e.account_id.as_str());
-        }
-    }
-    for chunk in accounts.chunks(MAX_PARAMS) {
-        let sql = format!(
-            "SELECT 1 AS one FROM webhook_endpoints
-             WHERE account_id IN ({}) AND enabled = 1 AND deleted_at IS NULL LIMIT 1",
-            param_list(backend, chunk.len(), 1)
-        );
-        let mut q = sqlx::query(&sql);
-        for a in chunk {
-            q = q.bind(*a);
-        }
-        if q.fetch_optional(&mut *conn).await?.is_some() {
-            return Ok(true);
-        }
-    }
-    Ok(false)
 }
 
 #[async_trait]

@@ -196,11 +196,15 @@ impl SqlStore {
                     )))
                 })??;
                 probe.close().await?;
+                // No ping before handing out a connection (sqlx's default): it doubled the round
+                // trips of every single-statement read. A connection that died with its
+                // server fails its next query, which is then retried like any other error.
                 let pool = AnyPoolOptions::new()
                     .after_release(release_check)
+                    .test_before_acquire(false)
                     .max_connections(opts.max_connections)
                     .acquire_timeout(Duration::from_secs(30))
-                    .connect(url)
+                    .connect(&with_statement_cache(url))
                     .await?;
                 POSTGRES_MIGRATIONS.run(&pool).await?;
                 SqlStore {
@@ -262,6 +266,21 @@ impl SqlStore {
             ))),
         }
     }
+}
+
+/// Prepared statements each PostgreSQL connection keeps (unless the URL sets its own
+/// `statement-cache-capacity`). Group commits write N rows in one statement, so a statement
+/// kind has one text per group size: with sqlx's default of 100 the cache thrashed and most
+/// group statements were parsed and planned again on every use (bench_e2e).
+const STATEMENT_CACHE: usize = 1024;
+
+/// `url` with [`STATEMENT_CACHE`] as its statement cache capacity, unless it sets one.
+fn with_statement_cache(url: &str) -> String {
+    if url.contains("statement-cache-capacity=") {
+        return url.to_owned();
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}statement-cache-capacity={STATEMENT_CACHE}")
 }
 
 /// The pool's check of a connection coming back: a connection still inside a transaction is
@@ -412,6 +431,21 @@ mod tests {
             "postgres://u:***@db:5432/w"
         );
         assert_eq!(redact_url("sqlite:///x/wagate.db"), "sqlite:///x/wagate.db");
+    }
+
+    #[test]
+    fn the_statement_cache_is_raised_unless_the_url_sets_it() {
+        use super::with_statement_cache;
+        assert_eq!(
+            with_statement_cache("postgres://u@db/w"),
+            "postgres://u@db/w?statement-cache-capacity=1024"
+        );
+        assert_eq!(
+            with_statement_cache("postgres://u@db/w?sslmode=disable"),
+            "postgres://u@db/w?sslmode=disable&statement-cache-capacity=1024"
+        );
+        let own = "postgres://u@db/w?statement-cache-capacity=10";
+        assert_eq!(with_statement_cache(own), own);
     }
 
     #[test]

@@ -97,6 +97,20 @@ impl<'a> Script<'a> {
         }
     }
 
+    /// [`Script::push_rows`] for rows whose arguments are made already (moved in).
+    pub(crate) fn push_owned_rows<const COLS: usize>(
+        &mut self,
+        rows: Vec<[Arg<'a>; COLS]>,
+        sql: impl Fn(&str) -> String,
+    ) {
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<[Arg<'a>; COLS]> = rows.by_ref().take(MAX_PARAMS / COLS).collect();
+            let values = placeholders(self.backend, chunk.len(), COLS, 1);
+            self.push(sql(&values), chunk.into_iter().flatten().collect());
+        }
+    }
+
     /// Runs the statements in order; the first error stops them (the caller's transaction
     /// then rolls back whatever ran).
     pub(crate) async fn run(self, conn: &mut AnyConnection) -> StoreResult<()> {

@@ -11,8 +11,12 @@ use wagate_domain::jobs::NewJob;
 use wagate_domain::page::{Page, PageRequest};
 use wagate_domain::time::to_micros;
 
-use super::jobs::insert_jobs;
-use super::{count, id, int, opt_text, opt_ts, text, ts, Backend, SqlStore};
+use super::jobs::{insert_jobs, push_insert_owned_jobs};
+use super::lines::push_insert_events_only;
+use super::script::{Arg, Script};
+use super::{
+    count, id, int, opt_text, opt_ts, param_list, text, ts, Backend, SqlStore, MAX_PARAMS,
+};
 use crate::error::corrupt;
 use crate::{
     AttemptFollowUp, AttemptRecord, DeliveryRecord, DeliveryTask, EndpointLimitReached,
@@ -80,6 +84,35 @@ fn secret(row: &AnyRow) -> StoreResult<SecretRecord> {
     })
 }
 
+/// A row of the delivery-task join (see `delivery_tasks`).
+fn delivery_task(row: &AnyRow) -> StoreResult<DeliveryTask> {
+    let d = delivery(row)?;
+    let account_id: AccountId = id(row, "account_id")?;
+    // Only what an attempt needs of the endpoint; the rest is not read on this hot path.
+    let endpoint = match opt_text(row, "ep_id")? {
+        None => None,
+        Some(_) => Some(EndpointRecord {
+            id: id(row, "ep_id")?,
+            account_id: account_id.clone(),
+            url: text(row, "ep_url")?,
+            events: event_types(row, "ep_events")?,
+            enabled: int(row, "ep_enabled")? != 0,
+            description: None,
+            disabled_reason: None,
+            disabled_at: None,
+            failing_since: opt_ts(row, "ep_failing_since")?,
+            created_at: Timestamp::UNIX_EPOCH,
+            updated_at: Timestamp::UNIX_EPOCH,
+        }),
+    };
+    Ok(DeliveryTask {
+        delivery: d,
+        account_id,
+        body: text(row, "body")?,
+        endpoint,
+    })
+}
+
 fn subscribes(events: &[String], event_type: &str) -> bool {
     events.iter().any(|e| e == "*" || e == event_type)
 }
@@ -105,60 +138,88 @@ pub(crate) async fn insert_events(
     events: &[NewEvent],
     now: Timestamp,
 ) -> StoreResult<()> {
-    let mut endpoints_of: HashMap<AccountId, Vec<(EndpointId, Vec<String>)>> = HashMap::new();
-    let mut jobs = Vec::new();
-    for ev in events {
-        sqlx::query(
-            "INSERT INTO events (id, account_id, type, line_id, body, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(ev.id.as_str())
-        .bind(ev.account_id.as_str())
-        .bind(&ev.event_type)
-        .bind(ev.line_id.as_deref())
-        .bind(&ev.body)
-        .bind(to_micros(ev.created_at))
-        .execute(&mut *conn)
-        .await?;
-        if !endpoints_of.contains_key(&ev.account_id) {
-            let rows = sqlx::query(
-                "SELECT id, events FROM webhook_endpoints
-                 WHERE account_id = $1 AND enabled = 1 AND deleted_at IS NULL",
-            )
-            .bind(ev.account_id.as_str())
-            .fetch_all(&mut *conn)
-            .await?;
-            let list = rows
-                .iter()
-                .map(|r| Ok((id(r, "id")?, event_types(r, "events")?)))
-                .collect::<StoreResult<Vec<_>>>()?;
-            endpoints_of.insert(ev.account_id.clone(), list);
-        }
-        let targets =
-            endpoints_of[&ev.account_id]
-                .iter()
-                .filter(|(ep, types)| match &ev.only_endpoint {
-                    Some(only) => ep == only,
-                    None => subscribes(types, &ev.event_type),
-                });
-        for (ep, _) in targets {
-            let dlv = DeliveryId::generate();
-            sqlx::query(
-                "INSERT INTO deliveries (id, account_id, event_id, endpoint_id, status, attempts,
-                     next_attempt_at, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5)",
-            )
-            .bind(dlv.as_str())
-            .bind(ev.account_id.as_str())
-            .bind(ev.id.as_str())
-            .bind(ep.as_str())
-            .bind(to_micros(now))
-            .execute(&mut *conn)
-            .await?;
-            jobs.push(attempt_job(&ev.account_id, &dlv, 1, now));
+    let backend = Backend::of(conn);
+    let events: Vec<(&NewEvent, Timestamp)> = events.iter().map(|e| (e, now)).collect();
+    let mut script = Script::new(backend);
+    push_insert_events(conn, &mut script, &events).await?;
+    script.run(conn).await
+}
+
+/// Adds to `script` the inserts of `events` (each with the time its deliveries are due):
+/// the events, one delivery per matching enabled endpoint of their accounts, and a
+/// `webhook.deliver` job per delivery, in multi-row statements. The endpoints are read
+/// here, in one query per [`MAX_PARAMS`] accounts, so a group of events costs two round
+/// trips however many they are.
+pub(crate) async fn push_insert_events<'a>(
+    conn: &mut AnyConnection,
+    script: &mut Script<'a>,
+    events: &[(&'a NewEvent, Timestamp)],
+) -> StoreResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let backend = script.backend();
+    let only: Vec<&'a NewEvent> = events.iter().map(|(e, _)| *e).collect();
+    push_insert_events_only(script, &only);
+    let mut accounts: Vec<&str> = Vec::new();
+    for (e, _) in events {
+        // Events addressed to one endpoint still go only to an enabled one of their account.
+        if !accounts.contains(&e.account_id.as_str()) {
+            accounts.push(e.account_id.as_str());
         }
     }
-    insert_jobs(conn, &jobs, now).await
+    let mut endpoints_of: HashMap<String, Vec<(String, Vec<String>)>> = HashMap::new();
+    for chunk in accounts.chunks(MAX_PARAMS) {
+        let sql = format!(
+            "SELECT id, account_id, events FROM webhook_endpoints
+             WHERE account_id IN ({}) AND enabled = 1 AND deleted_at IS NULL ORDER BY seq",
+            param_list(backend, chunk.len(), 1)
+        );
+        let mut q = sqlx::query(&sql);
+        for a in chunk {
+            q = q.bind(*a);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            endpoints_of
+                .entry(text(&r, "account_id")?)
+                .or_default()
+                .push((text(&r, "id")?, event_types(&r, "events")?));
+        }
+    }
+    let mut deliveries: Vec<[Arg<'a>; 5]> = Vec::new();
+    let mut jobs: Vec<(NewJob, Timestamp)> = Vec::new();
+    for (ev, due) in events {
+        let Some(endpoints) = endpoints_of.get(ev.account_id.as_str()) else {
+            continue;
+        };
+        let targets = endpoints
+            .iter()
+            .filter(|(ep, types)| match &ev.only_endpoint {
+                Some(only) => ep == only.as_str(),
+                None => subscribes(types, &ev.event_type),
+            });
+        for (ep, _) in targets {
+            let dlv = DeliveryId::generate();
+            jobs.push((attempt_job(&ev.account_id, &dlv, 1, *due), *due));
+            deliveries.push([
+                dlv.to_string().into(),
+                ev.account_id.as_str().into(),
+                ev.id.as_str().into(),
+                ep.clone().into(),
+                to_micros(*due).into(),
+            ]);
+        }
+    }
+    script.push_owned_rows(deliveries, |values| {
+        format!(
+            "WITH v (id, account_id, event_id, endpoint_id, at) AS (VALUES {values})
+                 INSERT INTO deliveries (id, account_id, event_id, endpoint_id, status, attempts,
+                     next_attempt_at, created_at, updated_at)
+                 SELECT id, account_id, event_id, endpoint_id, 'pending', 0, at, at, at FROM v"
+        )
+    });
+    push_insert_owned_jobs(script, jobs);
+    Ok(())
 }
 
 /// Keyset pagination: `seq < (seq of starting_after)` when a cursor is given.
@@ -409,18 +470,14 @@ impl WebhookStore for SqlStore {
     }
 
     async fn emit_events(&self, events: &[NewEvent], now: Timestamp) -> StoreResult<()> {
-        if self.backend == Backend::Sqlite {
-            // SQLite's one writer: events emitted together share a group transaction.
-            let batch = crate::Batch {
-                events: events.to_vec(),
-                ..crate::Batch::default()
-            };
-            return super::group::WriteGroup::commit(self, batch, now).await;
-        }
-        let mut tx = self.begin_write().await?;
-        insert_events(&mut tx, events, now).await?;
-        tx.commit().await?;
-        Ok(())
+        // Events emitted together share a group transaction: SQLite has one writer, and on
+        // PostgreSQL a transaction per event cost more CPU (statements, commits) than the
+        // event itself (bench_e2e, BENCHMARKS.md).
+        let batch = crate::Batch {
+            events: events.to_vec(),
+            ..crate::Batch::default()
+        };
+        super::group::WriteGroup::commit(self, batch, now).await
     }
 
     async fn list_events(
@@ -569,44 +626,36 @@ impl WebhookStore for SqlStore {
     }
 
     async fn delivery_task(&self, dlv: &DeliveryId) -> StoreResult<Option<DeliveryTask>> {
-        let row = sqlx::query(
-            "SELECT d.id, d.event_id, d.endpoint_id, d.status, d.attempts, d.next_attempt_at,
-                    d.account_id, e.body, w.id AS ep_id, w.url AS ep_url, w.events AS ep_events,
-                    w.enabled AS ep_enabled, w.failing_since AS ep_failing_since
-             FROM deliveries d
-             JOIN events e ON e.id = d.event_id
-             LEFT JOIN webhook_endpoints w ON w.id = d.endpoint_id AND w.deleted_at IS NULL
-             WHERE d.id = $1",
-        )
-        .bind(dlv.as_str())
-        .fetch_optional(&self.read)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let d = delivery(&row)?;
-        let account_id: AccountId = id(&row, "account_id")?;
-        // Only what an attempt needs of the endpoint; the rest is not read on this hot path.
-        let endpoint = match opt_text(&row, "ep_id")? {
-            None => None,
-            Some(_) => Some(EndpointRecord {
-                id: id(&row, "ep_id")?,
-                account_id: account_id.clone(),
-                url: text(&row, "ep_url")?,
-                events: event_types(&row, "ep_events")?,
-                enabled: int(&row, "ep_enabled")? != 0,
-                description: None,
-                disabled_reason: None,
-                disabled_at: None,
-                failing_since: opt_ts(&row, "ep_failing_since")?,
-                created_at: Timestamp::UNIX_EPOCH,
-                updated_at: Timestamp::UNIX_EPOCH,
-            }),
-        };
-        Ok(Some(DeliveryTask {
-            delivery: d,
-            account_id,
-            body: text(&row, "body")?,
-            endpoint,
-        }))
+        Ok(self
+            .delivery_tasks(std::slice::from_ref(dlv))
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    async fn delivery_tasks(&self, ids: &[DeliveryId]) -> StoreResult<Vec<DeliveryTask>> {
+        let mut tasks = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(MAX_PARAMS) {
+            let sql = format!(
+                "SELECT d.id, d.event_id, d.endpoint_id, d.status, d.attempts, d.next_attempt_at,
+                        d.account_id, e.body, w.id AS ep_id, w.url AS ep_url,
+                        w.events AS ep_events, w.enabled AS ep_enabled,
+                        w.failing_since AS ep_failing_since
+                 FROM deliveries d
+                 JOIN events e ON e.id = d.event_id
+                 LEFT JOIN webhook_endpoints w ON w.id = d.endpoint_id AND w.deleted_at IS NULL
+                 WHERE d.id IN ({})",
+                param_list(self.backend, chunk.len(), 1)
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(id.as_str());
+            }
+            for row in q.fetch_all(&self.read).await? {
+                tasks.push(delivery_task(&row)?);
+            }
+        }
+        Ok(tasks)
     }
 
     async fn record_attempt(
@@ -626,14 +675,8 @@ impl WebhookStore for SqlStore {
             follow_up,
             now,
         };
-        if self.backend == Backend::Sqlite {
-            // SQLite's one writer: attempts finishing together share a group transaction.
-            return super::group::WriteGroup::attempt(self, write).await;
-        }
-        let mut tx = self.begin_write().await?;
-        record_attempt_in(&mut tx, &write).await?;
-        tx.commit().await?;
-        Ok(())
+        // Attempts finishing together share a group transaction (see `emit_events`).
+        super::group::WriteGroup::attempt(self, write).await
     }
 
     async fn abandon_delivery(&self, dlv: &DeliveryId, now: Timestamp) -> StoreResult<()> {
