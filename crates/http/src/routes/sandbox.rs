@@ -45,7 +45,8 @@ pub struct AdvanceOut {
     pub from: String,
     /// The clock after.
     pub now: String,
-    /// Jobs that ran on the way.
+    /// Jobs that fell due after `from` and ran on the way. Jobs already due at `from` run
+    /// first and are not counted (the background worker may have run them already).
     pub jobs_run: u64,
     /// Whether the clock reached the target. `false` when replaying the jobs due on the way
     /// took longer than the advance's time budget: the clock stands at `now` (jobs due at
