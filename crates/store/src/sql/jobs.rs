@@ -235,12 +235,9 @@ impl JobStore for SqlStore {
                 return Ok(Vec::new());
             }
         }
-        if self.backend == Backend::Postgres {
-            // One statement, atomic on its own: no BEGIN and COMMIT round trips around it
-            // (a busy worker claims hundreds of times a second).
-            let mut conn = self.write.acquire().await?;
-            return claim_in(
-                &mut conn,
+        let claim = |conn| {
+            claim_in(
+                conn,
                 self.backend,
                 now,
                 wall_now,
@@ -248,19 +245,15 @@ impl JobStore for SqlStore {
                 limit,
                 holder,
             )
-            .await;
+        };
+        if self.backend == Backend::Postgres {
+            // One statement, atomic on its own: no BEGIN and COMMIT round trips around it
+            // (a busy worker claims hundreds of times a second).
+            let mut conn = self.write.acquire().await?;
+            return claim(&mut conn).await;
         }
         let mut tx = self.begin_write().await?;
-        let jobs = claim_in(
-            &mut tx,
-            self.backend,
-            now,
-            wall_now,
-            lease_until,
-            limit,
-            holder,
-        )
-        .await?;
+        let jobs = claim(&mut tx).await?;
         tx.commit().await?;
         Ok(jobs)
     }

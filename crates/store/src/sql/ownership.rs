@@ -5,6 +5,7 @@ use jiff::Timestamp;
 use wagate_domain::ids::LineId;
 use wagate_domain::time::to_micros;
 
+use super::script::{bind, Arg};
 use super::{id, int, opt_text, opt_ts, param_list, SqlStore, MAX_PARAMS};
 use crate::{OwnershipStore, PublishedPairing, StoreResult};
 
@@ -147,18 +148,9 @@ impl OwnershipStore for SqlStore {
         payload: &str,
         expires_at: Timestamp,
     ) -> StoreResult<()> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "UPDATE line_owners SET qr = $1, qr_expires_at = $2 WHERE line_id = $3 AND holder = $4",
-        )
-        .bind(payload)
-        .bind(to_micros(expires_at))
-        .bind(line.as_str())
-        .bind(holder)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let values = vec![payload.into(), to_micros(expires_at).into()];
+        self.set_owned(line, holder, "qr = $1, qr_expires_at = $2", values)
+            .await
     }
 
     async fn publish_pair_code(
@@ -168,19 +160,9 @@ impl OwnershipStore for SqlStore {
         request: &str,
         answer: &str,
     ) -> StoreResult<()> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "UPDATE line_owners SET pair_request = $1, pair_answer = $2
-             WHERE line_id = $3 AND holder = $4",
-        )
-        .bind(request)
-        .bind(answer)
-        .bind(line.as_str())
-        .bind(holder)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let values = vec![request.into(), answer.into()];
+        self.set_owned(line, holder, "pair_request = $1, pair_answer = $2", values)
+            .await
     }
 
     async fn look_at_pairing(
@@ -223,5 +205,30 @@ impl OwnershipStore for SqlStore {
                 .fetch_all(&self.read)
                 .await?;
         rows.iter().map(|r| id(r, "line_id")).collect()
+    }
+}
+
+impl SqlStore {
+    /// Sets columns of `line`'s ownership row (`set` numbers its parameters from 1, in the
+    /// order of `values`) while `holder` owns the line. One statement: no transaction needed.
+    async fn set_owned(
+        &self,
+        line: &LineId,
+        holder: &str,
+        set: &str,
+        values: Vec<Arg<'_>>,
+    ) -> StoreResult<()> {
+        let n = values.len();
+        let sql = format!(
+            "UPDATE line_owners SET {set} WHERE line_id = ${} AND holder = ${}",
+            n + 1,
+            n + 2
+        );
+        bind(sqlx::query(&sql), values)
+            .bind(line.as_str())
+            .bind(holder)
+            .execute(&self.write)
+            .await?;
+        Ok(())
     }
 }
