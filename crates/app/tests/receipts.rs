@@ -121,3 +121,52 @@ async fn concurrent_receipts_announce_only_stored_changes_postgres() {
     let store: Arc<dyn Store> = Arc::new(SqlStore::open(&url, Default::default()).await.unwrap());
     receipts_body(store).await;
 }
+
+/// WhatsApp's rate limit announced after a send (a nack): new sends answer 429 with the wait,
+/// and the line sends again once it passed.
+#[tokio::test]
+async fn a_rate_limit_reported_after_a_send_pauses_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqlStore::open_sqlite_dir(dir.path()).await.unwrap());
+    let clock = Arc::new(ManualClock::new(
+        "2026-01-01T00:00:00Z".parse::<Timestamp>().unwrap(),
+    ));
+    let app = App::sandbox(store.clone(), clock.clone()).unwrap();
+    let created = create_account(&app, "Paused Co", false).await.unwrap();
+    let who = authenticate(&app, &created.api_key).await.unwrap().unwrap();
+    app.billing
+        .add_card(&who, "cnon:card-nonce-ok")
+        .await
+        .unwrap();
+    let line = app.lines.create(&who, CreateLine::default()).await.unwrap();
+    let sim = app.connector.simulator().unwrap();
+    sim.scan(&line.id, "+15550000001".into(), None)
+        .await
+        .unwrap();
+    app.lines
+        .apply(ConnectorEvent::RateLimited {
+            line: line.id.clone(),
+            retry_after_seconds: 60,
+        })
+        .await
+        .unwrap();
+    let refused = app
+        .lines
+        .send_text(&who, &line.id, "+447700900123", "too soon")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            wagate_app::AppError::Rule(wagate_app::RuleError::WhatsAppRateLimit {
+                retry_after: 60
+            })
+        ),
+        "{refused:?}"
+    );
+    clock.set("2026-01-01T00:01:00Z".parse::<Timestamp>().unwrap());
+    app.lines
+        .send_text(&who, &line.id, "+447700900123", "after the wait")
+        .await
+        .unwrap();
+}

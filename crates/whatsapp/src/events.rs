@@ -9,6 +9,10 @@ use wagate_domain::line::{BlockedReason, MessageStatus};
 use whatsapp_rust::types::events::{ConnectFailureReason, Event};
 use whatsapp_rust::types::presence::ReceiptType;
 
+/// How long a line pauses after WhatsApp nacked one of its messages with its rate limit
+/// (the nack names no wait; a send answered 429 directly carries its own).
+pub const NACK_RATE_LIMIT_WAIT_SECS: u64 = 60;
+
 /// What the connector does with one event of a line's client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
@@ -144,6 +148,18 @@ impl LineMachine {
                 }]
             }
             Event::ServerAck(ack) if ack.class.as_deref() == Some("message") => match &ack.error {
+                // WhatsApp's "rate-overlimit": this message is refused, and the line must
+                // slow down before the next.
+                Some(code) if code == "429" => vec![
+                    Step::Refused {
+                        id: ack.id.clone(),
+                        error: "whatsapp_rate_limited".into(),
+                    },
+                    Step::Emit(ConnectorEvent::RateLimited {
+                        line,
+                        retry_after_seconds: NACK_RATE_LIMIT_WAIT_SECS,
+                    }),
+                ],
                 Some(code) => vec![Step::Refused {
                     id: ack.id.clone(),
                     error: format!("whatsapp_refused_{code}"),

@@ -93,6 +93,14 @@ pub enum ConnectorEvent {
         /// The line.
         line: LineId,
     },
+    /// WhatsApp refused a message already handed over because the line sends too fast (its
+    /// nack came after the send): no send on the line before `retry_after_seconds`.
+    RateLimited {
+        /// The line.
+        line: LineId,
+        /// How long to wait.
+        retry_after_seconds: u64,
+    },
 }
 
 impl ConnectorEvent {
@@ -105,7 +113,8 @@ impl ConnectorEvent {
             | ConnectorEvent::Dropped { line }
             | ConnectorEvent::LoggedOut { line }
             | ConnectorEvent::Blocked { line, .. }
-            | ConnectorEvent::Unblocked { line } => line,
+            | ConnectorEvent::Unblocked { line }
+            | ConnectorEvent::RateLimited { line, .. } => line,
         }
     }
 }

@@ -226,30 +226,10 @@ impl LineJobs {
         line_id: &LineId,
         retry_after: jiff::SignedDuration,
     ) -> anyhow::Result<()> {
-        tracing::warn!(line = %line_id, %retry_after, "WhatsApp rate-limited the line");
-        self.lines
-            .change_line(line_id, |l, now| {
-                let until = now.saturating_add(retry_after).unwrap_or(now);
-                if l.rate_limited_until.is_some_and(|u| u >= until) {
-                    return None;
-                }
-                let mut next = l.clone();
-                next.rate_limited_until = Some(until);
-                next.updated_at = now;
-                let batch = Batch {
-                    jobs: vec![job(
-                        SEND_JOB,
-                        &l.account_id,
-                        json!({ "line": l.id }),
-                        until,
-                        format!("ratelimit:{}:{}", l.id, to_micros(until)),
-                    )],
-                    ..Batch::default()
-                };
-                Some((next, batch))
-            })
-            .await?;
-        Ok(())
+        Ok(self
+            .lines
+            .pause_for_rate_limit(line_id, retry_after)
+            .await?)
     }
 
     /// One reconnect attempt of a drop that began at `since`.

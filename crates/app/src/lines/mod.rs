@@ -797,6 +797,38 @@ impl LineService {
         Ok(())
     }
 
+    /// WhatsApp asked `line` to slow down: no send before `retry_after` from now (new sends
+    /// answer 429 `rate_limited` until then; queued messages leave after it, in order).
+    pub(crate) async fn pause_for_rate_limit(
+        &self,
+        line_id: &LineId,
+        retry_after: jiff::SignedDuration,
+    ) -> AppResult<()> {
+        tracing::warn!(line = %line_id, %retry_after, "WhatsApp rate-limited the line");
+        self.change_line(line_id, |l, now| {
+            let until = now.saturating_add(retry_after).unwrap_or(now);
+            if l.rate_limited_until.is_some_and(|u| u >= until) {
+                return None;
+            }
+            let mut next = l.clone();
+            next.rate_limited_until = Some(until);
+            next.updated_at = now;
+            let batch = Batch {
+                jobs: vec![job(
+                    SEND_JOB,
+                    &l.account_id,
+                    json!({ "line": l.id }),
+                    until,
+                    format!("ratelimit:{}:{}", l.id, to_micros(until)),
+                )],
+                ..Batch::default()
+            };
+            Some((next, batch))
+        })
+        .await?;
+        Ok(())
+    }
+
     /// Applies one connector event.
     pub async fn apply(&self, event: ConnectorEvent) -> AppResult<()> {
         match event {
@@ -822,6 +854,15 @@ impl LineService {
             ConnectorEvent::LoggedOut { line } => self.on_logged_out(&line).await,
             ConnectorEvent::Blocked { line, reason } => self.on_blocked(&line, reason).await,
             ConnectorEvent::Unblocked { line } => self.on_unblocked(&line).await,
+            ConnectorEvent::RateLimited {
+                line,
+                retry_after_seconds,
+            } => {
+                let wait = jiff::SignedDuration::from_secs(
+                    i64::try_from(retry_after_seconds).unwrap_or(i64::MAX),
+                );
+                self.pause_for_rate_limit(&line, wait).await
+            }
         }
     }
 }

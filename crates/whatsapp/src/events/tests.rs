@@ -13,7 +13,7 @@ use whatsapp_rust::types::presence::ReceiptType;
 use whatsapp_rust::wacore::net::DisconnectReason;
 use whatsapp_rust::Jid;
 
-use super::{LineMachine, Step};
+use super::{LineMachine, Step, NACK_RATE_LIMIT_WAIT_SECS};
 
 fn pair_success(phone: &str) -> Event {
     Event::PairSuccess(
@@ -305,6 +305,32 @@ fn receipts_become_delivered_and_read() {
         assert_eq!(m.step(&line, &receipt(kind, false)), vec![]);
     }
     assert_eq!(m.step(&line, &receipt(ReceiptType::Read, true)), vec![]);
+}
+
+#[test]
+fn a_rate_limit_nack_fails_the_message_and_pauses_the_line() {
+    let line = LineId::generate();
+    let mut m = LineMachine::new(true);
+    let nack = Event::ServerAck(
+        ServerAck::builder()
+            .id("3EB0AB".into())
+            .class("message".into())
+            .error("429".into())
+            .build(),
+    );
+    assert_eq!(
+        m.step(&line, &nack),
+        vec![
+            Step::Refused {
+                id: "3EB0AB".into(),
+                error: "whatsapp_rate_limited".into()
+            },
+            Step::Emit(ConnectorEvent::RateLimited {
+                line: line.clone(),
+                retry_after_seconds: NACK_RATE_LIMIT_WAIT_SECS,
+            }),
+        ]
+    );
 }
 
 #[test]
