@@ -93,6 +93,10 @@ pub(crate) struct Inner {
     starting: tokio::sync::Mutex<()>,
     /// WhatsApp refused this client version (until a restart with a newer one).
     outdated: AtomicBool,
+    /// Lines whose session another process took over (`StreamReplaced`): never reconnected
+    /// here until ownership gives the line to this server again (`adopt`), so two processes
+    /// never take the session from each other in turn.
+    replaced: Mutex<std::collections::HashSet<LineId>>,
 }
 
 /// One line's running client.
@@ -151,6 +155,7 @@ impl WhatsAppConnector {
             lines: Mutex::new(HashMap::new()),
             starting: tokio::sync::Mutex::new(()),
             outdated: AtomicBool::new(false),
+            replaced: Mutex::new(std::collections::HashSet::new()),
         });
         tokio::spawn(watch::watch(Arc::downgrade(&inner)));
         Ok(WhatsAppConnector { inner })
@@ -214,6 +219,16 @@ impl Inner {
             self.wall.clone(),
             line.clone(),
         )
+    }
+
+    /// Whether another process took `line`'s session over (see `replaced`).
+    pub(crate) fn was_replaced(&self, line: &LineId) -> bool {
+        lock(&self.replaced).contains(line)
+    }
+
+    /// This server was given `line` (again): a replacement seen before no longer holds.
+    pub(crate) fn given(&self, line: &LineId) {
+        lock(&self.replaced).remove(line);
     }
 
     pub(crate) fn backend_of(&self, line: &LineId) -> LineBackend {
@@ -402,6 +417,9 @@ impl Inner {
             Step::Outdated => {
                 tracing::error!("WhatsApp refuses this client version: upgrade wagate");
                 self.outdated.store(true, Ordering::SeqCst);
+            }
+            Step::Replaced => {
+                lock(&self.replaced).insert(line.clone());
             }
             Step::Stop { forget } => {
                 // Not from inside the client's own event task: stopping waits for it.

@@ -50,6 +50,9 @@ pub enum Step {
     },
     /// WhatsApp cannot be used by this client version: the operator must act.
     Outdated,
+    /// Another process opened this line's session: no reconnect here until line ownership
+    /// gives the line to this server again (`Connector::adopt`).
+    Replaced,
 }
 
 /// What the connector remembers about one line's connection between events.
@@ -110,6 +113,7 @@ impl LineMachine {
                 // it (two clients would replace each other forever): stop, report the drop.
                 tracing::error!(line = %line, "another connection replaced this line's session");
                 let mut steps = self.down(line);
+                steps.push(Step::Replaced);
                 steps.push(Step::Stop { forget: false });
                 steps
             }

@@ -14,8 +14,8 @@ use wagate_whatsapp::backend::{kind, LineBackend};
 use wagate_whatsapp::seal::SealKey;
 use wagate_whatsapp::{wa_message_id, Options, WhatsAppConnector};
 use whatsapp_rust::types::events::{
-    ConnectFailureReason, Event, LoggedOut, PairingQrCode, Receipt, ServerAck, TempBanReason,
-    TemporaryBan,
+    ConnectFailureReason, Event, LoggedOut, PairingQrCode, Receipt, ServerAck, StreamReplaced,
+    TempBanReason, TemporaryBan,
 };
 use whatsapp_rust::types::message::MessageSource;
 use whatsapp_rust::types::presence::ReceiptType;
@@ -231,5 +231,37 @@ async fn a_temporary_ban_blocks_the_line() {
     );
     // The session is kept: the ban ends by itself.
     assert!(backend(&s.store, &line).load().await.unwrap().is_some());
+    s.connector.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_session_taken_over_elsewhere_is_not_fought_for_until_the_line_is_given_back() {
+    let s = setup().await;
+    let line = linked(&s).await;
+    assert_eq!(s.connector.running_lines(), vec![line.clone()]);
+    s.connector
+        .handle_event(
+            &line,
+            &Event::StreamReplaced(StreamReplaced::builder().build()),
+        )
+        .await;
+    for _ in 0..100 {
+        if s.connector.running_lines().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(s.connector.running_lines().is_empty(), "the client stopped");
+    // The reconnect job asks: no new client, so the other process keeps the session.
+    assert_eq!(
+        s.connector
+            .reconnect(&line, jiff::Timestamp::UNIX_EPOCH)
+            .await,
+        Err(wagate_app::connector::ReconnectError::StillDown)
+    );
+    assert!(s.connector.running_lines().is_empty(), "no client started");
+    // Line ownership gives the line to this server again: it connects.
+    s.connector.adopt(&line).await;
+    assert_eq!(s.connector.running_lines(), vec![line.clone()]);
     s.connector.shutdown().await;
 }

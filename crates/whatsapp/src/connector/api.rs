@@ -109,6 +109,10 @@ impl Connector for WhatsAppConnector {
     }
 
     async fn reconnect(&self, line: &LineId, _now: Timestamp) -> Result<(), ReconnectError> {
+        if self.inner.was_replaced(line) {
+            // Another process holds the session: fighting it would make both drop in turn.
+            return Err(ReconnectError::StillDown);
+        }
         let conn = match self.inner.start_linked(line).await {
             Ok(Some(conn)) => conn,
             Ok(None) => return Err(ReconnectError::LoggedOut),
@@ -149,6 +153,7 @@ impl Connector for WhatsAppConnector {
     }
 
     async fn adopt(&self, line: &LineId) {
+        self.inner.given(line);
         if let Err(e) = self.inner.start_linked(line).await {
             tracing::error!(line = %line, error = %e, "cannot open the line's session");
         }

@@ -240,6 +240,7 @@ fn an_outdated_client_blocks_the_line_and_alerts_the_operator() {
         }]
     );
     assert!(steps.contains(&Step::Outdated));
+    assert!(!steps.contains(&Step::Replaced));
     assert!(steps.contains(&Step::Stop { forget: false }));
 }
 
@@ -255,6 +256,7 @@ fn a_replaced_stream_stops_the_client_without_fighting_back() {
         emitted(&steps),
         vec![ConnectorEvent::Dropped { line: line.clone() }]
     );
+    assert!(steps.contains(&Step::Replaced));
     assert!(steps.contains(&Step::Stop { forget: false }));
 }
 
