@@ -217,6 +217,16 @@ pub(crate) fn line_id(id: &str) -> ApiResult<LineId> {
 }
 
 pub(crate) fn line_out(st: &AppState, l: &wagate_store::LineRecord) -> Value {
+    line_out_with(st, l, &std::cell::OnceCell::new())
+}
+
+/// [`line_out`] for many lines: the connector's health (a walk over its connections) is
+/// asked once, and only if a line waits on WhatsApp.
+fn line_out_with(
+    st: &AppState,
+    l: &wagate_store::LineRecord,
+    health: &std::cell::OnceCell<wagate_app::connector::ConnectorHealth>,
+) -> Value {
     let lines = &st.app.lines;
     let mut out = line_json(
         l,
@@ -230,8 +240,11 @@ pub(crate) fn line_out(st: &AppState, l: &wagate_store::LineRecord) -> Value {
         l.status,
         LineStatus::Pending | LineStatus::LoggedOut | LineStatus::Reconnecting
     );
-    let health = st.app.connector.health();
-    if waiting && health.state != ConnectorState::Ok {
+    if !waiting {
+        return out;
+    }
+    let health = health.get_or_init(|| st.app.connector.health()).clone();
+    if health.state != ConnectorState::Ok {
         let why = match health.state {
             ConnectorState::NotConfigured => {
                 "This server has no WhatsApp connector, so the line cannot connect.".to_owned()
@@ -294,7 +307,14 @@ pub async fn list(
     let page = query(q)?.page()?;
     let found = st.app.lines.list(&who.account.id, &page).await?;
     Ok(ApiJson(LineList {
-        data: found.data.iter().map(|l| line_out(&st, l)).collect(),
+        data: {
+            let health = std::cell::OnceCell::new();
+            found
+                .data
+                .iter()
+                .map(|l| line_out_with(&st, l, &health))
+                .collect()
+        },
         has_more: found.has_more,
     }))
 }
