@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use wagate_app::accounts::{authenticate, create_account};
+use wagate_app::accounts::{authenticate, create_account, Principal};
 use wagate_app::connector::ConnectorEvent;
 use wagate_app::lines::CreateLine;
 use wagate_app::App;
@@ -14,11 +14,14 @@ use wagate_domain::line::MessageStatus;
 use wagate_domain::page::PageRequest;
 use wagate_store::{EventFilter, SqlStore, Store};
 
-async fn receipts_body(store: Arc<dyn Store>) {
+/// A sandbox app on `store` with an account and one ready line.
+async fn ready_line(
+    store: Arc<dyn Store>,
+) -> (App, Arc<ManualClock>, Principal, wagate_store::LineRecord) {
     let clock = Arc::new(ManualClock::new(
         "2026-01-01T00:00:00Z".parse::<Timestamp>().unwrap(),
     ));
-    let app = App::sandbox(store.clone(), clock.clone()).unwrap();
+    let app = App::sandbox(store, clock.clone()).unwrap();
     let created = create_account(&app, "Receipts Co", false).await.unwrap();
     let who = authenticate(&app, &created.api_key).await.unwrap().unwrap();
     app.billing
@@ -30,6 +33,11 @@ async fn receipts_body(store: Arc<dyn Store>) {
     sim.scan(&line.id, "+15550000001".into(), None)
         .await
         .unwrap();
+    (app, clock, who, line)
+}
+
+async fn receipts_body(store: Arc<dyn Store>) {
+    let (app, _clock, who, line) = ready_line(store.clone()).await;
     let mut sent = Vec::new();
     for i in 0..30 {
         let m = app
@@ -128,21 +136,7 @@ async fn concurrent_receipts_announce_only_stored_changes_postgres() {
 async fn a_rate_limit_reported_after_a_send_pauses_the_line() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqlStore::open_sqlite_dir(dir.path()).await.unwrap());
-    let clock = Arc::new(ManualClock::new(
-        "2026-01-01T00:00:00Z".parse::<Timestamp>().unwrap(),
-    ));
-    let app = App::sandbox(store.clone(), clock.clone()).unwrap();
-    let created = create_account(&app, "Paused Co", false).await.unwrap();
-    let who = authenticate(&app, &created.api_key).await.unwrap().unwrap();
-    app.billing
-        .add_card(&who, "cnon:card-nonce-ok")
-        .await
-        .unwrap();
-    let line = app.lines.create(&who, CreateLine::default()).await.unwrap();
-    let sim = app.connector.simulator().unwrap();
-    sim.scan(&line.id, "+15550000001".into(), None)
-        .await
-        .unwrap();
+    let (app, clock, who, line) = ready_line(store).await;
     app.lines
         .apply(ConnectorEvent::RateLimited {
             line: line.id.clone(),

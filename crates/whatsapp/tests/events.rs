@@ -6,13 +6,13 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use support::{secret, wall, Db, Recorder};
+use support::{connector_nowhere, secret, wall, Db, Recorder};
 use wagate_app::connector::{Connector, ConnectorEvent, ConnectorSink};
 use wagate_domain::ids::{LineId, MessageId};
 use wagate_domain::line::{BlockedReason, MessageStatus};
 use wagate_whatsapp::backend::{kind, LineBackend};
 use wagate_whatsapp::seal::SealKey;
-use wagate_whatsapp::{wa_message_id, Options, WhatsAppConnector};
+use wagate_whatsapp::{wa_message_id, WhatsAppConnector};
 use whatsapp_rust::types::events::{
     ConnectFailureReason, Event, LoggedOut, PairingQrCode, Receipt, ServerAck, StreamReplaced,
     TempBanReason, TemporaryBan,
@@ -35,26 +35,7 @@ struct Setup {
 async fn setup() -> Setup {
     let db = Db::new(false).await;
     let store = db.open().await;
-    // Nobody listens there: the clients exist but never connect.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let connector = WhatsAppConnector::open(
-        store.clone(),
-        &secret(1),
-        wall(),
-        Options {
-            url: Some(format!("ws://127.0.0.1:{port}/ws/chat")),
-            version: Some((2, 3000, 1)),
-            connect_grace: Duration::from_secs(600),
-            qr_wait: Duration::from_millis(200),
-            ..Options::default()
-        },
-    )
-    .await
-    .unwrap();
+    let connector = connector_nowhere(store.clone()).await;
     let recorder = Arc::new(Recorder::default());
     let sink: Arc<dyn ConnectorSink> = recorder.clone();
     connector.attach(Arc::downgrade(&sink));

@@ -12,7 +12,7 @@ use axum::body::{to_bytes, Body};
 use axum::http::{header, Method, Request, StatusCode};
 use jiff::Timestamp;
 use serde_json::{json, Value};
-use support::{secret, wall, Db};
+use support::{connector_nowhere, Db};
 use tower::ServiceExt;
 use wagate_app::accounts::sandbox_demo_account;
 use wagate_app::connector::Connector;
@@ -20,7 +20,7 @@ use wagate_app::{App, Outside};
 use wagate_domain::clock::ManualClock;
 use wagate_domain::ids::LineId;
 use wagate_http::{router, AppState};
-use wagate_whatsapp::{Options, WhatsAppConnector};
+use wagate_whatsapp::WhatsAppConnector;
 use whatsapp_rust::buffa::MessageField;
 use whatsapp_rust::prelude::MessageBuilderExt;
 use whatsapp_rust::types::durability_hook::InboundMessage;
@@ -42,28 +42,7 @@ impl World {
     async fn new() -> World {
         let db = Db::new(false).await;
         let store = db.open().await;
-        // Nothing listens there: the clients exist, and never reach WhatsApp by themselves.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let connector = Arc::new(
-            WhatsAppConnector::open(
-                store.clone(),
-                &secret(1),
-                wall(),
-                Options {
-                    url: Some(format!("ws://127.0.0.1:{port}/ws/chat")),
-                    version: Some((2, 3000, 1)),
-                    connect_grace: Duration::from_secs(600),
-                    qr_wait: Duration::from_millis(200),
-                    ..Options::default()
-                },
-            )
-            .await
-            .unwrap(),
-        );
+        let connector = Arc::new(connector_nowhere(store.clone()).await);
         let clock = Arc::new(ManualClock::new(
             "2026-01-01T00:00:00Z".parse::<Timestamp>().unwrap(),
         ));

@@ -21,6 +21,30 @@ pub fn wall() -> Arc<dyn Clock> {
     Arc::new(SystemClock)
 }
 
+/// A connector on `store` whose clients point at a local port nobody listens on: they exist,
+/// and never reach WhatsApp by themselves (tests feed them the crate's events).
+pub async fn connector_nowhere(store: Arc<dyn Store>) -> wagate_whatsapp::WhatsAppConnector {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    wagate_whatsapp::WhatsAppConnector::open(
+        store,
+        &secret(1),
+        wall(),
+        wagate_whatsapp::Options {
+            url: Some(format!("ws://127.0.0.1:{port}/ws/chat")),
+            version: Some((2, 3000, 1)),
+            connect_grace: std::time::Duration::from_secs(600),
+            qr_wait: std::time::Duration::from_millis(200),
+            ..wagate_whatsapp::Options::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
 /// One database, opened as many times as a test restarts.
 pub enum Db {
     Sqlite(tempfile::TempDir),
