@@ -5,6 +5,7 @@
 
 pub mod account;
 pub mod billing;
+pub mod call;
 pub mod clock;
 pub mod ids;
 pub mod jobs;
