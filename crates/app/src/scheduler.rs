@@ -534,6 +534,17 @@ impl Scheduler {
         let concurrency = opts.concurrency.max(1);
         let permits = Arc::new(Semaphore::new(concurrency));
         let _heartbeat = AbortOnDrop(tokio::spawn(self.clone().heartbeat_forever()));
+        // Jobs bound to a line run only on its owner: when another server commits one (a
+        // message sent through it to a line this server serves), the store says so at once
+        // instead of the poll finding it up to `poll_interval` later.
+        let _wakeups = self.inner.store.line_job_wakeups().map(|mut changed| {
+            let this = self.clone();
+            AbortOnDrop(tokio::spawn(async move {
+                while changed.changed().await.is_ok() {
+                    this.wake();
+                }
+            }))
+        });
         let mut caught_up = std::time::Instant::now() - CLOCK_CATCH_UP;
         // Whether the last claim got all it asked for: more jobs are likely waiting.
         let mut backlog = false;

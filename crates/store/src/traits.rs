@@ -193,6 +193,13 @@ pub trait JobStore {
     /// Drops every lease, job leases and servers' proofs of life alike: for a single-process
     /// store at start, when no other worker can hold one.
     async fn release_all_leases(&self) -> StoreResult<u64>;
+    /// Changes every time another process (or this one) commits a job bound to a line
+    /// (`NewJob::line_id`): those run only on the line's owner, which may be another server
+    /// whose worker would otherwise find them at its next poll. `None` where one process owns
+    /// the store (SQLite).
+    fn line_job_wakeups(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
 }
 
 /// State that only the sandbox keeps.

@@ -779,3 +779,39 @@ mod messages {
 }
 use messages::limit_body;
 contract!(the_daily_limit_holds_under_concurrent_sends, limit_body);
+
+/// PostgreSQL tells every server (every store on the database) when a job bound to a line is
+/// committed, so the line's owner runs it at once; SQLite has one process and says nothing.
+#[tokio::test]
+async fn line_bound_jobs_wake_the_other_servers_on_postgres() {
+    use wagate_domain::ids::LineId;
+    use wagate_store::JobStore;
+    let url = testing::fresh_postgres_database().await.unwrap();
+    let here = SqlStore::open(&url, Default::default()).await.unwrap();
+    let there = SqlStore::open(&url, Default::default()).await.unwrap();
+    let mut wakeups = there.line_job_wakeups().expect("PostgreSQL notifies");
+    let now = t("2026-01-01T00:00:00Z");
+    // The listener's first tick (it connected) comes first; then only commits count.
+    tokio::time::timeout(std::time::Duration::from_secs(10), wakeups.changed())
+        .await
+        .expect("the listener connects")
+        .unwrap();
+    wakeups.borrow_and_update();
+    let job = |line: Option<LineId>, key: &str| NewJob {
+        kind: "message.send".into(),
+        account_id: None,
+        payload: serde_json::json!({}),
+        due_at: now,
+        dedupe_key: Some(key.into()),
+        line_id: line,
+    };
+    here.schedule_jobs(&[job(Some(LineId::generate()), "a")], now)
+        .await
+        .unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), wakeups.changed())
+        .await
+        .expect("a line-bound job wakes the other server")
+        .unwrap();
+    let (sqlite, _dir) = sqlite().await;
+    assert!(sqlite.line_job_wakeups().is_none());
+}

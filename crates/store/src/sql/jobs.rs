@@ -52,7 +52,23 @@ pub(crate) async fn insert_jobs(
         .execute(&mut *conn)
         .await?;
     }
+    if Backend::of(conn) == Backend::Postgres && jobs.iter().any(|j| j.line_id.is_some()) {
+        sqlx::query(NOTIFY_LINE_JOBS).execute(&mut *conn).await?;
+    }
     Ok(())
+}
+
+/// The PostgreSQL channel that tells every server a job bound to a line was committed.
+pub(crate) const LINE_JOBS_CHANNEL: &str = "wagate_line_jobs";
+/// Sent in the transaction that inserts such a job: PostgreSQL delivers it at commit (and
+/// folds repeats within a transaction into one).
+const NOTIFY_LINE_JOBS: &str = "SELECT pg_notify('wagate_line_jobs', '')";
+
+/// Adds [`NOTIFY_LINE_JOBS`] to `script` when it inserts a line-bound job on PostgreSQL.
+fn push_notify_line_jobs(script: &mut Script<'_>, any_line_bound: bool) {
+    if any_line_bound && script.backend() == Backend::Postgres {
+        script.push(NOTIFY_LINE_JOBS.to_owned(), Vec::new());
+    }
 }
 
 /// Inserts jobs, each created at its own time, in multi-row statements (in order; a
@@ -69,6 +85,7 @@ pub(crate) async fn insert_jobs_many(
 
 /// Adds the inserts of [`insert_jobs_many`] to `script`.
 pub(crate) fn push_insert_jobs<'a>(script: &mut Script<'a>, jobs: &[(&'a NewJob, Timestamp)]) {
+    push_notify_line_jobs(script, jobs.iter().any(|(j, _)| j.line_id.is_some()));
     script.push_rows(
         jobs,
         |values| {
@@ -95,6 +112,7 @@ pub(crate) fn push_insert_jobs<'a>(script: &mut Script<'a>, jobs: &[(&'a NewJob,
 
 /// [`push_insert_jobs`] for jobs made by the caller (moved in).
 pub(crate) fn push_insert_owned_jobs(script: &mut Script<'_>, jobs: Vec<(NewJob, Timestamp)>) {
+    push_notify_line_jobs(script, jobs.iter().any(|(j, _)| j.line_id.is_some()));
     let rows: Vec<[Arg<'_>; 8]> = jobs
         .into_iter()
         .map(|(j, now)| {
@@ -347,6 +365,10 @@ impl JobStore for SqlStore {
         }
         tx.commit().await?;
         Ok(extended)
+    }
+
+    fn line_job_wakeups(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.wakeups.subscribe()
     }
 
     async fn release_all_leases(&self) -> StoreResult<u64> {

@@ -79,6 +79,74 @@ pub struct SqlStore {
     redacted_url: String,
     /// Writes waiting to share a transaction (SQLite).
     group: std::sync::Arc<group::WriteGroup>,
+    /// PostgreSQL: where the line-job listener connects, and its counter once started.
+    wakeups: std::sync::Arc<Wakeups>,
+}
+
+/// The line-job notifications of a PostgreSQL store (see `JobStore::line_job_wakeups`).
+#[derive(Default)]
+pub(crate) struct Wakeups {
+    /// The database URL (with its password: never printed).
+    url: Option<String>,
+    started: std::sync::OnceLock<tokio::sync::watch::Receiver<u64>>,
+}
+
+impl std::fmt::Debug for Wakeups {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wakeups").finish_non_exhaustive()
+    }
+}
+
+impl Wakeups {
+    /// The counter, starting the listener on first use (needs a Tokio runtime).
+    pub(crate) fn subscribe(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        let url = self.url.clone()?;
+        Some(
+            self.started
+                .get_or_init(|| {
+                    let (tx, rx) = tokio::sync::watch::channel(0u64);
+                    tokio::spawn(listen_for_line_jobs(url, tx));
+                    rx
+                })
+                .clone(),
+        )
+    }
+}
+
+/// Bumps `tx` at every notification on the line-jobs channel, reconnecting after a failure
+/// (notifications sent meanwhile are lost; the workers' poll finds their jobs), until every
+/// receiver is gone.
+async fn listen_for_line_jobs(url: String, tx: tokio::sync::watch::Sender<u64>) {
+    use sqlx::postgres::PgListener;
+    while !tx.is_closed() {
+        let mut listener = match PgListener::connect(&url).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for line jobs; retrying in 1 s");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if let Err(e) = listener.listen(jobs::LINE_JOBS_CHANNEL).await {
+            tracing::warn!(error = %e, "cannot listen for line jobs; retrying in 1 s");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        // Whatever was committed while nobody listened is found by a claim now.
+        tx.send_modify(|n| *n += 1);
+        loop {
+            match listener.recv().await {
+                Ok(_) => tx.send_modify(|n| *n += 1),
+                Err(e) => {
+                    tracing::warn!(error = %e, "line-job notifications interrupted; reconnecting");
+                    break;
+                }
+            }
+            if tx.is_closed() {
+                return;
+            }
+        }
+    }
 }
 
 /// Options for opening a store.
@@ -175,6 +243,7 @@ impl SqlStore {
                     write,
                     redacted_url: redact_url(url),
                     group: Default::default(),
+                    wakeups: Default::default(),
                 };
                 spawn_checkpointer(&store);
                 store
@@ -213,6 +282,10 @@ impl SqlStore {
                     write: pool,
                     redacted_url: redact_url(url),
                     group: Default::default(),
+                    wakeups: std::sync::Arc::new(Wakeups {
+                        url: Some(url.to_owned()),
+                        started: Default::default(),
+                    }),
                 }
             }
         };
