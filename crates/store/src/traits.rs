@@ -266,6 +266,9 @@ pub trait OwnershipStore {
         line: &LineId,
         wall_now: Timestamp,
     ) -> StoreResult<Option<PublishedPairing>>;
+    /// [`OwnershipStore::look_at_pairing`] without recording a look: a server waiting for
+    /// what the owner will publish reads again and again.
+    async fn published_pairing(&self, line: &LineId) -> StoreResult<Option<PublishedPairing>>;
     /// The lines `holder` owns that a connect page on another server looked at since `since`.
     async fn watched_pairings(&self, holder: &str, since: Timestamp) -> StoreResult<Vec<LineId>>;
 }

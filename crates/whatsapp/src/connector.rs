@@ -492,6 +492,14 @@ impl Inner {
         }
     }
 
+    /// Waits (at most `reconnect_wait`) for `conn` to be connected; whether it is.
+    pub(crate) async fn wait_up(&self, conn: &LineConn) -> bool {
+        self.wait_for(conn, self.options.reconnect_wait, |c| {
+            c.up.load(Ordering::SeqCst)
+        })
+        .await
+    }
+
     fn fresh_qr(&self, conn: &LineConn) -> Option<QrCode> {
         let now = self.wall.now();
         lock(&conn.qr).clone().filter(|qr| qr.expires_at > now)

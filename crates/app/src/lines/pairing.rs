@@ -24,7 +24,7 @@ use serde_json::json;
 use wagate_domain::clock::Clock;
 use wagate_domain::ids::{random_base62, LineId};
 use wagate_domain::jobs::{Job, NewJob};
-use wagate_store::{LineRecord, Store};
+use wagate_store::{LineRecord, PublishedPairing, Store};
 
 use super::ownership::LineOwnership;
 use super::{PAIRING_QR_JOB, PAIR_CODE_JOB};
@@ -161,25 +161,41 @@ impl Pairing {
         if self.mine(&line.id).await? {
             return self.own_qr(line).await;
         }
-        let deadline = tokio::time::Instant::now() + FIRST_CODE_WAIT;
-        let mut asked = false;
+        let code = |p: PublishedPairing| {
+            p.qr.map(|(payload, expires_at)| QrCode {
+                payload,
+                expires_at,
+            })
+        };
+        // The look is recorded once per request: the owner keeps its client for this page.
+        let published = self
+            .store
+            .look_at_pairing(&line.id, self.wall.now())
+            .await?;
+        if let Some(qr) = published.and_then(code) {
+            return Ok(qr);
+        }
+        self.ask_owner_for_qr(line).await?;
+        self.await_published(&line.id, FIRST_CODE_WAIT, code)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the server linking this line has no QR code yet"))
+    }
+
+    /// Reads what the owner published for `line` every [`POLL_EVERY`] until `pick` finds what
+    /// the caller waits for, or `wait` ran out (`None`).
+    async fn await_published<T>(
+        &self,
+        line: &LineId,
+        wait: Duration,
+        pick: impl Fn(PublishedPairing) -> Option<T>,
+    ) -> wagate_store::StoreResult<Option<T>> {
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let published = self
-                .store
-                .look_at_pairing(&line.id, self.wall.now())
-                .await?;
-            if let Some((payload, expires_at)) = published.and_then(|p| p.qr) {
-                return Ok(QrCode {
-                    payload,
-                    expires_at,
-                });
-            }
-            if !asked {
-                self.ask_owner_for_qr(line).await?;
-                asked = true;
+            if let Some(found) = self.store.published_pairing(line).await?.and_then(&pick) {
+                return Ok(Some(found));
             }
             if tokio::time::Instant::now() >= deadline {
-                anyhow::bail!("the server linking this line has no QR code yet");
+                return Ok(None);
             }
             tokio::time::sleep(POLL_EVERY).await;
         }
@@ -209,27 +225,21 @@ impl Pairing {
             .await
             .map_err(|e| unavailable(&e))?;
         self.scheduler.wake();
-        let deadline = tokio::time::Instant::now() + PAIR_CODE_WAIT;
-        loop {
-            let published = self
-                .store
-                .look_at_pairing(&line.id, self.wall.now())
-                .await
-                .map_err(|e| unavailable(&e))?;
-            if let Some((answered, answer)) = published.and_then(|p| p.pair_code) {
-                if answered == request {
-                    let answer: Answer =
-                        serde_json::from_str(&answer).map_err(|e| unavailable(&e))?;
-                    return answer.into();
-                }
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(PairCodeError::Unavailable(
+        let answer = self
+            .await_published(&line.id, PAIR_CODE_WAIT, |p| {
+                p.pair_code
+                    .filter(|(answered, _)| *answered == request)
+                    .map(|(_, answer)| answer)
+            })
+            .await
+            .map_err(|e| unavailable(&e))?
+            .ok_or_else(|| {
+                PairCodeError::Unavailable(
                     "the server linking this line did not answer in time; try again".into(),
-                ));
-            }
-            tokio::time::sleep(POLL_EVERY).await;
-        }
+                )
+            })?;
+        let answer: Answer = serde_json::from_str(&answer).map_err(|e| unavailable(&e))?;
+        answer.into()
     }
 
     async fn own_qr(&self, line: &LineRecord) -> anyhow::Result<QrCode> {

@@ -28,9 +28,9 @@ use wagate_domain::time::to_micros;
 
 use super::jobs::{insert_jobs, push_insert_jobs};
 use super::lines::{insert_message, push_insert_messages, push_update_message};
-use super::script::{Arg, Script};
+use super::script::Script;
 use super::webhooks::{push_insert_events, record_attempt_in, AttemptWrite};
-use super::{param_list, placeholders, text, SqlStore, MAX_PARAMS};
+use super::{placeholders, text, SqlStore, MAX_PARAMS};
 use crate::error::corrupt;
 use crate::{
     AttemptFollowUp, Batch, MessageRecord, MessageUpdate, NewEvent, StoreError, StoreResult,
@@ -326,13 +326,9 @@ async fn write_group(
         .iter()
         .filter_map(|(b, _)| b.finish_job.as_ref().map(|j| j.as_str()))
         .collect();
-    for chunk in finished.chunks(MAX_PARAMS) {
-        let sql = format!(
-            "DELETE FROM jobs WHERE id IN ({})",
-            param_list(backend, chunk.len(), 1)
-        );
-        script.push(sql, chunk.iter().map(|id| Arg::from(*id)).collect());
-    }
+    script.push_in(&finished, |ids| {
+        format!("DELETE FROM jobs WHERE id IN ({ids})")
+    });
     push_insert_events(&mut tx, &mut script, &events).await?;
     jobs.extend(
         commits
@@ -372,16 +368,8 @@ async fn record_delivered_attempts(
         return Ok(());
     }
     let mut script = Script::new(backend);
-    for chunk in attempts.chunks(MAX_PARAMS) {
-        let sql = format!(
-            "DELETE FROM jobs WHERE id IN ({})",
-            param_list(backend, chunk.len(), 1)
-        );
-        script.push(
-            sql,
-            chunk.iter().map(|a| Arg::from(a.job.as_str())).collect(),
-        );
-    }
+    let jobs: Vec<&str> = attempts.iter().map(|a| a.job.as_str()).collect();
+    script.push_in(&jobs, |ids| format!("DELETE FROM jobs WHERE id IN ({ids})"));
     script.run(&mut *tx).await?;
     let mut recorded: HashSet<String> = HashSet::new();
     for chunk in attempts.chunks(MAX_PARAMS / 8) {
@@ -438,15 +426,13 @@ async fn record_delivered_attempts(
         .collect();
     endpoints.sort_unstable();
     endpoints.dedup();
-    for chunk in endpoints.chunks(MAX_PARAMS) {
-        // Touches an endpoint's row only when its streak changes (see `record_attempt_in`).
-        let sql = format!(
+    // Touches an endpoint's row only when its streak changes (see `record_attempt_in`).
+    script.push_in(&endpoints, |ids| {
+        format!(
             "UPDATE webhook_endpoints SET failing_since = NULL
-             WHERE failing_since IS NOT NULL AND id IN ({})",
-            param_list(backend, chunk.len(), 1)
-        );
-        script.push(sql, chunk.iter().map(|e| Arg::from(*e)).collect());
-    }
+             WHERE failing_since IS NOT NULL AND id IN ({ids})"
+        )
+    });
     script.run(&mut *tx).await
 }
 

@@ -180,21 +180,18 @@ impl OwnershipStore for SqlStore {
         .fetch_optional(&mut *tx)
         .await?;
         tx.commit().await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let qr = match (opt_text(&row, "qr")?, opt_ts(&row, "qr_expires_at")?) {
-            (Some(payload), Some(until)) => Some((payload, until)),
-            _ => None,
-        };
-        let pair_code = match (
-            opt_text(&row, "pair_request")?,
-            opt_text(&row, "pair_answer")?,
-        ) {
-            (Some(request), Some(answer)) => Some((request, answer)),
-            _ => None,
-        };
-        Ok(Some(PublishedPairing { qr, pair_code }))
+        row.as_ref().map(published).transpose()
+    }
+
+    async fn published_pairing(&self, line: &LineId) -> StoreResult<Option<PublishedPairing>> {
+        let row = sqlx::query(
+            "SELECT qr, qr_expires_at, pair_request, pair_answer FROM line_owners
+             WHERE line_id = $1",
+        )
+        .bind(line.as_str())
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(published).transpose()
     }
 
     async fn watched_pairings(&self, holder: &str, since: Timestamp) -> StoreResult<Vec<LineId>> {
@@ -206,6 +203,22 @@ impl OwnershipStore for SqlStore {
                 .await?;
         rows.iter().map(|r| id(r, "line_id")).collect()
     }
+}
+
+/// What a row of `line_owners` holds for other servers' connect pages.
+fn published(row: &sqlx::any::AnyRow) -> StoreResult<PublishedPairing> {
+    let qr = match (opt_text(row, "qr")?, opt_ts(row, "qr_expires_at")?) {
+        (Some(payload), Some(until)) => Some((payload, until)),
+        _ => None,
+    };
+    let pair_code = match (
+        opt_text(row, "pair_request")?,
+        opt_text(row, "pair_answer")?,
+    ) {
+        (Some(request), Some(answer)) => Some((request, answer)),
+        _ => None,
+    };
+    Ok(PublishedPairing { qr, pair_code })
 }
 
 impl SqlStore {

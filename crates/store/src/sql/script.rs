@@ -12,7 +12,7 @@ use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, AnyConnection};
 
-use super::{placeholders, Backend, MAX_PARAMS};
+use super::{param_list, placeholders, Backend, MAX_PARAMS};
 use crate::StoreResult;
 
 /// One bound value of a statement.
@@ -94,6 +94,15 @@ impl<'a> Script<'a> {
             let values = placeholders(self.backend, chunk.len(), COLS, 1);
             let args = chunk.iter().flat_map(&row).collect();
             self.push(sql(&values), args);
+        }
+    }
+
+    /// Adds a statement per [`MAX_PARAMS`] of `ids`: `sql` gets the part's parameter list
+    /// (`?, ?, ?`), to put in an `IN (…)`.
+    pub(crate) fn push_in(&mut self, ids: &[&'a str], sql: impl Fn(&str) -> String) {
+        for chunk in ids.chunks(MAX_PARAMS) {
+            let list = param_list(self.backend, chunk.len(), 1);
+            self.push(sql(&list), chunk.iter().map(|id| Arg::from(*id)).collect());
         }
     }
 

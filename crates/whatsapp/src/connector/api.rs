@@ -121,13 +121,7 @@ impl Connector for WhatsAppConnector {
                 return Err(ReconnectError::StillDown);
             }
         };
-        let up = self
-            .inner
-            .wait_for(&conn, self.inner.options.reconnect_wait, |c| {
-                c.up.load(Ordering::SeqCst)
-            })
-            .await;
-        if up {
+        if self.inner.wait_up(&conn).await {
             Ok(())
         } else {
             Err(ReconnectError::StillDown)
@@ -136,13 +130,7 @@ impl Connector for WhatsAppConnector {
 
     async fn unlink(&self, line: &LineId) -> anyhow::Result<()> {
         if let Ok(Some(conn)) = self.inner.start_linked(line).await {
-            let up = self
-                .inner
-                .wait_for(&conn, self.inner.options.reconnect_wait, |c| {
-                    c.up.load(Ordering::SeqCst)
-                })
-                .await;
-            if up {
+            if self.inner.wait_up(&conn).await {
                 // Removes the device from the phone's linked devices.
                 let _ = tokio::time::timeout(Duration::from_secs(15), conn.client.logout()).await;
             }
