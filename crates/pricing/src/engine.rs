@@ -23,7 +23,7 @@ use crate::phone::Phone;
 use crate::rate_card::MarketRates;
 use crate::rules::{self, Era};
 use crate::tiers::TierGroup;
-use crate::waba::WabaDirectory;
+use crate::waba::{WabaDirectory, WabaSettings};
 use crate::window::{PairState, Slot};
 
 /// Volume tier counter key: charged messages per portfolio, market, group and month.
@@ -56,6 +56,8 @@ struct Day {
 /// A WABA's settings and running counters.
 #[derive(Clone, Debug)]
 struct WabaState {
+    name: String,
+    portfolio_name: String,
     time_zone: TimeZone,
     currency: Currency,
     portfolio: u32,
@@ -112,7 +114,7 @@ impl WabaState {
     }
 }
 
-fn month_key(date: Date) -> i32 {
+pub(crate) fn month_key(date: Date) -> i32 {
     i32::from(date.year()) * 12 + i32::from(date.month()) - 1
 }
 
@@ -127,8 +129,8 @@ pub struct Engine {
     wabas: Vec<WabaState>,
     waba_ids: FastMap<String, WabaId>,
     portfolios: HashMap<String, u32>,
-    pairs: FastMap<u128, PairState>,
-    tier_counts: FastMap<TierKey, u64>,
+    pub(crate) pairs: FastMap<u128, PairState>,
+    pub(crate) tier_counts: FastMap<TierKey, u64>,
     next_sweep: Instant,
     since_sweep: usize,
 }
@@ -161,15 +163,21 @@ impl Engine {
         if let Some(&id) = self.waba_ids.get(name) {
             return id;
         }
+        let id = WabaId(self.wabas.len() as u32);
+        let state = self.new_waba_state(name);
+        self.wabas.push(state);
+        self.waba_ids.insert(name.to_string(), id);
+        id
+    }
+
+    /// A WABA's state as its directory entry describes it, with empty counters.
+    fn new_waba_state(&mut self, name: &str) -> WabaState {
         let settings = self.directory.settings(name);
         let portfolio_name = settings.portfolio.unwrap_or_else(|| format!("waba:{name}"));
-        let next_portfolio = self.portfolios.len() as u32;
-        let portfolio = *self
-            .portfolios
-            .entry(portfolio_name)
-            .or_insert(next_portfolio);
-        let id = WabaId(self.wabas.len() as u32);
-        self.wabas.push(WabaState {
+        let portfolio = self.portfolio_index(&portfolio_name);
+        WabaState {
+            name: name.to_string(),
+            portfolio_name,
             time_zone: settings.time_zone,
             currency: settings.currency,
             portfolio,
@@ -185,9 +193,47 @@ impl Engine {
                 tier_table: None,
             },
             free_tier: (0, 0),
-        });
-        self.waba_ids.insert(name.to_string(), id);
-        id
+        }
+    }
+
+    /// The index of a portfolio by name (portfolios are interned).
+    pub(crate) fn portfolio_index(&mut self, name: &str) -> u32 {
+        let next = self.portfolios.len() as u32;
+        *self.portfolios.entry(name.to_string()).or_insert(next)
+    }
+
+    /// Takes a WABA's new directory entry into account (a WABA not seen yet needs nothing).
+    pub(crate) fn redescribe_waba(&mut self, name: &str, settings: WabaSettings) {
+        self.directory.insert(name, settings);
+        if let Some(&id) = self.waba_ids.get(name) {
+            let mut fresh = self.new_waba_state(name);
+            if let Some(state) = self.wabas.get_mut(id.0 as usize) {
+                fresh.free_tier = state.free_tier;
+                *state = fresh;
+            }
+        }
+    }
+
+    /// The event's WABA name, portfolio name and local date (`None` for an unknown WABA id).
+    pub(crate) fn waba_view(&mut self, event: &Event) -> Option<(String, String, Date)> {
+        let waba = self.wabas.get_mut(event.waba.0 as usize)?;
+        let day = waba.day(event.at, &self.data);
+        Some((waba.name.clone(), waba.portfolio_name.clone(), day.date))
+    }
+
+    /// The WABA's free service conversations used in `month`.
+    pub(crate) fn free_tier(&self, event: &Event, month: i32) -> u32 {
+        match self.wabas.get(event.waba.0 as usize) {
+            Some(waba) if waba.free_tier.0 == month => waba.free_tier.1,
+            _ => 0,
+        }
+    }
+
+    /// Sets the WABA's free service conversations used in `month`.
+    pub(crate) fn set_free_tier(&mut self, event: &Event, month: i32, used: u32) {
+        if let Some(waba) = self.wabas.get_mut(event.waba.0 as usize) {
+            waba.free_tier = (month, used);
+        }
     }
 
     /// Rates one event: `None` for a user message, an [`Outcome`] for a business message.
@@ -272,7 +318,7 @@ impl Engine {
 }
 
 /// The (business, user) key: both numbers' digits side by side.
-fn pair_key(business: Phone, user: Phone) -> u128 {
+pub(crate) fn pair_key(business: Phone, user: Phone) -> u128 {
     (u128::from(business.as_u64()) << 64) | u128::from(user.as_u64())
 }
 

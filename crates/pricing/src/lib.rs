@@ -29,6 +29,7 @@ pub mod rate_card;
 pub mod rules;
 pub mod summary;
 pub mod synth;
+pub mod state;
 pub mod tiers;
 pub mod waba;
 pub mod window;
@@ -42,3 +43,4 @@ pub use event::{Conversation, Event, EventKind, Message, Outcome, Pricing, WabaI
 pub use instant::Instant;
 pub use money::Micros;
 pub use phone::Phone;
+pub use state::{StateKeys, StateSlice};

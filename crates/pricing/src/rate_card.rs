@@ -346,6 +346,10 @@ mod tests {
                 ("EUR".into(), date(2026, 7, 1), PricingModel::Pmp, 16),
                 ("USD".into(), date(2024, 11, 1), PricingModel::Cbp, 32),
                 ("USD".into(), date(2023, 6, 1), PricingModel::Cbp, 31),
+                ("USD".into(), date(2026, 4, 1), PricingModel::Pmp, 32),
+                ("USD".into(), date(2026, 7, 1), PricingModel::Pmp, 38),
+                ("USD".into(), date(2026, 10, 1), PricingModel::Pmp, 47),
+                ("BRL".into(), date(2026, 7, 1), PricingModel::Pmp, 1),
             ]
         );
         let brazil = markets.find("Brazil").expect("Brazil");

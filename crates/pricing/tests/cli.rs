@@ -78,7 +78,7 @@ fn the_example_file_prices_every_business_message() {
             "wamid.7 free_entry_point referral_conversion Brazil 0.00 ",
             "wamid.8 regular authentication-international India 0.028 ",
             "wamid.9 regular marketing Rest of Latin America 0.074 ",
-            "wamid.10 regular marketing Qatar null no_rate_card",
+            "wamid.10 regular marketing Qatar 0.0341 ",
             "wamid.11 regular service Colombia 0.0008 ",
         ]
     );
@@ -91,9 +91,9 @@ fn the_example_file_prices_every_business_message() {
     );
     assert_eq!(lines[3]["conversation"]["origin"], "referral_conversion");
     assert_eq!(lines[9]["billable"], Value::Bool(true));
-    assert_eq!(lines[9]["rate"], Value::Null);
+    assert_eq!(lines[9]["rate"], "0.0341");
     assert!(err.contains("TOTAL"), "{err}");
-    assert!(err.contains("0.116"), "the grand total is 0.116 USD: {err}");
+    assert!(err.contains("0.1501"), "the grand total is 0.1501 USD: {err}");
     assert!(
         err.contains("refused (outside_customer_service_window): 1"),
         "{err}"

@@ -393,7 +393,7 @@ fn the_2026_10_01_change_turns_window_messages_into_charges() {
 
 /// A market without a row on the card in force keeps its classification, gets no rate.
 #[test]
-fn qatar_has_a_rate_before_2026_07_01_and_none_after() {
+fn qatar_is_priced_as_its_own_market_from_2026_07_01() {
     let mut s = Scenario::new();
     let before = s.priced("2026-06-30T12:00:00Z", "+97455123456", MARKETING);
     assert_eq!(s.market(&before), "Rest of Middle East");
@@ -401,7 +401,8 @@ fn qatar_has_a_rate_before_2026_07_01_and_none_after() {
     let after = s.priced("2026-07-01T12:00:00Z", "+97455123456", MARKETING);
     assert_eq!(s.market(&after), "Qatar");
     assert!(after.billable);
-    assert_eq!(after.rate, None);
+    // Meta's 2026-07-01 card lists Qatar on its own row (crates/pricing/data/SOURCES.md).
+    assert_eq!(after.rate, Some(money("0.0341")));
 }
 
 /// Authentication-international: eligible business, recipient abroad, from the start time.

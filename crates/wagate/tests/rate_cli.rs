@@ -32,13 +32,13 @@ fn rates_the_example_file_with_a_summary() {
         lines[4]
     );
     assert!(
-        lines[9].contains(r#""error":"no_rate_card""#),
+        lines[9].contains(r#""market":"Qatar","rate":"0.0341""#),
         "{}",
         lines[9]
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("TOTAL") && stderr.contains("0.116"),
+        stderr.contains("TOTAL") && stderr.contains("0.1501"),
         "{stderr}"
     );
 }
