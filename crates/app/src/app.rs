@@ -55,6 +55,8 @@ pub struct App {
     pub secret_cache: Arc<SecretCache>,
     /// API keys that authenticated recently (see [`crate::accounts::KEY_CACHE_TTL`]).
     pub keys: Arc<crate::accounts::KeyCache>,
+    /// Cloud API lines, Meta's webhooks and Meta billing.
+    pub cloud: Arc<crate::cloud::CloudService>,
 }
 
 /// What the outside world is, for an [`App`]: the WhatsApp connector, the payment processor
@@ -66,6 +68,8 @@ pub struct Outside {
     pub processor: Arc<dyn PaymentProcessor>,
     /// Line settings (prices, limits, public URL).
     pub lines: LinesConfig,
+    /// Meta's Cloud API (`None`: Meta's Graph API, no app secret, no cloud lines).
+    pub cloud: Option<crate::cloud::CloudConfig>,
 }
 
 impl Outside {
@@ -75,6 +79,7 @@ impl Outside {
             connector: Arc::new(crate::connector::simulator::Simulator::new()),
             processor: Arc::new(wagate_payments::SandboxProcessor::new()),
             lines: LinesConfig::default(),
+            cloud: None,
         }
     }
 }
@@ -164,7 +169,18 @@ impl App {
             lines.clone(),
         );
         billing.register();
+        let cloud_config = match outside.cloud {
+            Some(c) => c,
+            None => crate::cloud::CloudConfig::unconfigured()?,
+        };
+        let cloud = Arc::new(crate::cloud::CloudService::new(
+            store.clone(),
+            clock.clone(),
+            lines.clone(),
+            cloud_config,
+        )?);
         Ok(App {
+            cloud,
             lines,
             billing,
             connector: outside.connector,

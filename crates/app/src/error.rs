@@ -89,6 +89,46 @@ pub enum RuleError {
     /// The webhook endpoint is disabled (409 `invalid_state`).
     #[error("the endpoint is disabled; enable it first")]
     EndpointDisabled,
+    /// Meta refused a cloud line's phone number id or access token (422
+    /// `cloud_credentials_invalid`).
+    #[error("Meta refused the Cloud API credentials: {0}")]
+    CloudCredentialsInvalid(String),
+    /// This server cannot hold Cloud API credentials: it has no server key (503
+    /// `cloud_not_configured`).
+    #[error(
+        "this server has no server key (WAGATE_SECRET_KEY) to seal Cloud API access tokens with"
+    )]
+    CloudNotConfigured,
+    /// An open line already uses the Meta phone number id (409 `phone_number_in_use`).
+    #[error("an open line already uses this phone number id")]
+    PhoneNumberInUse,
+    /// A free-form message with no open customer service window (409
+    /// `outside_customer_service_window`): Meta only delivers templates then.
+    #[error("the customer service window is closed (no message from this user in the last 24 hours): send a template")]
+    OutsideCustomerServiceWindow,
+    /// Meta refused the template or its parameters (422 `template_rejected`).
+    #[error("{0}")]
+    TemplateRejected(String),
+    /// Meta's rate limit (429 `rate_limited`, `reason: meta_rate_limit`).
+    #[error("Meta asked this number to slow down; retry after {retry_after} s")]
+    MetaRateLimit {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
+    /// Meta refused the message for another reason (422 `meta_rejected`).
+    #[error("{0}")]
+    MetaRejected(String),
+    /// Meta's Graph API could not be reached or failed (502 `meta_unavailable`).
+    #[error("{0}")]
+    MetaUnavailable(String),
+    /// The wallet does not cover a chargeable message (402 `insufficient_balance`).
+    #[error(
+        "the wallet does not cover this message's Meta charge of {required} USD: top up first"
+    )]
+    InsufficientBalance {
+        /// The message's price.
+        required: wagate_domain::money::Micros,
+    },
 }
 
 /// Result of a use case.

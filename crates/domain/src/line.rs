@@ -5,6 +5,36 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// How a line reaches WhatsApp.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LineKind {
+    /// A WhatsApp account linked as a device (QR or pairing code), on the flat plans.
+    #[default]
+    Web,
+    /// An official number on Meta's Cloud API: ready at once, billed Meta's charges.
+    Cloud,
+}
+
+impl LineKind {
+    /// The stored and API text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LineKind::Web => "web",
+            LineKind::Cloud => "cloud",
+        }
+    }
+
+    /// The inverse of [`as_str`](Self::as_str).
+    pub fn from_db(s: &str) -> Option<Self> {
+        match s {
+            "web" => Some(LineKind::Web),
+            "cloud" => Some(LineKind::Cloud),
+            _ => None,
+        }
+    }
+}
+
 /// Where a line is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -385,11 +415,27 @@ pub enum MessageKind {
     Location,
     /// One or more contact cards (the names as `text`).
     Contacts,
+    /// An approved template sent by a Cloud API line (its name as `text`); outbound only.
+    Template,
 }
 
 impl MessageKind {
     /// Every kind, in API order.
-    pub const ALL: [MessageKind; 9] = [
+    pub const ALL: [MessageKind; 10] = [
+        MessageKind::Text,
+        MessageKind::Image,
+        MessageKind::Video,
+        MessageKind::Audio,
+        MessageKind::Voice,
+        MessageKind::Document,
+        MessageKind::Sticker,
+        MessageKind::Location,
+        MessageKind::Contacts,
+        MessageKind::Template,
+    ];
+
+    /// The kinds a message from a WhatsApp user can have.
+    pub const INBOUND: [MessageKind; 9] = [
         MessageKind::Text,
         MessageKind::Image,
         MessageKind::Video,
@@ -413,6 +459,7 @@ impl MessageKind {
             MessageKind::Sticker => "sticker",
             MessageKind::Location => "location",
             MessageKind::Contacts => "contacts",
+            MessageKind::Template => "template",
         }
     }
 

@@ -60,11 +60,27 @@ pub enum ErrorCode {
     RequestTimeout,
     /// No WhatsApp connector on this server (503): lines cannot be connected here.
     ConnectorUnavailable,
+    /// `cloud_credentials_invalid`.
+    CloudCredentialsInvalid,
+    /// `cloud_not_configured`.
+    CloudNotConfigured,
+    /// `phone_number_in_use`.
+    PhoneNumberInUse,
+    /// `outside_customer_service_window`.
+    OutsideCustomerServiceWindow,
+    /// `template_rejected`.
+    TemplateRejected,
+    /// `meta_rejected`.
+    MetaRejected,
+    /// `meta_unavailable`.
+    MetaUnavailable,
+    /// `invalid_signature`.
+    InvalidSignature,
 }
 
 impl ErrorCode {
     /// Every code of the catalogue.
-    pub const ALL: [ErrorCode; 26] = {
+    pub const ALL: [ErrorCode; 34] = {
         use ErrorCode::*;
         [
             InvalidJson,
@@ -93,6 +109,14 @@ impl ErrorCode {
             ServerBusy,
             RequestTimeout,
             ConnectorUnavailable,
+            CloudCredentialsInvalid,
+            CloudNotConfigured,
+            PhoneNumberInUse,
+            OutsideCustomerServiceWindow,
+            TemplateRejected,
+            MetaRejected,
+            MetaUnavailable,
+            InvalidSignature,
         ]
     };
 
@@ -131,6 +155,14 @@ impl ErrorCode {
             PaymentsNotConfigured => "payments_not_configured",
             RequestTimeout => "request_timeout",
             ConnectorUnavailable => "connector_unavailable",
+            CloudCredentialsInvalid => "cloud_credentials_invalid",
+            CloudNotConfigured => "cloud_not_configured",
+            PhoneNumberInUse => "phone_number_in_use",
+            OutsideCustomerServiceWindow => "outside_customer_service_window",
+            TemplateRejected => "template_rejected",
+            MetaRejected => "meta_rejected",
+            MetaUnavailable => "meta_unavailable",
+            InvalidSignature => "invalid_signature",
         }
     }
 
@@ -139,24 +171,33 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             InvalidJson | BadRequest => StatusCode::BAD_REQUEST,
-            Unauthorized => StatusCode::UNAUTHORIZED,
+            Unauthorized | InvalidSignature => StatusCode::UNAUTHORIZED,
             CardRequired | CardDeclined | InsufficientBalance => StatusCode::PAYMENT_REQUIRED,
             Forbidden | CallingNotAvailable => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            IdempotencyInProgress | LineNotReady | LineReleased | CallingLocked | InvalidState => {
-                StatusCode::CONFLICT
-            }
-            ProcessorUnavailable => StatusCode::BAD_GATEWAY,
+            IdempotencyInProgress
+            | LineNotReady
+            | LineReleased
+            | CallingLocked
+            | InvalidState
+            | PhoneNumberInUse
+            | OutsideCustomerServiceWindow => StatusCode::CONFLICT,
+            ProcessorUnavailable | MetaUnavailable => StatusCode::BAD_GATEWAY,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            InvalidField | IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            InvalidField
+            | IdempotencyKeyReused
+            | CloudCredentialsInvalid
+            | TemplateRejected
+            | MetaRejected => StatusCode::UNPROCESSABLE_ENTITY,
             RateLimited => StatusCode::TOO_MANY_REQUESTS,
             InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             Unavailable
             | ServerBusy
             | RequestTimeout
             | PaymentsNotConfigured
-            | ConnectorUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            | ConnectorUnavailable
+            | CloudNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -279,6 +320,35 @@ impl From<AppError> for ApiError {
                     RuleError::EndpointDisabled => ApiError::new(ErrorCode::InvalidState, message),
                     RuleError::PaymentsNotConfigured => {
                         ApiError::new(ErrorCode::PaymentsNotConfigured, message)
+                    }
+                    RuleError::CloudCredentialsInvalid(_) => {
+                        ApiError::new(ErrorCode::CloudCredentialsInvalid, message)
+                    }
+                    RuleError::CloudNotConfigured => {
+                        ApiError::new(ErrorCode::CloudNotConfigured, message)
+                    }
+                    RuleError::PhoneNumberInUse => {
+                        ApiError::new(ErrorCode::PhoneNumberInUse, message)
+                            .with("param", "cloud.phone_number_id")
+                    }
+                    RuleError::OutsideCustomerServiceWindow => {
+                        ApiError::new(ErrorCode::OutsideCustomerServiceWindow, message)
+                    }
+                    RuleError::TemplateRejected(_) => {
+                        ApiError::new(ErrorCode::TemplateRejected, message).with("param", "template")
+                    }
+                    RuleError::MetaRateLimit { retry_after } => {
+                        ApiError::new(ErrorCode::RateLimited, message)
+                            .with("reason", "meta_rate_limit")
+                            .retry_after(retry_after)
+                    }
+                    RuleError::MetaRejected(_) => ApiError::new(ErrorCode::MetaRejected, message),
+                    RuleError::MetaUnavailable(_) => {
+                        ApiError::new(ErrorCode::MetaUnavailable, message)
+                    }
+                    RuleError::InsufficientBalance { required } => {
+                        ApiError::new(ErrorCode::InsufficientBalance, message)
+                            .with("required", required.to_decimal(2))
                     }
                 }
             }

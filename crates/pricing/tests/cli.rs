@@ -93,7 +93,10 @@ fn the_example_file_prices_every_business_message() {
     assert_eq!(lines[9]["billable"], Value::Bool(true));
     assert_eq!(lines[9]["rate"], "0.0341");
     assert!(err.contains("TOTAL"), "{err}");
-    assert!(err.contains("0.1501"), "the grand total is 0.1501 USD: {err}");
+    assert!(
+        err.contains("0.1501"),
+        "the grand total is 0.1501 USD: {err}"
+    );
     assert!(
         err.contains("refused (outside_customer_service_window): 1"),
         "{err}"

@@ -12,6 +12,7 @@
 
 mod error;
 mod lines;
+mod meta;
 mod sql;
 pub mod testing;
 mod traits;
@@ -20,6 +21,7 @@ mod webhooks;
 
 pub use error::{StoreError, StoreResult};
 pub use lines::*;
+pub use meta::*;
 pub use sql::{Backend, SqlStore, DELIVER_JOB};
 pub use traits::*;
 pub use wa_sessions::*;

@@ -9,7 +9,7 @@ use wagate_domain::billing::ledger::{Posting, TxnType};
 use wagate_domain::billing::plan::Plan;
 use wagate_domain::ids::{AccountId, JobId, LineId, MessageId, PaymentId, TransactionId};
 use wagate_domain::jobs::NewJob;
-use wagate_domain::line::{BillingStatus, LineStatus, MessageKind, MessageStatus};
+use wagate_domain::line::{BillingStatus, LineKind, LineStatus, MessageKind, MessageStatus};
 use wagate_domain::money::Micros;
 use wagate_domain::page::{Page, PageRequest};
 
@@ -25,6 +25,8 @@ pub struct LineRecord {
     pub account_id: AccountId,
     /// Bumped by every write; a write from a stale read is refused.
     pub version: i64,
+    /// WhatsApp Web or Cloud API; fixed at creation.
+    pub kind: LineKind,
     /// Where the line is in its life.
     pub status: LineStatus,
     /// Calling on from the start ($20 plan).
@@ -106,6 +108,7 @@ impl LineRecord {
             id: LineId::generate(),
             account_id: account,
             version: 0,
+            kind: LineKind::Web,
             status: LineStatus::Pending,
             calling_enabled,
             allow_calling,
@@ -466,6 +469,8 @@ pub struct Batch {
     pub events: Vec<NewEvent>,
     /// Jobs to schedule.
     pub jobs: Vec<NewJob>,
+    /// Cloud API and Meta billing writes (rare: boxed to keep batches small).
+    pub meta: Option<Box<crate::MetaWrite>>,
     /// The running job whose work this batch completes: removed with it, so a successful
     /// run needs no separate write (see `JobHandler::removes_own_job`).
     pub finish_job: Option<JobId>,
@@ -499,6 +504,15 @@ pub enum Conflict {
     /// A message's status moved on (a strict batch, see [`Batch::messages_must_move`]).
     #[error("the message changed meanwhile")]
     MessageChanged,
+    /// The Meta notification was applied before.
+    #[error("the Meta notification was already applied")]
+    AlreadyApplied,
+    /// The pricing engine's state moved on since it was read.
+    #[error("the pricing state changed meanwhile")]
+    PricingChanged,
+    /// The message was priced before.
+    #[error("the message was already priced")]
+    AlreadyPriced,
 }
 
 /// Why an outbound message was not queued.

@@ -18,6 +18,7 @@ pub trait Store:
     + crate::WebhookStore
     + crate::LineStore
     + crate::WhatsAppSessionStore
+    + crate::MetaStore
     + Send
     + Sync
 {
@@ -31,6 +32,7 @@ impl<
             + crate::WebhookStore
             + crate::LineStore
             + crate::WhatsAppSessionStore
+            + crate::MetaStore
             + Send
             + Sync,
     > Store for T

@@ -46,6 +46,32 @@ pub struct FileConfig {
     connector: Option<String>,
     max_concurrent_requests: Option<usize>,
     request_timeout: Option<u64>,
+    meta_graph_url: Option<String>,
+    meta_app_secret: Option<String>,
+    meta_verify_token: Option<String>,
+}
+
+/// Meta's Cloud API settings (sandbox and production alike).
+#[derive(Clone, PartialEq, Eq)]
+pub struct MetaSettings {
+    /// The Graph API base with its version (`WAGATE_META_GRAPH_URL`, `meta_graph_url`).
+    pub graph_url: String,
+    /// The app secret Meta signs webhooks with (`WAGATE_META_APP_SECRET`, `meta_app_secret`).
+    pub app_secret: Option<String>,
+    /// The token Meta's subscription check carries (`WAGATE_META_VERIFY_TOKEN`,
+    /// `meta_verify_token`).
+    pub verify_token: Option<String>,
+}
+
+impl std::fmt::Debug for MetaSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secrets.
+        f.debug_struct("MetaSettings")
+            .field("graph_url", &self.graph_url)
+            .field("app_secret", &self.app_secret.is_some())
+            .field("verify_token", &self.verify_token.is_some())
+            .finish()
+    }
 }
 
 /// How a production server connects WhatsApp lines.
@@ -127,6 +153,21 @@ pub struct Config {
     pub max_concurrent_requests: usize,
     /// How long a request may take to answer.
     pub request_timeout: std::time::Duration,
+    /// Meta's Cloud API.
+    pub meta: MetaSettings,
+    /// The server key (`WAGATE_SECRET_KEY`), which seals WhatsApp sessions and Cloud API
+    /// access tokens.
+    pub secret_key: Option<SecretText>,
+}
+
+/// A secret setting: its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretText(pub String);
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<secret>")
+    }
 }
 
 /// Per-`serve` extras that come from flags or the file.
@@ -259,7 +300,16 @@ impl Config {
             Some(secs) => std::time::Duration::from_secs(secs),
             None => wagate_http::guard::RequestLimits::DEFAULT_TIMEOUT,
         };
+        let meta = MetaSettings {
+            graph_url: env("WAGATE_META_GRAPH_URL")
+                .or(file.meta_graph_url)
+                .unwrap_or_else(|| wagate_meta::graph::DEFAULT_GRAPH_URL.to_owned()),
+            app_secret: env("WAGATE_META_APP_SECRET").or(file.meta_app_secret),
+            verify_token: env("WAGATE_META_VERIFY_TOKEN").or(file.meta_verify_token),
+        };
         Ok(Config {
+            meta,
+            secret_key: env(wagate_whatsapp::seal::SECRET_KEY_ENV).map(SecretText),
             listen,
             store,
             sandbox,

@@ -66,7 +66,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             None => config.clock_start.unwrap_or_else(wall_now),
         };
         store.save_sandbox_clock(start).await?;
-        App::sandbox(store.clone(), Arc::new(ManualClock::new(start)))?
+        let outside = wagate_app::Outside {
+            cloud: Some(cloud_config(&config)?),
+            ..wagate_app::Outside::sandbox()
+        };
+        App::sandbox_with(store.clone(), Arc::new(ManualClock::new(start)), outside)?
     } else {
         let connector = open_connector(&config, store.clone()).await?;
         if let Some(wa) = &connector.1 {
@@ -288,5 +292,34 @@ pub fn production_outside(
         connector,
         processor,
         lines: wagate_app::lines::LinesConfig::default(),
+        cloud: Some(cloud_config(config)?),
+    })
+}
+
+/// The sandbox's server key when none is given: Cloud API tokens in a sandbox are test
+/// credentials for a fake or Meta's test numbers, sealed all the same (never stored in clear).
+const SANDBOX_SEAL_KEY: [u8; 32] = *b"wagate sandbox: not a secret key";
+
+/// Meta's Cloud API as `config` describes it: tokens are sealed with the server key (a
+/// production server without one refuses cloud lines: 503 `cloud_not_configured`).
+pub fn cloud_config(config: &Config) -> anyhow::Result<wagate_app::cloud::CloudConfig> {
+    use wagate_meta::graph::GraphClient;
+    let graph = GraphClient::new(&config.meta.graph_url, GraphClient::http_client()?)
+        .map_err(|e| anyhow::anyhow!("invalid meta_graph_url {:?}: {e}", config.meta.graph_url))?;
+    let sealer: Option<Arc<dyn wagate_app::cloud::TokenSealer>> = match &config.secret_key {
+        Some(key) => Some(Arc::new(
+            wagate_whatsapp::seal::SealKey::from_base64(&key.0)
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        )),
+        None if config.sandbox => Some(Arc::new(wagate_whatsapp::seal::SealKey::from_bytes(
+            &SANDBOX_SEAL_KEY,
+        ))),
+        None => None,
+    };
+    Ok(wagate_app::cloud::CloudConfig {
+        graph,
+        app_secret: config.meta.app_secret.clone(),
+        verify_token: config.meta.verify_token.clone(),
+        sealer,
     })
 }

@@ -186,6 +186,29 @@ fn aad(line: &LineId, kind: &str, key_id: &str) -> Vec<u8> {
     format!("wagate/wa/{line}/{kind}/{key_id}").into_bytes()
 }
 
+/// Cloud API access tokens are sealed like session values: to their line, under the server
+/// key, so a token copied to another line's row does not open.
+impl wagate_app::cloud::TokenSealer for SealKey {
+    fn seal(&self, line: &LineId, token: &str) -> String {
+        SealKey::seal(
+            self,
+            line,
+            CLOUD_TOKEN_KIND,
+            CLOUD_TOKEN_KIND,
+            "",
+            token.as_bytes(),
+        )
+    }
+
+    fn open(&self, line: &LineId, sealed: &str) -> anyhow::Result<String> {
+        let (_, value) = SealKey::open(self, line, CLOUD_TOKEN_KIND, CLOUD_TOKEN_KIND, sealed)?;
+        Ok(String::from_utf8(value)?)
+    }
+}
+
+/// The row kind a cloud line's access token is sealed under.
+const CLOUD_TOKEN_KIND: &str = "cloud_access_token";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,7 @@ pub fn line_json(l: &LineRecord, public_url: &str, limits: &DailyLimits, now: Ti
     json!({
         "id": l.id,
         "object": "line",
+        "kind": l.kind.as_str(),
         "status": l.status.as_str(),
         "calling_enabled": l.calling_enabled,
         "allow_calling": l.allow_calling,

@@ -176,6 +176,17 @@ pub fn line_charge(wallet: &AccountId, amount: Micros) -> Result<Posting, Ledger
     )
 }
 
+/// Meta's charge for one Cloud API message debited from `wallet` to revenue (wagate pays Meta
+/// from it).
+pub fn message_charge(wallet: &AccountId, amount: Micros) -> Result<Posting, LedgerError> {
+    two_sided(
+        TxnType::MessageCharge,
+        LedgerAccount::Revenue,
+        LedgerAccount::Wallet(wallet.clone()),
+        amount,
+    )
+}
+
 /// A manual correction of `wallet` by a signed `amount` against the adjustments account.
 pub fn adjustment(wallet: &AccountId, amount: Micros) -> Result<Posting, LedgerError> {
     if amount.0 >= 0 {

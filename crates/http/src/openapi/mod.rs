@@ -92,6 +92,8 @@ impl Modify for BearerAuth {
         routes::webhooks::list_events,
         routes::webhooks::get_event,
         routes::webhooks::redeliver_event,
+        routes::meta::verify,
+        routes::meta::receive,
     ),
     components(schemas(ErrorOut)),
     modifiers(&BearerAuth),

@@ -102,7 +102,7 @@ pub fn url_pattern() -> String {
 
 /// The message types the sandbox's inbound accepts (or none: `text`).
 fn message_kinds() -> Vec<Value> {
-    let mut kinds: Vec<Value> = wagate_domain::line::MessageKind::ALL
+    let mut kinds: Vec<Value> = wagate_domain::line::MessageKind::INBOUND
         .iter()
         .map(|k| json!(k.as_str()))
         .collect();
@@ -373,7 +373,7 @@ mod tests {
                 .as_array()
                 .unwrap()
                 .len(),
-            wagate_domain::line::MessageKind::ALL.len() + 1
+            wagate_domain::line::MessageKind::INBOUND.len() + 1
         );
         for schema in ["SendIn", "InboundIn"] {
             assert_eq!(at(&format!("{schema}/properties/text/minLength")), 1);

@@ -29,6 +29,9 @@ pub struct LineOut {
     pub id: String,
     /// Always `line`.
     pub object: String,
+    /// `web` (a WhatsApp account linked by QR, on a flat plan) or `cloud` (an official number
+    /// on Meta's Cloud API, billed Meta's charges).
+    pub kind: String,
     /// `pending`, `ready`, `reconnecting`, `logged_out`, `blocked` or `released`.
     pub status: String,
     /// Calling from the start ($20 plan).
@@ -104,9 +107,10 @@ pub struct MessageOut {
     pub to: Option<String>,
     /// The text, or a media message's caption (empty when it has none).
     pub text: String,
-    /// What it carries: `text` (every outbound message), or for inbound messages `image`,
-    /// `video`, `audio`, `voice`, `document`, `sticker`, `location` or `contacts`. Media
-    /// content is not downloaded: the type and caption are what wagate reports.
+    /// What it carries: `text` or `template` (outbound; templates from Cloud API lines, the
+    /// template's name as `text`), or for inbound messages `image`, `video`, `audio`, `voice`,
+    /// `document`, `sticker`, `location` or `contacts`. Media content is not downloaded: the
+    /// type and caption are what wagate reports.
     #[serde(rename = "type")]
     pub kind: String,
     /// `queued`, `sent`, `delivered`, `read`, `failed` (outbound) or `received` (inbound).
@@ -154,6 +158,41 @@ pub struct CreateLineIn {
     /// Up to 20 keys (1–40 characters), values up to 500 characters.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+    /// `web` (default: linked by the end customer's QR scan) or `cloud` (an official number on
+    /// Meta's Cloud API; give `cloud`).
+    pub kind: Option<LineKindIn>,
+    /// The Meta number of a `cloud` line.
+    pub cloud: Option<CloudIn>,
+}
+
+/// How a line reaches WhatsApp.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LineKindIn {
+    /// WhatsApp Web, linked by a QR scan.
+    Web,
+    /// Meta's Cloud API.
+    Cloud,
+}
+
+/// A Cloud API number: checked with Meta's Graph API when the line is created.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloudIn {
+    /// Meta's phone number id (digits).
+    pub phone_number_id: String,
+    /// The WhatsApp Business Account id (digits).
+    pub waba_id: String,
+    /// A Graph API access token (system user) that can send from the number; stored sealed
+    /// with the server key and never shown again.
+    pub access_token: String,
+    /// The business portfolio whose volume tiers the WABA shares (default: the WABA's own).
+    pub portfolio_id: Option<String>,
+    /// The WABA's time zone (IANA; default `UTC`): Meta's months and rule changes start at
+    /// its midnight.
+    pub time_zone: Option<String>,
+    /// `USD` (the default and the only supported currency: charges come from the USD wallet).
+    pub currency: Option<String>,
 }
 
 /// Change a line's label and metadata (every field optional).
@@ -180,14 +219,32 @@ where
     T::deserialize(d).map(Some)
 }
 
-/// Send a text.
+/// Send a text, or (Cloud API lines) a template.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendIn {
     /// E.164 recipient, e.g. `+447700900123`.
     pub to: String,
-    /// Up to 4096 characters.
-    pub text: String,
+    /// Up to 4096 characters. On a Cloud API line only inside the customer service window.
+    pub text: Option<String>,
+    /// An approved template (Cloud API lines only), instead of `text`.
+    pub template: Option<TemplateIn>,
+}
+
+/// An approved WhatsApp template.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateIn {
+    /// The template's name.
+    pub name: String,
+    /// Its language code, e.g. `en_US`.
+    pub language: String,
+    /// Its category as Meta approved it: `marketing`, `utility` or `authentication` (it
+    /// decides the price).
+    pub category: String,
+    /// Meta's `components` array (parameters), passed to Meta as given.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub components: Option<Value>,
 }
 
 /// Link a line by phone number instead of a QR.
@@ -272,6 +329,44 @@ pub async fn create(
     Authed(who): Authed,
     ApiJson(input): ApiJson<CreateLineIn>,
 ) -> ApiResult<(StatusCode, ApiJson<Value>)> {
+    match (input.kind, input.cloud) {
+        (Some(LineKindIn::Cloud), Some(cloud)) => {
+            if input.calling_enabled || input.allow_calling {
+                return Err(ApiError::invalid(
+                    "calling_enabled",
+                    "Cloud API lines do not call through wagate",
+                ));
+            }
+            let (line, _) = st
+                .app
+                .cloud
+                .create_line(
+                    &who,
+                    wagate_app::cloud::CreateCloudLine {
+                        phone_number_id: cloud.phone_number_id,
+                        waba_id: cloud.waba_id,
+                        access_token: cloud.access_token,
+                        portfolio_id: cloud.portfolio_id,
+                        time_zone: cloud.time_zone,
+                        currency: cloud.currency,
+                        label: input.label,
+                        metadata: input.metadata,
+                    },
+                )
+                .await?;
+            return Ok((StatusCode::CREATED, ApiJson(line_out(&st, &line))));
+        }
+        (Some(LineKindIn::Cloud), None) => {
+            return Err(ApiError::invalid("cloud", "a cloud line needs `cloud`"))
+        }
+        (_, Some(_)) => {
+            return Err(ApiError::invalid(
+                "cloud",
+                "`cloud` goes with `\"kind\": \"cloud\"`",
+            ))
+        }
+        _ => {}
+    }
     let health = st.app.connector.health();
     if health.state == ConnectorState::NotConfigured {
         // A line nobody could ever connect would only cost the business a card check.
@@ -497,11 +592,44 @@ pub async fn send(
     Path(id): Path<String>,
     ApiJson(input): ApiJson<SendIn>,
 ) -> ApiResult<(StatusCode, ApiJson<Value>)> {
-    let msg = st
-        .app
-        .lines
-        .send_text(&who, &line_id(&id)?, &input.to, &input.text)
-        .await?;
+    let id = line_id(&id)?;
+    if st.app.cloud.is_cloud_line(&who.account.id, &id).await? {
+        let line = st.app.lines.get(&who.account.id, &id).await?;
+        let cloud =
+            st.app.cloud.cloud_line(&id).await?.ok_or_else(|| {
+                ApiError::internal(format!("cloud line {id} has no Meta identity"))
+            })?;
+        let msg = st
+            .app
+            .cloud
+            .send(
+                &who,
+                &line,
+                &cloud,
+                wagate_app::cloud::CloudSend {
+                    to: input.to,
+                    text: input.text,
+                    template: input.template.map(|t| wagate_app::cloud::TemplateRef {
+                        name: t.name,
+                        language: t.language,
+                        category: t.category,
+                        components: t.components,
+                    }),
+                },
+            )
+            .await?;
+        return Ok((StatusCode::ACCEPTED, ApiJson(message_json(&msg))));
+    }
+    if input.template.is_some() {
+        return Err(ApiError::invalid(
+            "template",
+            "only Cloud API lines send templates",
+        ));
+    }
+    let Some(text) = input.text else {
+        return Err(ApiError::invalid("text", "is required"));
+    };
+    let msg = st.app.lines.send_text(&who, &id, &input.to, &text).await?;
     Ok((StatusCode::ACCEPTED, ApiJson(message_json(&msg))))
 }
 
@@ -537,6 +665,7 @@ mod tests {
         let line = LineOut {
             id: String::new(),
             object: String::new(),
+            kind: String::new(),
             status: String::new(),
             calling_enabled: false,
             allow_calling: false,

@@ -5,6 +5,7 @@ pub(crate) mod billing;
 pub(crate) mod connect;
 pub(crate) mod keys;
 pub(crate) mod lines;
+pub(crate) mod meta;
 pub(crate) mod sandbox;
 pub(crate) mod system;
 pub(crate) mod webhooks;
@@ -140,6 +141,7 @@ pub fn router(state: AppState) -> Router {
         .route("/connect/{token}/events", get(connect::events))
         .route("/connect/{token}/calling", post(connect::set_calling))
         .route("/connect/{token}/pair_code", post(connect::pair_code))
+        .route("/meta/webhooks", get(meta::verify).post(meta::receive))
         .merge(authed)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -445,10 +445,12 @@ pub async fn inbound(
     validate_e164("from", &input.from).map_err(|e| ApiError::invalid(e.param, e.message))?;
     let kind = match input.kind.as_deref() {
         None => MessageKind::Text,
-        Some(k) => MessageKind::from_db(k).ok_or_else(|| {
-            let kinds: Vec<&str> = MessageKind::ALL.iter().map(|k| k.as_str()).collect();
-            ApiError::invalid("type", format!("must be one of {}", kinds.join(", ")))
-        })?,
+        Some(k) => MessageKind::from_db(k)
+            .filter(|k| MessageKind::INBOUND.contains(k))
+            .ok_or_else(|| {
+                let kinds: Vec<&str> = MessageKind::INBOUND.iter().map(|k| k.as_str()).collect();
+                ApiError::invalid("type", format!("must be one of {}", kinds.join(", ")))
+            })?,
     };
     // A text message needs its text; a caption is optional, but not blank or oversized.
     let text = match input.text {

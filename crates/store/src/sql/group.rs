@@ -57,7 +57,10 @@ enum Write {
 /// Whether a batch may join a group: one that changes no line and no money cannot be refused
 /// by a [`Conflict`](crate::Conflict), so it never has to be undone alone.
 pub(crate) fn can_join(batch: &Batch) -> bool {
-    batch.insert_line.is_none() && batch.update_line.is_none() && batch.billing_account.is_none()
+    batch.insert_line.is_none()
+        && batch.update_line.is_none()
+        && batch.billing_account.is_none()
+        && batch.meta.is_none()
 }
 
 /// Where a write's outcome goes.

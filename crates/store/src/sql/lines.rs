@@ -10,7 +10,7 @@ use wagate_domain::billing::ledger::{LedgerAccount, TxnType};
 use wagate_domain::billing::plan::Plan;
 use wagate_domain::ids::{AccountId, JobId, LineId, MessageId, TransactionId};
 use wagate_domain::jobs::NewJob;
-use wagate_domain::line::{BillingStatus, LineStatus, MessageKind, MessageStatus};
+use wagate_domain::line::{BillingStatus, LineKind, LineStatus, MessageKind, MessageStatus};
 use wagate_domain::money::Micros;
 use wagate_domain::page::{Page, PageRequest};
 use wagate_domain::time::to_micros;
@@ -35,8 +35,9 @@ const LINE_COLS: &str = "id, account_id, version, status, calling_enabled, allow
     trial_ends_at, anchor_at, paid_period, current_period_start, current_period_end, \
     grace_ends_at, link_count, pairing_started_at, disconnected_at, reconnect_attempt, \
     disconnect_notified, sent_day, sent_today, created_at, ready_at, linked_at, released_at, \
-    release_reason, updated_at, blocked_reason, rate_limited_until";
-const MESSAGE_COLS: &str = "id, account_id, line_id, direction, from_number, to_number, body, \
+    release_reason, updated_at, blocked_reason, rate_limited_until, kind";
+pub(crate) const MESSAGE_COLS: &str =
+    "id, account_id, line_id, direction, from_number, to_number, body, \
     status, error, provider_id, created_at, updated_at, kind";
 const BILLING_COLS: &str = "account_id, currency, balance, customer_id, card_id, card_brand, \
     card_last4, card_exp_month, card_exp_year, card_added_at, auto_topup_enabled, \
@@ -99,10 +100,14 @@ fn line(row: &AnyRow) -> StoreResult<LineRecord> {
         updated_at: ts(row, "updated_at")?,
         blocked_reason: opt_text(row, "blocked_reason")?,
         rate_limited_until: opt_ts(row, "rate_limited_until")?,
+        kind: {
+            let kind = text(row, "kind")?;
+            LineKind::from_db(&kind).ok_or_else(|| corrupt("lines.kind", kind))?
+        },
     })
 }
 
-fn message(row: &AnyRow) -> StoreResult<MessageRecord> {
+pub(crate) fn message(row: &AnyRow) -> StoreResult<MessageRecord> {
     let status = text(row, "status")?;
     let direction = match text(row, "direction")?.as_str() {
         "outbound" => Direction::Outbound,
@@ -245,10 +250,10 @@ async fn write_line(conn: &mut AnyConnection, l: &LineRecord, insert: bool) -> S
              current_period_end, grace_ends_at, link_count, pairing_started_at, disconnected_at,
              reconnect_attempt, disconnect_notified, sent_day, sent_today, created_at, ready_at,
              linked_at, released_at, release_reason, updated_at, blocked_reason,
-             rate_limited_until)
+             rate_limited_until, kind)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
              $18, $19, $20, $21, $22, $23, $24, $25, 0, 0, $26, $27, $28, $29, $30, $31, $32,
-             $33)"
+             $33, $34)"
     } else {
         // The daily counters are left alone: only `enqueue_message` moves them, atomically.
         "UPDATE lines SET version = $3 + 1, status = $4, calling_enabled = $5,
@@ -262,7 +267,12 @@ async fn write_line(conn: &mut AnyConnection, l: &LineRecord, insert: bool) -> S
              updated_at = $31, blocked_reason = $32, rate_limited_until = $33
          WHERE id = $1 AND account_id = $2 AND version = $3"
     };
-    let done = bind_line(sqlx::query(sql), l).execute(&mut *conn).await?;
+    let mut query = bind_line(sqlx::query(sql), l);
+    if insert {
+        // The kind is fixed at creation: updates never write it.
+        query = query.bind(l.kind.as_str());
+    }
+    let done = query.execute(&mut *conn).await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -654,6 +664,11 @@ impl SqlStore {
                 }
             }
         }
+        if let Some(meta) = &batch.meta {
+            if let Err(conflict) = super::meta::apply_meta(conn, meta, now).await? {
+                return Ok(Err(conflict));
+            }
+        }
         insert_events(conn, &batch.events, now).await?;
         insert_jobs(conn, &batch.jobs, now).await?;
         if let Some(job) = &batch.finish_job {
@@ -916,6 +931,7 @@ fn bulk_shaped(batches: &[(Batch, Timestamp)]) -> bool {
             && b.start_auto_topup.is_none()
             && (b.wallet_txns.is_empty() && b.line_charge.is_none() || b.billing_account.is_some())
             && b.events.iter().all(|e| e.only_endpoint.is_none())
+            && b.meta.is_none()
     })
 }
 

@@ -1,0 +1,139 @@
+//! Pricing a Cloud API event with the engine of `wagate rate`, its state read from the store
+//! and written back (version-guarded) in the transaction that applies the event.
+
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
+use serde_json::Value;
+use wagate_pricing::jsonl::OutputWriter;
+use wagate_pricing::waba::WabaSettings;
+use wagate_pricing::window::PairState;
+use wagate_pricing::{Currency, Event, EventKind, Instant, Outcome, Phone, StateSlice};
+use wagate_store::{CloudLineRecord, PricingKey, PricingRows, PricingWrite};
+
+use super::CloudService;
+use crate::error::AppResult;
+
+/// One event priced: what the engine said and the state to write with it.
+pub(crate) struct Priced {
+    /// `None` for a user message.
+    pub outcome: Option<Outcome>,
+    /// The outcome as `wagate rate` prints it (without its `id`), for a business message.
+    pub json: Option<Value>,
+    /// The engine's state after the event.
+    pub write: PricingWrite,
+}
+
+impl CloudService {
+    /// Prices `kind` between the line's number and `user` at `at`. `None` when a number is not
+    /// one the engine can read (nothing to price or to remember).
+    pub(crate) async fn price(
+        &self,
+        cloud: &CloudLineRecord,
+        business: &str,
+        user: &str,
+        at: Timestamp,
+        kind: EventKind,
+    ) -> AppResult<Option<Priced>> {
+        let (Some(business), Some(user), Some(at)) = (
+            Phone::parse(business),
+            Phone::parse(user),
+            Instant::from_timestamp(at),
+        ) else {
+            tracing::warn!(line = %cloud.line_id, "a number of a Cloud API event cannot be priced");
+            return Ok(None);
+        };
+        let (event, keys) = {
+            let mut engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+            describe(&mut engine, cloud);
+            let event = Event {
+                at,
+                waba: engine.waba(&cloud.waba_id),
+                business,
+                user,
+                kind,
+            };
+            let Some(keys) = engine.keys(&event) else {
+                return Ok(None);
+            };
+            (event, keys)
+        };
+        let key = PricingKey {
+            business: keys.business.clone(),
+            user: keys.user.clone(),
+            waba: keys.waba.clone(),
+            portfolio: keys.portfolio.clone(),
+            market: keys.market.clone(),
+            month: keys.month,
+        };
+        let read = self.store.pricing_rows(&key).await?;
+        let stored = slice_of(&read, keys.month)?;
+        let mut engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+        // Another event may have described the WABA differently meanwhile.
+        describe(&mut engine, cloud);
+        let event = Event {
+            waba: engine.waba(&cloud.waba_id),
+            ..event
+        };
+        engine.load(&event, &keys, &stored);
+        let outcome = engine.rate(&event);
+        let after = engine.slice(&event, &keys);
+        let json = outcome.as_ref().map(|o| {
+            let mut line = Vec::new();
+            OutputWriter::new(&engine.data().markets).write(&mut line, "", o);
+            let mut value: Value = serde_json::from_slice(&line).unwrap_or(Value::Null);
+            if let Some(map) = value.as_object_mut() {
+                map.remove("id");
+            }
+            value
+        });
+        drop(engine);
+        Ok(Some(Priced {
+            outcome,
+            json,
+            write: PricingWrite {
+                key,
+                read,
+                pair: after
+                    .pair
+                    .map(|p| (p.encode(), p.expires_at().to_timestamp())),
+                utility: after.utility_count,
+                authentication: after.authentication_count,
+                free_used: after.free_service_used,
+            },
+        }))
+    }
+}
+
+/// Describes the line's WABA to the engine (every call: the settings are the line's, and two
+/// lines of one WABA carry the same ones).
+fn describe(engine: &mut wagate_pricing::Engine, cloud: &CloudLineRecord) {
+    let settings = WabaSettings {
+        time_zone: TimeZone::get(&cloud.time_zone).unwrap_or(TimeZone::UTC),
+        currency: Currency::parse(&cloud.currency).unwrap_or(Currency::USD),
+        portfolio: Some(cloud.portfolio_id.clone()),
+    };
+    engine.describe_waba(&cloud.waba_id, settings);
+}
+
+/// The engine's view of stored rows.
+fn slice_of(read: &PricingRows, month: i32) -> AppResult<StateSlice> {
+    let pair = match &read.pair {
+        Some((text, _)) => Some(PairState::decode(text).ok_or_else(|| {
+            crate::error::AppError::Internal(anyhow::anyhow!(
+                "stored pricing state `{text}` does not decode"
+            ))
+        })?),
+        None => None,
+    };
+    let (utility_count, authentication_count) = read.tiers.map_or((0, 0), |(u, a, _)| (u, a));
+    let free_service_used = match read.free {
+        Some((m, used, _)) if m == month => used,
+        _ => 0,
+    };
+    Ok(StateSlice {
+        pair,
+        utility_count,
+        authentication_count,
+        free_service_used,
+    })
+}

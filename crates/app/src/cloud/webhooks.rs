@@ -1,0 +1,365 @@
+//! Meta's webhooks: verified over the raw body, each notification applied once, durably,
+//! before Meta gets its 200 (a failure answers 500 and Meta delivers again later).
+
+use serde_json::{json, Value};
+use wagate_domain::billing::ledger::message_charge;
+use wagate_domain::ids::{MessageId, TransactionId};
+use wagate_domain::line::{LineStatus, MessageKind, MessageStatus};
+use wagate_domain::money::Micros;
+use wagate_meta::webhook::{
+    self, InboundMessage, MessageStatus as MetaStatus, Notification, StatusUpdate,
+};
+use wagate_pricing::{EventKind, Message, Outcome, TemplateCategory};
+use wagate_store::{
+    Batch, CloudLineRecord, Conflict, Direction, LineRecord, MessagePricingRecord, MessageRecord,
+    MetaWrite, NewWalletTxn,
+};
+
+use super::CloudService;
+use crate::error::{AppError, AppResult};
+use crate::lines::view::message_json;
+use crate::webhooks::new_event;
+
+/// How often a notification is re-read and re-applied after a concurrent change.
+const MAX_TRIES: usize = 8;
+
+/// Why a webhook delivery was refused before anything was read from it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookRefused {
+    /// No app secret is configured, so no signature can be checked.
+    #[error("this server has no Meta app secret configured (meta_app_secret)")]
+    NotConfigured,
+    /// `X-Hub-Signature-256` is missing or wrong.
+    #[error("X-Hub-Signature-256 does not match the body")]
+    BadSignature,
+    /// The body is not a Meta webhook.
+    #[error("not a Meta webhook body: {0}")]
+    Malformed(String),
+}
+
+/// What a delivery did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Received {
+    /// Notifications applied now.
+    pub applied: usize,
+    /// Notifications applied before (Meta's retries), or for numbers and messages wagate does
+    /// not know.
+    pub skipped: usize,
+}
+
+/// What applying one notification came to.
+enum Applied {
+    Done,
+    Skipped,
+}
+
+impl CloudService {
+    /// Meta's subscription check: the challenge to echo when the token matches.
+    pub fn verify_subscription<'a>(
+        &self,
+        params: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Option<String> {
+        let token = self.config.verify_token.as_deref()?;
+        webhook::verify_challenge(params, token)
+    }
+
+    /// Checks a delivery's signature, then applies each notification it carries.
+    pub async fn receive(
+        &self,
+        raw: &[u8],
+        signature: Option<&str>,
+    ) -> Result<AppResult<Received>, WebhookRefused> {
+        let secret = self
+            .config
+            .app_secret
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .ok_or(WebhookRefused::NotConfigured)?;
+        if !webhook::verify_signature(secret.as_bytes(), raw, signature) {
+            return Err(WebhookRefused::BadSignature);
+        }
+        let notifications =
+            webhook::parse(raw).map_err(|e| WebhookRefused::Malformed(e.to_string()))?;
+        Ok(self.apply_all(notifications).await)
+    }
+
+    async fn apply_all(&self, notifications: Vec<Notification>) -> AppResult<Received> {
+        let mut received = Received::default();
+        for n in notifications {
+            let applied = match &n {
+                Notification::Message(m) => self.apply_inbound(m).await?,
+                Notification::Status(s) => self.apply_status(s).await?,
+                // Meta's own tier notices: wagate's counters decide its prices.
+                Notification::TierUpdate(_) => Applied::Skipped,
+            };
+            match applied {
+                Applied::Done => received.applied += 1,
+                Applied::Skipped => received.skipped += 1,
+            }
+        }
+        Ok(received)
+    }
+
+    /// The open line of a Meta phone number id, if wagate serves it.
+    async fn line_of(
+        &self,
+        phone_number_id: &str,
+    ) -> AppResult<Option<(LineRecord, CloudLineRecord)>> {
+        let Some(cloud) = self.store.cloud_line_by_number(phone_number_id).await? else {
+            return Ok(None);
+        };
+        let Some(line) = self.store.line_by_id(&cloud.line_id).await? else {
+            return Ok(None);
+        };
+        Ok((line.status != LineStatus::Released).then_some((line, cloud)))
+    }
+
+    /// A user's message: stored and announced (`message.received`), and the customer service
+    /// window (and a free entry point, for an ad's referral) opened in the pricing state.
+    async fn apply_inbound(&self, m: &InboundMessage) -> AppResult<Applied> {
+        let Some((line, cloud)) = self.line_of(&m.phone_number_id).await? else {
+            tracing::info!(number = %m.phone_number_id, "Meta message for a number wagate does not serve");
+            return Ok(Applied::Skipped);
+        };
+        let user = format!("+{}", m.from.trim_start_matches('+'));
+        let business = line.phone_number.clone().unwrap_or_default();
+        for _ in 0..MAX_TRIES {
+            if self.store.inbound_message(&line.id, &m.id).await?.is_some() {
+                return Ok(Applied::Skipped);
+            }
+            let entry = EventKind::UserMessage {
+                entry_point: m.referral.is_some(),
+            };
+            let priced = self
+                .price(&cloud, &business, &user, m.timestamp, entry)
+                .await?;
+            let now = self.clock.now();
+            let kind = MessageKind::from_db(&m.kind)
+                .filter(|k| MessageKind::INBOUND.contains(k))
+                .unwrap_or(MessageKind::Text);
+            let record = MessageRecord {
+                id: MessageId::generate(),
+                account_id: line.account_id.clone(),
+                line_id: line.id.clone(),
+                direction: Direction::Inbound,
+                kind,
+                from: Some(user.clone()),
+                to: line.phone_number.clone(),
+                text: m.text.clone().unwrap_or_default(),
+                status: MessageStatus::Received,
+                error: None,
+                provider_id: Some(m.id.clone()),
+                created_at: now,
+                updated_at: now,
+            };
+            let mut data = json!({ "message": message_json(&record) });
+            if let (Some(referral), Some(map)) = (&m.referral, data.as_object_mut()) {
+                map.insert(
+                    "referral".into(),
+                    serde_json::to_value(referral).unwrap_or(Value::Null),
+                );
+            }
+            let batch = Batch {
+                events: vec![new_event(
+                    &line.account_id,
+                    "message.received",
+                    Some(line.id.as_str()),
+                    data,
+                    now,
+                )],
+                insert_messages: vec![record],
+                meta: Some(Box::new(MetaWrite {
+                    delivery_key: Some(format!("message:{}", m.id)),
+                    pricing: priced.map(|p| p.write),
+                    ..MetaWrite::default()
+                })),
+                ..Batch::default()
+            };
+            match self.store.commit(batch, now).await? {
+                Ok(()) => return Ok(Applied::Done),
+                Err(Conflict::AlreadyApplied) => return Ok(Applied::Skipped),
+                Err(conflict) => tracing::debug!(%conflict, "re-applying a Meta message"),
+            }
+        }
+        Err(AppError::Internal(anyhow::anyhow!(
+            "Meta message {} kept conflicting",
+            m.id
+        )))
+    }
+
+    /// A status of a message a cloud line sent: the message moves (never backwards: Meta sends
+    /// statuses out of order), and the first of `delivered` / `read` prices it and debits the
+    /// wallet, once.
+    async fn apply_status(&self, s: &StatusUpdate) -> AppResult<Applied> {
+        let Some((line, cloud)) = self.line_of(&s.phone_number_id).await? else {
+            return Ok(Applied::Skipped);
+        };
+        let target = match s.status {
+            MetaStatus::Sent => MessageStatus::Sent,
+            MetaStatus::Delivered => MessageStatus::Delivered,
+            MetaStatus::Read => MessageStatus::Read,
+            MetaStatus::Failed => MessageStatus::Failed,
+        };
+        let mut unpaid = false;
+        for _ in 0..MAX_TRIES {
+            let Some(mut m) = self.store.outbound_by_provider_id(&line.id, &s.id).await? else {
+                tracing::info!(wamid = %s.id, "Meta status for a message wagate did not send");
+                return Ok(Applied::Skipped);
+            };
+            let now = self.clock.now();
+            let mut batch = Batch::default();
+            let mut meta = MetaWrite {
+                delivery_key: Some(format!("status:{}:{}", s.id, s.status.as_str())),
+                ..MetaWrite::default()
+            };
+            let mut pricing_json = None;
+            let reached = matches!(s.status, MetaStatus::Delivered | MetaStatus::Read);
+            if reached && self.store.message_pricing(&m.id).await?.is_none() {
+                if let Some((record, write, txn, json)) =
+                    self.charge(&line, &cloud, &m, s, unpaid).await?
+                {
+                    if let Some(txn) = txn {
+                        batch.billing_account = Some(line.account_id.clone());
+                        batch.wallet_txns.push(txn);
+                    }
+                    meta.pricing = Some(write);
+                    meta.message_pricing = Some(record);
+                    pricing_json = Some(json);
+                }
+            }
+            if m.status.advances_to(target) {
+                let error = s
+                    .errors
+                    .first()
+                    .map(|e| format!("meta_{}: {}", e.code, e.title));
+                let (update, _) = self.lines.move_message(&mut m, target, error, None, now);
+                batch.update_messages.push(update);
+                batch.messages_must_move = true;
+                let mut data = json!({ "message": message_json(&m) });
+                if let (Some(p), Some(map)) = (&pricing_json, data.as_object_mut()) {
+                    map.insert("pricing".into(), p.clone());
+                }
+                batch.events.push(new_event(
+                    &line.account_id,
+                    "message.status",
+                    Some(line.id.as_str()),
+                    data,
+                    now,
+                ));
+            }
+            batch.meta = Some(Box::new(meta));
+            match self.store.commit(batch, now).await? {
+                Ok(()) => return Ok(Applied::Done),
+                Err(Conflict::AlreadyApplied) => return Ok(Applied::Skipped),
+                Err(Conflict::InsufficientBalance) => {
+                    // Meta charges for a delivered message whatever the wallet holds: the
+                    // charge is recorded unpaid rather than lost (the send-time check makes
+                    // this rare: concurrent sends, or a price that changed before delivery).
+                    tracing::warn!(message = %m.id, "the wallet cannot cover a delivered message's Meta charge; recorded unpaid");
+                    unpaid = true;
+                }
+                Err(conflict) => tracing::debug!(%conflict, "re-applying a Meta status"),
+            }
+        }
+        Err(AppError::Internal(anyhow::anyhow!(
+            "Meta status {} {} kept conflicting",
+            s.id,
+            s.status.as_str()
+        )))
+    }
+
+    /// Prices a delivered message: its record, the state write, the wallet debit (unless
+    /// `unpaid`) and our pricing object.
+    async fn charge(
+        &self,
+        line: &LineRecord,
+        cloud: &CloudLineRecord,
+        m: &MessageRecord,
+        s: &StatusUpdate,
+        unpaid: bool,
+    ) -> AppResult<
+        Option<(
+            MessagePricingRecord,
+            wagate_store::PricingWrite,
+            Option<NewWalletTxn>,
+            Value,
+        )>,
+    > {
+        let sent = self.store.cloud_message(&m.id).await?;
+        let message = match sent.as_ref().and_then(|c| c.category.as_deref()) {
+            Some(category) => match TemplateCategory::parse(category) {
+                Some(c) => Message::Template(c),
+                None => Message::NonTemplate,
+            },
+            None => Message::NonTemplate,
+        };
+        let business = line.phone_number.clone().unwrap_or_default();
+        let user = m.to.clone().unwrap_or_default();
+        let Some(priced) = self
+            .price(
+                cloud,
+                &business,
+                &user,
+                s.timestamp,
+                EventKind::BusinessMessage(message),
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let (amount, currency) = match priced.outcome {
+            Some(Outcome::Priced(p)) => (Micros(p.charge().0), p.currency.as_str().to_string()),
+            _ => {
+                // Meta delivered what our window state says it would refuse: nothing to
+                // charge by our rules; reconciliation shows Meta's view beside ours.
+                tracing::warn!(message = %m.id, "Meta delivered a message priced outside the window");
+                (Micros(0), cloud.currency.clone())
+            }
+        };
+        let mut ours = priced.json.unwrap_or(Value::Null);
+        if let Some(map) = ours.as_object_mut() {
+            map.insert("amount".into(), json!(decimal(amount)));
+        }
+        let txn = if amount.0 > 0 && !unpaid {
+            Some(NewWalletTxn {
+                id: TransactionId::generate(),
+                posting: message_charge(&line.account_id, amount)
+                    .map_err(|e| AppError::Internal(e.into()))?,
+                line_id: Some(line.id.clone()),
+                payment_id: None,
+                reverses: None,
+                description: format!(
+                    "Meta {} charge for message {} ({})",
+                    ours["category"].as_str().unwrap_or("message"),
+                    m.id,
+                    ours["market"].as_str().unwrap_or("unknown market"),
+                ),
+            })
+        } else {
+            None
+        };
+        let record = MessagePricingRecord {
+            message_id: m.id.clone(),
+            account_id: line.account_id.clone(),
+            line_id: line.id.clone(),
+            waba_id: cloud.waba_id.clone(),
+            delivered_at: s.timestamp,
+            ours: ours.to_string(),
+            amount,
+            currency,
+            transaction_id: txn.as_ref().map(|t| t.id.clone()),
+            meta: s
+                .pricing
+                .as_ref()
+                .and_then(|p| serde_json::to_string(p).ok()),
+        };
+        Ok(Some((record, priced.write, txn, ours)))
+    }
+}
+
+/// An exact decimal of micro-units, as `wagate rate` prints amounts (at least two places).
+fn decimal(amount: Micros) -> String {
+    let mut out = Vec::new();
+    wagate_pricing::Micros(amount.0).write_to(&mut out);
+    String::from_utf8(out).unwrap_or_default()
+}

@@ -1,0 +1,453 @@
+//! [`MetaStore`] and the Meta part of a batch's commit.
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use sqlx::any::AnyRow;
+use sqlx::AnyConnection;
+use wagate_domain::ids::{AccountId, LineId, MessageId};
+use wagate_domain::money::Micros;
+use wagate_domain::time::to_micros;
+
+use super::lines::MESSAGE_COLS;
+use super::{id, int, opt_text, opt_ts, text, ts, SqlStore};
+use crate::{
+    CloudLineRecord, CloudMessageRecord, Conflict, MessagePricingRecord, MessageRecord, MetaStore,
+    MetaWrite, PricingKey, PricingRows, PricingWrite, StoreResult,
+};
+
+const CLOUD_COLS: &str = "line_id, account_id, phone_number_id, waba_id, portfolio_id, \
+    time_zone, currency, access_token, released_at";
+const PRICING_COLS: &str = "message_id, account_id, line_id, waba_id, delivered_at, ours, \
+    amount, currency, transaction_id, meta";
+
+fn cloud_line(row: &AnyRow) -> StoreResult<CloudLineRecord> {
+    Ok(CloudLineRecord {
+        line_id: id(row, "line_id")?,
+        account_id: id(row, "account_id")?,
+        phone_number_id: text(row, "phone_number_id")?,
+        waba_id: text(row, "waba_id")?,
+        portfolio_id: text(row, "portfolio_id")?,
+        time_zone: text(row, "time_zone")?,
+        currency: text(row, "currency")?,
+        access_token: text(row, "access_token")?,
+        released_at: opt_ts(row, "released_at")?,
+    })
+}
+
+fn message_pricing(row: &AnyRow) -> StoreResult<MessagePricingRecord> {
+    Ok(MessagePricingRecord {
+        message_id: id(row, "message_id")?,
+        account_id: id(row, "account_id")?,
+        line_id: id(row, "line_id")?,
+        waba_id: text(row, "waba_id")?,
+        delivered_at: ts(row, "delivered_at")?,
+        ours: text(row, "ours")?,
+        amount: Micros(int(row, "amount")?),
+        currency: text(row, "currency")?,
+        transaction_id: opt_text(row, "transaction_id")?
+            .map(|t| t.try_into())
+            .transpose()
+            .map_err(|e| crate::error::corrupt("message_pricing.transaction_id", e))?,
+        meta: opt_text(row, "meta")?,
+    })
+}
+
+/// Counts are stored as BIGINT; a negative one can only come from a corrupt row.
+fn unsigned(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+/// Applies the Meta part of a batch inside its transaction: first the delivery key (so a
+/// retried notification stops here), then the pricing state under the versions read, then the
+/// message's cost.
+pub(crate) async fn apply_meta(
+    conn: &mut AnyConnection,
+    meta: &MetaWrite,
+    now: Timestamp,
+) -> StoreResult<Result<(), Conflict>> {
+    if let Some(key) = &meta.delivery_key {
+        let done = sqlx::query(
+            "INSERT INTO meta_deliveries (dedupe_key, received_at) VALUES ($1, $2)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(key)
+        .bind(to_micros(now))
+        .execute(&mut *conn)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(Err(Conflict::AlreadyApplied));
+        }
+    }
+    if let Some(c) = &meta.insert_cloud_line {
+        sqlx::query(&format!(
+            "INSERT INTO cloud_lines ({CLOUD_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        ))
+        .bind(c.line_id.as_str())
+        .bind(c.account_id.as_str())
+        .bind(&c.phone_number_id)
+        .bind(&c.waba_id)
+        .bind(&c.portfolio_id)
+        .bind(&c.time_zone)
+        .bind(&c.currency)
+        .bind(&c.access_token)
+        .bind(c.released_at.map(to_micros))
+        .execute(&mut *conn)
+        .await?;
+    }
+    if let Some(line) = &meta.release_cloud_line {
+        sqlx::query(
+            "UPDATE cloud_lines SET released_at = $2 WHERE line_id = $1 AND released_at IS NULL",
+        )
+        .bind(line.as_str())
+        .bind(to_micros(now))
+        .execute(&mut *conn)
+        .await?;
+    }
+    if let Some(m) = &meta.insert_cloud_message {
+        sqlx::query(
+            "INSERT INTO cloud_messages (message_id, line_id, template_name, template_language,
+                 category)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(m.message_id.as_str())
+        .bind(m.line_id.as_str())
+        .bind(m.template_name.as_deref())
+        .bind(m.template_language.as_deref())
+        .bind(m.category.as_deref())
+        .execute(&mut *conn)
+        .await?;
+    }
+    if let Some(p) = &meta.pricing {
+        if !write_pricing(conn, p).await? {
+            return Ok(Err(Conflict::PricingChanged));
+        }
+    }
+    if let Some(m) = &meta.message_pricing {
+        let done = sqlx::query(&format!(
+            "INSERT INTO message_pricing ({PRICING_COLS})
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING"
+        ))
+        .bind(m.message_id.as_str())
+        .bind(m.account_id.as_str())
+        .bind(m.line_id.as_str())
+        .bind(&m.waba_id)
+        .bind(to_micros(m.delivered_at))
+        .bind(&m.ours)
+        .bind(m.amount.0)
+        .bind(&m.currency)
+        .bind(m.transaction_id.as_ref().map(|t| t.as_str()))
+        .bind(m.meta.as_deref())
+        .execute(&mut *conn)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(Err(Conflict::AlreadyPriced));
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// Writes one event's pricing state; false when a row is not at the version read (another
+/// server priced an event of the same pair, portfolio month or WABA meanwhile).
+async fn write_pricing(conn: &mut AnyConnection, p: &PricingWrite) -> StoreResult<bool> {
+    let k = &p.key;
+    // The pair: insert (none was read), update under its version, or delete.
+    let pair_ok = match (&p.read.pair, &p.pair) {
+        (None, None) => true,
+        (None, Some((state, expires))) => {
+            sqlx::query(
+                "INSERT INTO pricing_pairs (business, user_number, state, expires_at, version)
+                 VALUES ($1, $2, $3, $4, 1) ON CONFLICT DO NOTHING",
+            )
+            .bind(&k.business)
+            .bind(&k.user)
+            .bind(state)
+            .bind(to_micros(*expires))
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+                == 1
+        }
+        (Some((_, version)), Some((state, expires))) => {
+            sqlx::query(
+                "UPDATE pricing_pairs SET state = $3, expires_at = $4, version = version + 1
+                 WHERE business = $1 AND user_number = $2 AND version = $5",
+            )
+            .bind(&k.business)
+            .bind(&k.user)
+            .bind(state)
+            .bind(to_micros(*expires))
+            .bind(version)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+                == 1
+        }
+        (Some((_, version)), None) => {
+            sqlx::query(
+                "DELETE FROM pricing_pairs WHERE business = $1 AND user_number = $2
+                     AND version = $3",
+            )
+            .bind(&k.business)
+            .bind(&k.user)
+            .bind(version)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+                == 1
+        }
+    };
+    if !pair_ok {
+        return Ok(false);
+    }
+    let utility = i64::try_from(p.utility).unwrap_or(i64::MAX);
+    let authentication = i64::try_from(p.authentication).unwrap_or(i64::MAX);
+    let tiers_ok = match p.read.tiers {
+        None => {
+            sqlx::query(
+                "INSERT INTO pricing_tiers (portfolio, market, month, utility, authentication,
+                     version)
+                 VALUES ($1, $2, $3, $4, $5, 1) ON CONFLICT DO NOTHING",
+            )
+            .bind(&k.portfolio)
+            .bind(&k.market)
+            .bind(i64::from(k.month))
+            .bind(utility)
+            .bind(authentication)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+                == 1
+        }
+        Some((u, a, version)) if (u, a) == (p.utility, p.authentication) => {
+            // Unchanged: still checked, so a concurrent change is noticed.
+            version_is(conn, "pricing_tiers", k, version).await?
+        }
+        Some((_, _, version)) => {
+            sqlx::query(
+                "UPDATE pricing_tiers SET utility = $4, authentication = $5,
+                     version = version + 1
+                 WHERE portfolio = $1 AND market = $2 AND month = $3 AND version = $6",
+            )
+            .bind(&k.portfolio)
+            .bind(&k.market)
+            .bind(i64::from(k.month))
+            .bind(utility)
+            .bind(authentication)
+            .bind(version)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+                == 1
+        }
+    };
+    if !tiers_ok {
+        return Ok(false);
+    }
+    let free_ok = match p.read.free {
+        None => {
+            sqlx::query(
+                "INSERT INTO pricing_free_tiers (waba, month, used, version)
+                 VALUES ($1, $2, $3, 1) ON CONFLICT DO NOTHING",
+            )
+            .bind(&k.waba)
+            .bind(i64::from(k.month))
+            .bind(i64::from(p.free_used))
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+                == 1
+        }
+        Some((month, used, version)) if month == k.month && used == p.free_used => {
+            version_is(conn, "pricing_free_tiers", k, version).await?
+        }
+        Some((_, _, version)) => {
+            sqlx::query(
+                "UPDATE pricing_free_tiers SET month = $2, used = $3, version = version + 1
+                 WHERE waba = $1 AND version = $4",
+            )
+            .bind(&k.waba)
+            .bind(i64::from(k.month))
+            .bind(i64::from(p.free_used))
+            .bind(version)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+                == 1
+        }
+    };
+    Ok(free_ok)
+}
+
+/// True when the row of `table` for `key` is still at `version`.
+async fn version_is(
+    conn: &mut AnyConnection,
+    table: &'static str,
+    k: &PricingKey,
+    version: i64,
+) -> StoreResult<bool> {
+    let row = match table {
+        "pricing_tiers" => {
+            sqlx::query(
+                "SELECT version FROM pricing_tiers
+                 WHERE portfolio = $1 AND market = $2 AND month = $3",
+            )
+            .bind(&k.portfolio)
+            .bind(&k.market)
+            .bind(i64::from(k.month))
+            .fetch_optional(&mut *conn)
+            .await?
+        }
+        _ => {
+            sqlx::query("SELECT version FROM pricing_free_tiers WHERE waba = $1")
+                .bind(&k.waba)
+                .fetch_optional(&mut *conn)
+                .await?
+        }
+    };
+    Ok(match row {
+        Some(row) => int(&row, "version")? == version,
+        None => false,
+    })
+}
+
+#[async_trait]
+impl MetaStore for SqlStore {
+    async fn cloud_line(&self, line: &LineId) -> StoreResult<Option<CloudLineRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {CLOUD_COLS} FROM cloud_lines WHERE line_id = $1"
+        ))
+        .bind(line.as_str())
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(cloud_line).transpose()
+    }
+
+    async fn cloud_line_by_number(
+        &self,
+        phone_number_id: &str,
+    ) -> StoreResult<Option<CloudLineRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {CLOUD_COLS} FROM cloud_lines
+             WHERE phone_number_id = $1 AND released_at IS NULL"
+        ))
+        .bind(phone_number_id)
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(cloud_line).transpose()
+    }
+
+    async fn pricing_rows(&self, k: &PricingKey) -> StoreResult<PricingRows> {
+        let pair = sqlx::query(
+            "SELECT state, version FROM pricing_pairs WHERE business = $1 AND user_number = $2",
+        )
+        .bind(&k.business)
+        .bind(&k.user)
+        .fetch_optional(&self.read)
+        .await?;
+        let tiers = sqlx::query(
+            "SELECT utility, authentication, version FROM pricing_tiers
+             WHERE portfolio = $1 AND market = $2 AND month = $3",
+        )
+        .bind(&k.portfolio)
+        .bind(&k.market)
+        .bind(i64::from(k.month))
+        .fetch_optional(&self.read)
+        .await?;
+        let free =
+            sqlx::query("SELECT month, used, version FROM pricing_free_tiers WHERE waba = $1")
+                .bind(&k.waba)
+                .fetch_optional(&self.read)
+                .await?;
+        Ok(PricingRows {
+            pair: pair
+                .map(|r| Ok::<_, crate::StoreError>((text(&r, "state")?, int(&r, "version")?)))
+                .transpose()?,
+            tiers: tiers
+                .map(|r| {
+                    Ok::<_, crate::StoreError>((
+                        unsigned(int(&r, "utility")?),
+                        unsigned(int(&r, "authentication")?),
+                        int(&r, "version")?,
+                    ))
+                })
+                .transpose()?,
+            free: free
+                .map(|r| {
+                    Ok::<_, crate::StoreError>((
+                        i32::try_from(int(&r, "month")?).unwrap_or(0),
+                        u32::try_from(int(&r, "used")?).unwrap_or(0),
+                        int(&r, "version")?,
+                    ))
+                })
+                .transpose()?,
+        })
+    }
+
+    async fn outbound_by_provider_id(
+        &self,
+        line: &LineId,
+        provider_id: &str,
+    ) -> StoreResult<Option<MessageRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLS} FROM messages
+             WHERE provider_id = $1 AND line_id = $2 AND direction = 'outbound'"
+        ))
+        .bind(provider_id)
+        .bind(line.as_str())
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(super::lines::message).transpose()
+    }
+
+    async fn cloud_message(&self, message: &MessageId) -> StoreResult<Option<CloudMessageRecord>> {
+        let row = sqlx::query(
+            "SELECT message_id, line_id, template_name, template_language, category
+             FROM cloud_messages WHERE message_id = $1",
+        )
+        .bind(message.as_str())
+        .fetch_optional(&self.read)
+        .await?;
+        row.map(|r| {
+            Ok(CloudMessageRecord {
+                message_id: id(&r, "message_id")?,
+                line_id: id(&r, "line_id")?,
+                template_name: opt_text(&r, "template_name")?,
+                template_language: opt_text(&r, "template_language")?,
+                category: opt_text(&r, "category")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn message_pricing(
+        &self,
+        message: &MessageId,
+    ) -> StoreResult<Option<MessagePricingRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {PRICING_COLS} FROM message_pricing WHERE message_id = $1"
+        ))
+        .bind(message.as_str())
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(message_pricing).transpose()
+    }
+
+    async fn priced_messages(
+        &self,
+        account: &AccountId,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> StoreResult<Vec<MessagePricingRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PRICING_COLS} FROM message_pricing
+             WHERE account_id = $1 AND delivered_at >= $2 AND delivered_at < $3
+             ORDER BY delivered_at, message_id"
+        ))
+        .bind(account.as_str())
+        .bind(to_micros(start))
+        .bind(to_micros(end))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(message_pricing).collect()
+    }
+}

@@ -1,0 +1,152 @@
+//! The Meta part of the storage contract, on SQLite and PostgreSQL: a Meta notification applies
+//! once, pricing state is written only under the versions read, a message is priced once.
+
+use jiff::Timestamp;
+use wagate_domain::ids::{LineId, MessageId};
+use wagate_domain::money::Micros;
+use wagate_store::{
+    testing, Batch, Conflict, LineStore, MessagePricingRecord, MetaStore, MetaWrite, PricingKey,
+    PricingRows, PricingWrite, SqlStore,
+};
+
+fn t(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+async fn sqlite() -> (SqlStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    (SqlStore::open_sqlite_dir(dir.path()).await.unwrap(), dir)
+}
+
+async fn postgres() -> SqlStore {
+    let url = testing::fresh_postgres_database().await.unwrap();
+    SqlStore::open(&url, Default::default()).await.unwrap()
+}
+
+fn key() -> PricingKey {
+    PricingKey {
+        business: "+15550001".into(),
+        user: "+919800000001".into(),
+        waba: "waba1".into(),
+        portfolio: "acme".into(),
+        market: "India".into(),
+        month: 2026 * 12 + 9,
+    }
+}
+
+fn meta(write: MetaWrite) -> Batch {
+    Batch {
+        meta: Some(Box::new(write)),
+        ..Batch::default()
+    }
+}
+
+fn pricing(read: PricingRows, state: Option<&str>, utility: u64, free_used: u32) -> MetaWrite {
+    MetaWrite {
+        pricing: Some(PricingWrite {
+            key: key(),
+            read,
+            pair: state.map(|s| (s.to_string(), t("2026-10-02T00:00:00Z"))),
+            utility,
+            authentication: 0,
+            free_used,
+        }),
+        ..MetaWrite::default()
+    }
+}
+
+async fn meta_writes(store: SqlStore) {
+    let now = t("2026-10-01T12:00:00Z");
+    // A notification applies once.
+    let once = || {
+        meta(MetaWrite {
+            delivery_key: Some("status:wamid.1:delivered".into()),
+            ..MetaWrite::default()
+        })
+    };
+    assert_eq!(store.commit(once(), now).await.unwrap(), Ok(()));
+    assert_eq!(
+        store.commit(once(), now).await.unwrap(),
+        Err(Conflict::AlreadyApplied)
+    );
+
+    // Pricing state: created from nothing, then only under the versions read.
+    let empty = store.pricing_rows(&key()).await.unwrap();
+    assert_eq!(empty, PricingRows::default());
+    let first = pricing(empty.clone(), Some("1 2 3 4 5 6 7 0"), 1, 0);
+    assert_eq!(store.commit(meta(first), now).await.unwrap(), Ok(()));
+    let stale = pricing(empty, Some("9 9 9 9 9 9 9 0"), 5, 0);
+    assert_eq!(
+        store.commit(meta(stale), now).await.unwrap(),
+        Err(Conflict::PricingChanged)
+    );
+    let read = store.pricing_rows(&key()).await.unwrap();
+    assert_eq!(read.pair, Some(("1 2 3 4 5 6 7 0".into(), 1)));
+    assert_eq!(read.tiers, Some((1, 0, 1)));
+    assert_eq!(read.free, Some((2026 * 12 + 9, 0, 1)));
+    // Unchanged counters are still checked: a concurrent change is a conflict.
+    let second = pricing(read.clone(), None, 1, 0);
+    assert_eq!(store.commit(meta(second), now).await.unwrap(), Ok(()));
+    let again = pricing(read, None, 2, 0);
+    assert_eq!(
+        store.commit(meta(again), now).await.unwrap(),
+        Err(Conflict::PricingChanged)
+    );
+    let read = store.pricing_rows(&key()).await.unwrap();
+    assert_eq!(read.pair, None, "an expired pair is deleted");
+    assert_eq!(read.tiers, Some((1, 0, 1)));
+
+    // A message is priced once; a failed batch writes nothing of it.
+    let priced = |amount: i64| MessagePricingRecord {
+        message_id: MessageId::try_from("msg_0000000000000000000001".to_string()).unwrap(),
+        account_id: wagate_domain::ids::AccountId::try_from(
+            "acct_0000000000000000000001".to_string(),
+        )
+        .unwrap(),
+        line_id: LineId::try_from("line_0000000000000000000001".to_string()).unwrap(),
+        waba_id: "waba1".into(),
+        delivered_at: now,
+        ours: "{}".into(),
+        amount: Micros(amount),
+        currency: "USD".into(),
+        transaction_id: None,
+        meta: None,
+    };
+    let charge = |amount| {
+        meta(MetaWrite {
+            message_pricing: Some(priced(amount)),
+            ..MetaWrite::default()
+        })
+    };
+    assert_eq!(store.commit(charge(11_800), now).await.unwrap(), Ok(()));
+    assert_eq!(
+        store.commit(charge(99), now).await.unwrap(),
+        Err(Conflict::AlreadyPriced)
+    );
+    let stored = store
+        .message_pricing(&priced(0).message_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.amount, Micros(11_800));
+    let listed = store
+        .priced_messages(
+            &priced(0).account_id,
+            t("2026-10-01T00:00:00Z"),
+            t("2026-11-01T00:00:00Z"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed, vec![stored]);
+}
+
+#[tokio::test]
+async fn meta_writes_sqlite() {
+    let (store, _dir) = sqlite().await;
+    meta_writes(store).await;
+}
+
+#[tokio::test]
+async fn meta_writes_postgres() {
+    meta_writes(postgres().await).await;
+}
