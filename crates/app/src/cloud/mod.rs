@@ -25,7 +25,7 @@ use crate::accounts::Principal;
 use crate::error::{AppError, AppResult, RuleError};
 use crate::lines::LineService;
 
-pub use send::{CloudSend, TemplateRef};
+pub use send::{CloudSend, TemplateRef, MAX_LANGUAGE_LEN, MAX_TEMPLATE_NAME, TEMPLATE_CATEGORIES};
 pub use webhooks::{Received, WebhookRefused};
 
 /// Seals a cloud line's access token for the database and opens it again (the binary gives
@@ -100,10 +100,12 @@ pub struct CloudService {
 /// Lines whose kind is remembered; beyond it the memory starts over.
 const MAX_REMEMBERED_KINDS: usize = 100_000;
 
-/// Longest id or token accepted from the caller (Meta's ids are ~16 digits, tokens ~200–500
-/// characters).
-const MAX_ID_LEN: usize = 64;
-const MAX_TOKEN_LEN: usize = 2048;
+/// Longest Meta id accepted (Meta's ids are ~16 digits).
+pub const MAX_ID_LEN: usize = 64;
+/// Longest access token accepted (Meta's are ~200–500 characters).
+pub const MAX_TOKEN_LEN: usize = 2048;
+/// The only currency a cloud line bills in: Meta's charges come from the USD wallet.
+pub const CURRENCY: &str = "USD";
 
 impl CloudService {
     /// The service over `store`, pricing with the built-in rate cards.
@@ -168,7 +170,7 @@ impl CloudService {
             ));
         }
         let currency = req.currency.clone().unwrap_or_else(|| "USD".into());
-        if currency != "USD" {
+        if currency != CURRENCY {
             return Err(AppError::invalid(
                 "cloud.currency",
                 "only USD is supported: Meta's charges are debited from the USD wallet",

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 use wagate_domain::ids::MessageId;
-use wagate_domain::line::{validate_e164, LineStatus, MessageKind, MessageStatus};
+use wagate_domain::line::{validate_e164, validate_text, LineStatus, MessageKind, MessageStatus};
 use wagate_domain::money::Micros;
 use wagate_meta::graph::Outbound;
 use wagate_pricing::{EventKind, Message, Outcome, TemplateCategory};
@@ -14,10 +14,12 @@ use super::{graph_error, CloudService};
 use crate::accounts::Principal;
 use crate::error::{AppError, AppResult, RuleError};
 
-/// The longest text Meta accepts.
-pub const MAX_TEXT_CHARS: usize = 4096;
 /// The longest template name Meta accepts.
 pub const MAX_TEMPLATE_NAME: usize = 512;
+/// The longest template language code accepted (`en_US`, `zh_HK`; a margin over Meta's).
+pub const MAX_LANGUAGE_LEN: usize = 15;
+/// The template categories Meta approves (each is priced differently).
+pub const TEMPLATE_CATEGORIES: [&str; 3] = ["marketing", "utility", "authentication"];
 
 /// An approved template to send.
 #[derive(Debug, Clone)]
@@ -58,12 +60,7 @@ impl CloudService {
         validate_e164("to", &req.to).map_err(|e| AppError::invalid(e.param, e.message))?;
         let (message, outbound, kind, text) = match (&req.text, &req.template) {
             (Some(text), None) => {
-                if text.is_empty() || text.chars().count() > MAX_TEXT_CHARS {
-                    return Err(AppError::invalid(
-                        "text",
-                        format!("must be 1–{MAX_TEXT_CHARS} characters"),
-                    ));
-                }
+                validate_text(text).map_err(|e| AppError::invalid(e.param, e.message))?;
                 (
                     Message::NonTemplate,
                     Outbound::text(&req.to, text),
@@ -85,7 +82,7 @@ impl CloudService {
                     ));
                 }
                 if t.language.is_empty()
-                    || t.language.len() > 15
+                    || t.language.len() > MAX_LANGUAGE_LEN
                     || !t
                         .language
                         .bytes()

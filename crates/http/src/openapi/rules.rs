@@ -7,6 +7,9 @@
 
 use serde_json::{json, Value};
 use wagate_app::billing::wallet::{TOPUP_MAX, TOPUP_MIN};
+use wagate_app::cloud::{
+    CURRENCY, MAX_ID_LEN, MAX_LANGUAGE_LEN, MAX_TEMPLATE_NAME, MAX_TOKEN_LEN, TEMPLATE_CATEGORIES,
+};
 use wagate_app::webhooks::EVENT_TYPES;
 use wagate_domain::line::{
     E164_MAX_DIGITS, E164_MIN_DIGITS, LABEL_MAX_CHARS, METADATA_MAX_KEYS, METADATA_MAX_KEY_CHARS,
@@ -141,6 +144,7 @@ fn rules() -> Vec<Rule> {
     event_types.extend(EVENT_TYPES);
     let events = json!({"minItems": 1, "items": {"type": "string", "enum": event_types}});
     let description = json!({"maxLength": ENDPOINT_DESCRIPTION_MAX_CHARS});
+    let meta_id = json!({"pattern": format!("^[0-9]{{1,{MAX_ID_LEN}}}$")});
     let label = json!({"maxLength": LABEL_MAX_CHARS});
     let mut create_metadata = metadata(json!({
         "type": "string",
@@ -171,6 +175,62 @@ fn rules() -> Vec<Rule> {
         ),
         rule("/components/schemas/SendIn/properties/to", e164.clone()),
         rule("/components/schemas/SendIn/properties/text", text.clone()),
+        // Either a text or a template.
+        rule(
+            "/components/schemas/SendIn",
+            json!({"oneOf": [
+                {"required": ["text"], "properties": {"text": {"type": "string"}, "template": {"type": "null"}}},
+                {"required": ["template"], "properties": {"template": {"type": "object"}, "text": {"type": "null"}}},
+            ]}),
+        ),
+        rule(
+            "/components/schemas/TemplateIn/properties/name",
+            json!({"pattern": format!("^[a-z0-9_]{{1,{MAX_TEMPLATE_NAME}}}$")}),
+        ),
+        rule(
+            "/components/schemas/TemplateIn/properties/language",
+            json!({"pattern": format!("^[A-Za-z_]{{1,{MAX_LANGUAGE_LEN}}}$")}),
+        ),
+        rule(
+            "/components/schemas/TemplateIn/properties/category",
+            json!({"enum": TEMPLATE_CATEGORIES}),
+        ),
+        // A cloud line gives its Meta number, and only a cloud line does; it does not call.
+        rule(
+            "/components/schemas/CreateLineIn",
+            json!({"anyOf": [
+                {"required": ["kind", "cloud"], "properties": {
+                    "kind": {"const": "cloud"},
+                    "calling_enabled": {"const": false},
+                    "allow_calling": {"const": false},
+                }},
+                {"not": {"required": ["cloud"]}, "properties": {"kind": {"not": {"const": "cloud"}}}},
+            ]}),
+        ),
+        rule(
+            "/components/schemas/CloudIn/properties/phone_number_id",
+            meta_id.clone(),
+        ),
+        rule(
+            "/components/schemas/CloudIn/properties/waba_id",
+            meta_id.clone(),
+        ),
+        rule(
+            "/components/schemas/CloudIn/properties/portfolio_id",
+            meta_id,
+        ),
+        rule(
+            "/components/schemas/CloudIn/properties/access_token",
+            json!({"pattern": format!("^[!-~]{{1,{MAX_TOKEN_LEN}}}$")}),
+        ),
+        rule(
+            "/components/schemas/CloudIn/properties/time_zone",
+            json!({"enum": time_zones()}),
+        ),
+        rule(
+            "/components/schemas/CloudIn/properties/currency",
+            json!({"enum": [CURRENCY]}),
+        ),
         // Billing.
         rule(
             "/components/schemas/CardIn/properties/source_id",
@@ -258,6 +318,16 @@ fn rules() -> Vec<Rule> {
             json!({"minimum": 0, "maximum": FAIL_NEXT_MAX}),
         ),
     ]
+}
+
+/// Every IANA time zone name the server knows (its bundled database), sorted.
+fn time_zones() -> Vec<String> {
+    let mut names: Vec<String> = jiff::tz::db()
+        .available()
+        .map(|name| name.to_string())
+        .collect();
+    names.sort();
+    names
 }
 
 /// The `limit` query parameter of every list.

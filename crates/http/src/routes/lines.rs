@@ -621,9 +621,10 @@ pub async fn send(
         return Ok((StatusCode::ACCEPTED, ApiJson(message_json(&msg))));
     }
     if input.template.is_some() {
-        return Err(ApiError::invalid(
-            "template",
-            "only Cloud API lines send templates",
+        // The request is well formed; the line's kind refuses it.
+        return Err(ApiError::new(
+            ErrorCode::InvalidState,
+            "only Cloud API lines send templates; this line is a WhatsApp Web line",
         ));
     }
     let Some(text) = input.text else {
