@@ -255,6 +255,7 @@ async fn cloud_lines(kind: &str) {
     ));
     let charged = charges(&s).await;
     assert_eq!(charged.len(), 2, "{charged:?}");
+    let charged: Vec<Value> = charged;
     let events = status_events(&s).await;
     for (msg, wamid) in [(&text, &wamid_text), (&promo, &wamid_promo)] {
         let expected = &cli[wamid.as_str()];
@@ -295,6 +296,50 @@ async fn cloud_lines(kind: &str) {
         }
         assert_eq!(p["amount"], expected["rate"]);
     }
+    // Reconciliation: Meta's pricing objects agree with ours for both; a code Meta prices as
+    // authentication-international while we charge it domestic shows up.
+    fake.add_template("login_code", "en_US", "AUTHENTICATION");
+    let (st, code) = s
+        .post(
+            &send,
+            json!({"to": USER, "template": {"name": "login_code", "language": "en_US", "category": "authentication"}}),
+        )
+        .await;
+    assert_eq!(st, 202, "{code}");
+    let wamid_code = fake.sent().last().unwrap().wamid.clone();
+    let ev = StatusEvent::new(
+        NUMBER_ID,
+        &wamid_code,
+        USER,
+        MessageStatus::Delivered,
+        at("2026-10-05T09:03:00Z"),
+    )
+    .with_pricing(meta_pricing("authentication_international"));
+    assert_eq!(hook.status(&ev).await.unwrap().status.as_u16(), 200);
+    let (st, r) = s
+        .get("/api/v1/pricing/reconciliation?start=2026-10-05T00:00:00Z&end=2026-10-06T00:00:00Z")
+        .await;
+    assert_eq!(st, 200, "{r}");
+    assert_eq!(
+        (r["matched"].as_u64(), r["mismatched_count"].as_u64()),
+        (Some(2), Some(1)),
+        "{r}"
+    );
+    assert_eq!(r["mismatched"][0]["message_id"], code["id"]);
+    assert_eq!(r["mismatched"][0]["ours"]["category"], "authentication");
+    assert_eq!(
+        r["mismatched"][0]["meta"]["category"],
+        "authentication_international"
+    );
+    let (st, r) = s
+        .get("/api/v1/pricing/reconciliation?start=2026-10-05T00:00:00Z&end=2026-12-05T00:00:00Z")
+        .await;
+    assert_eq!(
+        (st, r["error"].as_str()),
+        (422, Some("invalid_field")),
+        "{r}"
+    );
+
     // The template went read before its delivered status: it stays read.
     let (_, msgs) = s.get(&format!("{send}?limit=10")).await;
     let m = msgs["data"]

@@ -7,6 +7,7 @@
 //! message change, its webhook event, the pricing engine's state and the wallet debit.
 
 mod pricing;
+mod reconcile;
 mod send;
 mod webhooks;
 
@@ -25,6 +26,7 @@ use crate::accounts::Principal;
 use crate::error::{AppError, AppResult, RuleError};
 use crate::lines::LineService;
 
+pub use reconcile::{Mismatch, Reconciliation, MAX_MISMATCHES, MAX_RECONCILE_DAYS};
 pub use send::{CloudSend, TemplateRef, MAX_LANGUAGE_LEN, MAX_TEMPLATE_NAME, TEMPLATE_CATEGORIES};
 pub use webhooks::{Received, WebhookRefused};
 

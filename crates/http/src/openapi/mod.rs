@@ -92,6 +92,7 @@ impl Modify for BearerAuth {
         routes::webhooks::list_events,
         routes::webhooks::get_event,
         routes::webhooks::redeliver_event,
+        routes::pricing::reconciliation,
         routes::meta::verify,
         routes::meta::receive,
     ),

@@ -201,6 +201,7 @@ fn rules() -> Vec<Rule> {
             json!({"anyOf": [
                 {"required": ["kind", "cloud"], "properties": {
                     "kind": {"const": "cloud"},
+                    "cloud": {"type": "object"},
                     "calling_enabled": {"const": false},
                     "allow_calling": {"const": false},
                 }},

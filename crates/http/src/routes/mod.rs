@@ -6,6 +6,7 @@ pub(crate) mod connect;
 pub(crate) mod keys;
 pub(crate) mod lines;
 pub(crate) mod meta;
+pub(crate) mod pricing;
 pub(crate) mod sandbox;
 pub(crate) mod system;
 pub(crate) mod webhooks;
@@ -106,7 +107,11 @@ pub fn router(state: AppState) -> Router {
             put(billing::set_auto_topup),
         )
         .route("/api/v1/billing/transactions", get(billing::transactions))
-        .route("/api/v1/billing/forecast", get(billing::forecast));
+        .route("/api/v1/billing/forecast", get(billing::forecast))
+        .route(
+            "/api/v1/pricing/reconciliation",
+            get(pricing::reconciliation),
+        );
     if state.app.is_sandbox() {
         authed = authed
             .route("/api/v1/sandbox/clock", get(sandbox::clock))
