@@ -350,6 +350,25 @@ async fn cloud_lines(kind: &str) {
         .unwrap();
     assert_eq!(m["status"], "read", "{m}");
 
+    // Released, the line sends nothing more and its Meta number can serve a new line.
+    let (st, released) =
+        common::send(s.req(reqwest::Method::DELETE, &format!("/api/v1/wa/lines/{id}"))).await;
+    assert_eq!(
+        (st, released["status"].as_str()),
+        (200, Some("released")),
+        "{released}"
+    );
+    let (st, b) = s
+        .post(&send, json!({"to": USER, "text": "still there?"}))
+        .await;
+    assert_eq!(
+        (st, b["error"].as_str()),
+        (409, Some("line_released")),
+        "{b}"
+    );
+    let (st, again) = s.post("/api/v1/wa/lines", cloud(TOKEN, NUMBER_ID)).await;
+    assert_eq!(st, 201, "{again}");
+
     // Another account cannot send on the line.
     let (_, other_key) = common::create_account(&backing, "Other").await;
     let (st, _) = common::send(

@@ -433,19 +433,32 @@ impl LineService {
                 "line.released",
                 json!({ "reason": reason.as_str() }),
             ));
+            let cloud = current.kind == wagate_domain::line::LineKind::Cloud;
             let batch = Batch {
                 update_line: Some(next),
                 update_messages: updates,
                 // A message sent meanwhile must not be announced as failed: start over.
                 messages_must_move: true,
                 events,
-                jobs: vec![job(
-                    UNLINK_JOB,
-                    account,
-                    json!({ "line": id }),
-                    now,
-                    id.to_string(),
-                )],
+                // A cloud line has no linked device to unlink: its Meta number is freed for
+                // a new line instead.
+                jobs: if cloud {
+                    Vec::new()
+                } else {
+                    vec![job(
+                        UNLINK_JOB,
+                        account,
+                        json!({ "line": id }),
+                        now,
+                        id.to_string(),
+                    )]
+                },
+                meta: cloud.then(|| {
+                    Box::new(wagate_store::MetaWrite {
+                        release_cloud_line: Some(id.clone()),
+                        ..wagate_store::MetaWrite::default()
+                    })
+                }),
                 ..Batch::default()
             };
             if self.store.commit(batch, now).await?.is_ok() {
