@@ -402,6 +402,7 @@ async fn driven_webhooks_verify_and_parse_back() {
         status: MessageStatus::Delivered,
         timestamp: at,
         recipient_id: USER.into(),
+        callback_data: None,
         pricing: Some(pricing),
         conversation: Some(conversation),
         errors: vec![],

@@ -296,6 +296,9 @@ async fn cloud_lines(kind: &str) {
         }
         assert_eq!(p["amount"], expected["rate"]);
     }
+    // Every send carries our id for Meta to echo.
+    assert_eq!(fake.sent()[0].callback_data.as_deref(), text["id"].as_str());
+
     // Reconciliation: Meta's pricing objects agree with ours for both; a code Meta prices as
     // authentication-international while we charge it domestic shows up.
     fake.add_template("login_code", "en_US", "AUTHENTICATION");
@@ -307,15 +310,38 @@ async fn cloud_lines(kind: &str) {
         .await;
     assert_eq!(st, 202, "{code}");
     let wamid_code = fake.sent().last().unwrap().wamid.clone();
+    // Its delivery comes under a Meta id wagate never recorded (as after a crash right after
+    // Meta's answer): the id wagate sent for Meta to echo still finds the message.
     let ev = StatusEvent::new(
         NUMBER_ID,
         &wamid_code,
         USER,
-        MessageStatus::Delivered,
+        MessageStatus::Sent,
         at("2026-10-05T09:03:00Z"),
     )
     .with_pricing(meta_pricing("authentication_international"));
-    assert_eq!(hook.status(&ev).await.unwrap().status.as_u16(), 200);
+    let sent_status = hook.status(&ev).await.unwrap();
+    assert_eq!(sent_status.status.as_u16(), 200);
+    let delivered = sent_status
+        .body
+        .replace(&wamid_code, "wamid.NEVER_RECORDED")
+        .replace("\"status\":\"sent\"", "\"status\":\"delivered\"");
+    assert!(
+        delivered.contains("NEVER_RECORDED") && delivered.contains("delivered"),
+        "{delivered}"
+    );
+    assert!(
+        delivered.contains(code["id"].as_str().unwrap()),
+        "{delivered}"
+    );
+    assert_eq!(
+        hook.post_raw(delivered, None)
+            .await
+            .unwrap()
+            .status
+            .as_u16(),
+        200
+    );
     let (st, r) = s
         .get("/api/v1/pricing/reconciliation?start=2026-10-05T00:00:00Z&end=2026-10-06T00:00:00Z")
         .await;

@@ -7,7 +7,8 @@ use wagate_domain::money::Micros;
 use wagate_meta::graph::Outbound;
 use wagate_pricing::{EventKind, Message, Outcome, TemplateCategory};
 use wagate_store::{
-    Batch, CloudLineRecord, CloudMessageRecord, Direction, LineRecord, MessageRecord, MetaWrite,
+    Batch, CloudLineRecord, CloudMessageRecord, Conflict, Direction, LineRecord, MessageRecord,
+    MetaWrite,
 };
 
 use super::{graph_error, CloudService};
@@ -192,10 +193,17 @@ impl CloudService {
             .commit(batch, now)
             .await?
             .map_err(|c| AppError::Internal(c.into()))?;
+        // Meta echoes our id on the message's statuses: they find it even if Meta's id is never
+        // recorded (a crash right after Meta's answer) or arrives after them.
         let sent = self
             .config
             .graph
-            .send(&cloud.phone_number_id, &token, &outbound)
+            .send_tagged(
+                &cloud.phone_number_id,
+                &token,
+                &outbound,
+                Some(record.id.as_str()),
+            )
             .await;
         let now = self.clock.now();
         let (status, error, provider_id) = match &sent {
@@ -211,13 +219,21 @@ impl CloudService {
             .move_message(&mut record, status, error, provider_id, now);
         let batch = Batch {
             update_messages: vec![update],
+            // A status webhook may have moved it already (found by our id): then that is
+            // its state, and no `sent` is announced after it.
+            messages_must_move: true,
             events: vec![event],
             ..Batch::default()
         };
-        self.store
-            .commit(batch, now)
-            .await?
-            .map_err(|c| AppError::Internal(c.into()))?;
+        match self.store.commit(batch, now).await? {
+            Ok(()) => {}
+            Err(Conflict::MessageChanged) => {
+                if let Some(current) = self.store.get_message(&line.account_id, &record.id).await? {
+                    record = current;
+                }
+            }
+            Err(c) => return Err(AppError::Internal(c.into())),
+        }
         sent.map_err(graph_error)?;
         Ok(record)
     }

@@ -202,10 +202,12 @@ impl CloudService {
         };
         let mut unpaid = false;
         for _ in 0..MAX_TRIES {
-            let Some(mut m) = self.store.outbound_by_provider_id(&line.id, &s.id).await? else {
+            let Some(mut m) = self.sent_message(&line, s).await? else {
                 tracing::info!(wamid = %s.id, "Meta status for a message wagate did not send");
                 return Ok(Applied::Skipped);
             };
+            // Found by our id: Meta's id was not recorded yet (or lost); this status records it.
+            let provider_id = (m.provider_id.is_none()).then(|| s.id.clone());
             let now = self.clock.now();
             let mut batch = Batch::default();
             let mut meta = MetaWrite {
@@ -232,7 +234,9 @@ impl CloudService {
                     .errors
                     .first()
                     .map(|e| format!("meta_{}: {}", e.code, e.title));
-                let (update, _) = self.lines.move_message(&mut m, target, error, None, now);
+                let (update, _) = self
+                    .lines
+                    .move_message(&mut m, target, error, provider_id, now);
                 batch.update_messages.push(update);
                 batch.messages_must_move = true;
                 let mut data = json!({ "message": message_json(&m) });
@@ -266,6 +270,30 @@ impl CloudService {
             s.id,
             s.status.as_str()
         )))
+    }
+
+    /// The outbound message of `line` a status is about: by Meta's id, or by the id wagate
+    /// sent as `biz_opaque_callback_data`.
+    async fn sent_message(
+        &self,
+        line: &LineRecord,
+        s: &StatusUpdate,
+    ) -> AppResult<Option<MessageRecord>> {
+        if let Some(m) = self.store.outbound_by_provider_id(&line.id, &s.id).await? {
+            return Ok(Some(m));
+        }
+        let Some(id) = s
+            .callback_data
+            .as_deref()
+            .and_then(|c| MessageId::try_from(c.to_owned()).ok())
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .get_message(&line.account_id, &id)
+            .await?
+            .filter(|m| m.line_id == line.id && m.direction == Direction::Outbound))
     }
 
     /// Prices a delivered message: its record, the state write, the wallet debit (unless

@@ -195,6 +195,14 @@ impl Driver {
         status.insert("status".into(), json!(event.status.as_str()));
         status.insert("timestamp".into(), json!(event.at.as_second().to_string()));
         status.insert("recipient_id".into(), json!(digits(&event.recipient)));
+        let callback = lock(&self.state)
+            .sent
+            .iter()
+            .find(|m| m.wamid == event.wamid)
+            .and_then(|m| m.callback_data.clone());
+        if let Some(callback) = callback {
+            status.insert("biz_opaque_callback_data".into(), json!(callback));
+        }
         if let Some(c) = &event.conversation {
             let mut conversation = Map::new();
             conversation.insert("id".into(), json!(c.id));

@@ -40,6 +40,8 @@ pub struct SentMessage {
     pub category: Option<String>,
     /// The message ID the fake answered with.
     pub wamid: String,
+    /// The `biz_opaque_callback_data` it was sent with (echoed on its status webhooks).
+    pub callback_data: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -333,6 +333,7 @@ fn check_message(request: &Value) -> Result<SentMessage, GraphError> {
         language: None,
         category: None,
         wamid: String::new(),
+        callback_data: field("biz_opaque_callback_data").map(str::to_owned),
     };
     // Meta sends a text when `type` is left out.
     match field("type").unwrap_or("text") {

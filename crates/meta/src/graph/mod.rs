@@ -102,11 +102,27 @@ impl GraphClient {
         token: &str,
         message: &Outbound,
     ) -> Result<Sent, GraphError> {
+        self.send_tagged(phone_number_id, token, message, None)
+            .await
+    }
+
+    /// [`GraphClient::send`] with `biz_opaque_callback_data`: Meta echoes it on every status
+    /// webhook of the message, so the sender finds the message by its own id even if it never
+    /// learnt Meta's (a crash between Meta's answer and recording it).
+    pub async fn send_tagged(
+        &self,
+        phone_number_id: &str,
+        token: &str,
+        message: &Outbound,
+        callback_data: Option<&str>,
+    ) -> Result<Sent, GraphError> {
         let url = self.url(&[phone_number_id, "messages"]);
-        let body = serde_json::to_value(message.wire()).map_err(|e| GraphError::Unavailable {
-            status: None,
-            code: None,
-            message: format!("cannot encode the message: {e}"),
+        let body = serde_json::to_value(message.wire(callback_data)).map_err(|e| {
+            GraphError::Unavailable {
+                status: None,
+                code: None,
+                message: format!("cannot encode the message: {e}"),
+            }
         })?;
         let answer: types::WireSent = self.call(Method::POST, url, token, Some(body)).await?;
         answer.into_sent().ok_or_else(|| GraphError::Unavailable {

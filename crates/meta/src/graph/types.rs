@@ -78,8 +78,9 @@ impl Outbound {
         }
     }
 
-    /// The request body of `POST /{phone-number-id}/messages`.
-    pub(crate) fn wire(&self) -> WireSend<'_> {
+    /// The request body of `POST /{phone-number-id}/messages`, with Meta's
+    /// `biz_opaque_callback_data` (echoed on the message's status webhooks) when given.
+    pub(crate) fn wire<'a>(&'a self, callback_data: Option<&'a str>) -> WireSend<'a> {
         match self {
             Outbound::Text { to, body } => WireSend {
                 messaging_product: "whatsapp",
@@ -88,6 +89,7 @@ impl Outbound {
                 kind: "text",
                 text: Some(WireText { body }),
                 template: None,
+                biz_opaque_callback_data: callback_data,
             },
             Outbound::Template {
                 to,
@@ -105,6 +107,7 @@ impl Outbound {
                     language: WireLanguage { code: language },
                     components: components.as_ref(),
                 }),
+                biz_opaque_callback_data: callback_data,
             },
         }
     }
@@ -130,6 +133,8 @@ pub(crate) struct WireSend<'a> {
     text: Option<WireText<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     template: Option<WireTemplate<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    biz_opaque_callback_data: Option<&'a str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -186,7 +191,7 @@ mod tests {
 
     #[test]
     fn a_text_is_sent_in_the_documented_shape() {
-        let wire = serde_json::to_value(Outbound::text("+16505551234", "hi").wire()).unwrap();
+        let wire = serde_json::to_value(Outbound::text("+16505551234", "hi").wire(None)).unwrap();
         assert_eq!(
             wire,
             json!({"messaging_product": "whatsapp", "recipient_type": "individual",
@@ -199,13 +204,14 @@ mod tests {
         let components = json!([{"type": "body", "parameters": [{"type": "text", "text": "Ada"}]}]);
         let msg = Outbound::template("16505551234", "order_update", "en_US")
             .with_components(components.clone());
-        let wire = serde_json::to_value(msg.wire()).unwrap();
+        let wire = serde_json::to_value(msg.wire(Some("msg_1"))).unwrap();
         assert_eq!(
             wire,
             json!({"messaging_product": "whatsapp", "recipient_type": "individual",
                    "to": "16505551234", "type": "template",
                    "template": {"name": "order_update", "language": {"code": "en_US"},
-                                "components": components}})
+                                "components": components},
+                   "biz_opaque_callback_data": "msg_1"})
         );
     }
 

@@ -133,6 +133,7 @@ fn messages(waba_id: &str, value: Value, out: &mut Vec<Notification>) {
             status,
             timestamp: s.timestamp.0,
             recipient_id: s.recipient_id,
+            callback_data: s.biz_opaque_callback_data,
             pricing: s
                 .pricing
                 .as_ref()
@@ -302,6 +303,7 @@ mod tests {
                 status: MessageStatus::Sent,
                 timestamp: ts(1750030073),
                 recipient_id: "16505551234".into(),
+                callback_data: None,
                 pricing: Some(MetaPricing {
                     billable: true,
                     pricing_model: "PMP".into(),

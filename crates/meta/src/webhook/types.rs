@@ -75,6 +75,8 @@ pub struct StatusUpdate {
     pub timestamp: Timestamp,
     /// The recipient's WhatsApp ID (or a group ID for group messages).
     pub recipient_id: String,
+    /// The `biz_opaque_callback_data` the message was sent with, echoed by Meta.
+    pub callback_data: Option<String>,
     /// Meta's pricing of the message; on at most one status per message (usually `sent` or
     /// `delivered`).
     pub pricing: Option<MetaPricing>,

@@ -78,6 +78,8 @@ pub(super) struct WireStatus {
     pub(super) pricing: Option<Value>,
     #[serde(default)]
     pub(super) errors: Vec<Value>,
+    #[serde(default)]
+    pub(super) biz_opaque_callback_data: Option<String>,
 }
 
 #[derive(Deserialize)]
