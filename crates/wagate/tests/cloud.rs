@@ -295,6 +295,7 @@ async fn cloud_lines(kind: &str) {
             assert_eq!(p[field], expected[field], "{field}: {p} vs {expected}");
         }
         assert_eq!(p["amount"], expected["rate"]);
+        assert_eq!(p["country"], "IN");
     }
     // Every send carries our id for Meta to echo.
     assert_eq!(fake.sent()[0].callback_data.as_deref(), text["id"].as_str());
@@ -364,6 +365,67 @@ async fn cloud_lines(kind: &str) {
         (st, r["error"].as_str()),
         (422, Some("invalid_field")),
         "{r}"
+    );
+
+    // Analytics in Meta's shape: per WABA-local day and category, then per month and country;
+    // the costs add up to the wallet's message charges.
+    let (st, a) = s
+        .get("/api/v1/pricing/analytics?start=2026-10-01T00:00:00Z&end=2026-11-01T00:00:00Z&granularity=DAILY&dimensions=PRICING_CATEGORY,PRICING_TYPE")
+        .await;
+    assert_eq!(st, 200, "{a}");
+    assert_eq!(a["data"].as_array().unwrap().len(), 1, "{a}");
+    assert_eq!(a["data"][0]["waba_id"], WABA);
+    let points = a["data"][0]["data_points"].as_array().unwrap();
+    let mut categories: Vec<(&str, &str, u64)> = points
+        .iter()
+        .map(|p| {
+            assert_eq!(p["start"], at("2026-10-05T00:00:00Z").as_second(), "{p}");
+            assert_eq!(p["end"], at("2026-10-06T00:00:00Z").as_second(), "{p}");
+            assert!(p.get("country").is_none(), "{p}");
+            (
+                p["pricing_category"].as_str().unwrap(),
+                p["pricing_type"].as_str().unwrap(),
+                p["volume"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    categories.sort();
+    assert_eq!(
+        categories,
+        vec![
+            ("AUTHENTICATION", "REGULAR", 1),
+            ("MARKETING", "REGULAR", 1),
+            ("SERVICE", "REGULAR", 1)
+        ]
+    );
+    let cost: f64 = points
+        .iter()
+        .map(|p| p["cost"].as_str().unwrap().parse::<f64>().unwrap())
+        .sum();
+    let debited: f64 = charges(&s)
+        .await
+        .iter()
+        .map(|t| -t["amount"].as_str().unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert!((cost - debited).abs() < 1e-9, "{cost} vs {debited}");
+    let (st, a) = s
+        .get("/api/v1/pricing/analytics?start=2026-10-01T00:00:00Z&end=2026-11-01T00:00:00Z&granularity=MONTHLY&dimensions=COUNTRY")
+        .await;
+    assert_eq!(st, 200, "{a}");
+    let points = a["data"][0]["data_points"].as_array().unwrap();
+    assert_eq!(points.len(), 1, "{a}");
+    assert_eq!(
+        (points[0]["country"].as_str(), points[0]["volume"].as_u64()),
+        (Some("IN"), Some(3))
+    );
+    assert_eq!(points[0]["start"], at("2026-10-01T00:00:00Z").as_second());
+    let (st, bad) = s
+        .get("/api/v1/pricing/analytics?start=2026-10-01T00:00:00Z&end=2026-11-01T00:00:00Z&granularity=HOURLY")
+        .await;
+    assert_eq!(
+        (st, bad["param"].as_str()),
+        (422, Some("granularity")),
+        "{bad}"
     );
 
     // The template went read before its delivered status: it stays read.

@@ -320,6 +320,7 @@ async fn replay(kind: &str) {
         stripped.as_object_mut().unwrap().remove("id");
         let mut mine = ours.clone();
         mine.as_object_mut().unwrap().remove("amount");
+        mine.as_object_mut().unwrap().remove("country");
         assert_eq!(mine, stripped, "message {id}");
         let charge = if expected["billable"] == true {
             expected["rate"].as_str().map_or(0, micros)

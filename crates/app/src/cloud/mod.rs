@@ -6,6 +6,7 @@
 //! ([`CloudService::receive`]): each notification is applied once, in one transaction with its
 //! message change, its webhook event, the pricing engine's state and the wallet debit.
 
+mod analytics;
 mod pricing;
 mod reconcile;
 mod send;
@@ -26,6 +27,7 @@ use crate::accounts::Principal;
 use crate::error::{AppError, AppResult, RuleError};
 use crate::lines::LineService;
 
+pub use analytics::{DataPoint, Dimension, Granularity, WabaAnalytics, MAX_ANALYTICS_DAYS};
 pub use reconcile::{Mismatch, Reconciliation, MAX_MISMATCHES, MAX_RECONCILE_DAYS};
 pub use send::{CloudSend, TemplateRef, MAX_LANGUAGE_LEN, MAX_TEMPLATE_NAME, TEMPLATE_CATEGORIES};
 pub use webhooks::{Received, WebhookRefused};

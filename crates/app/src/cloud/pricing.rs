@@ -83,6 +83,16 @@ impl CloudService {
             let mut value: Value = serde_json::from_slice(&line).unwrap_or(Value::Null);
             if let Some(map) = value.as_object_mut() {
                 map.remove("id");
+                // The recipient's country (ISO 3166), for analytics by country like Meta's;
+                // null for shared codes (+1 outside listed area codes, +7).
+                let date = at.to_timestamp().to_zoned(TimeZone::UTC).date();
+                let country = engine
+                    .data()
+                    .countries
+                    .destination(user, date)
+                    .country
+                    .map(|c| String::from_utf8_lossy(&c).into_owned());
+                map.insert("country".into(), serde_json::json!(country));
             }
             value
         });

@@ -93,6 +93,7 @@ impl Modify for BearerAuth {
         routes::webhooks::get_event,
         routes::webhooks::redeliver_event,
         routes::pricing::reconciliation,
+        routes::pricing::analytics,
         routes::meta::verify,
         routes::meta::receive,
     ),

@@ -331,6 +331,12 @@ fn time_zones() -> Vec<String> {
     names
 }
 
+/// Analytics `dimensions`: Meta's names, comma-separated.
+pub fn dimensions_pattern() -> String {
+    let one = "(?:COUNTRY|PRICING_CATEGORY|PRICING_TYPE|TIER)";
+    format!("^{one}(?:,{one})*$")
+}
+
 /// The `limit` query parameter of every list.
 pub fn limit_schema() -> Value {
     json!({"minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT})
@@ -371,13 +377,17 @@ pub(super) fn apply(doc: &mut Value) {
     {
         let params = op.get_mut("parameters").and_then(Value::as_array_mut);
         for p in params.into_iter().flatten() {
-            if p["in"] == "query" && p["name"] == "limit" {
-                if let (Some(schema), Value::Object(k)) = (
-                    p.get_mut("schema").and_then(Value::as_object_mut),
-                    limit_schema(),
-                ) {
-                    schema.extend(k);
-                }
+            let keywords = match (p["in"].as_str(), p["name"].as_str()) {
+                (Some("query"), Some("limit")) => limit_schema(),
+                (Some("query"), Some("granularity")) => json!({"enum": ["DAILY", "MONTHLY"]}),
+                (Some("query"), Some("dimensions")) => json!({"pattern": dimensions_pattern()}),
+                (Some("query"), Some("start" | "end")) => json!({"format": "date-time"}),
+                _ => continue,
+            };
+            if let (Some(schema), Value::Object(k)) =
+                (p.get_mut("schema").and_then(Value::as_object_mut), keywords)
+            {
+                schema.extend(k);
             }
         }
     }

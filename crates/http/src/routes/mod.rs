@@ -111,7 +111,8 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/pricing/reconciliation",
             get(pricing::reconciliation),
-        );
+        )
+        .route("/api/v1/pricing/analytics", get(pricing::analytics));
     if state.app.is_sandbox() {
         authed = authed
             .route("/api/v1/sandbox/clock", get(sandbox::clock))
