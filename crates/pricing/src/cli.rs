@@ -159,19 +159,26 @@ fn progress_bar(args: &RateArgs, size: u64) -> Option<ProgressBar> {
     Some(bar)
 }
 
-/// Loads the data files named in `args` into an engine.
-pub fn load_engine(args: &RateArgs) -> Result<Engine, CliError> {
+/// The built-in data plus the operator's rate cards and tier tables (`[DATE=]FILE` each, in
+/// Meta's CSV layouts): what `wagate rate` and the server price with.
+pub fn load_data(rate_cards: &[String], tiers: &[String]) -> Result<PricingData, CliError> {
     let mut data = PricingData::builtin()?;
-    for spec in &args.rate_card {
+    for spec in rate_cards {
         let (date, path) = dated_path(spec);
         let text = read(path)?;
         data.add_rate_cards(&text, &path.display().to_string(), date)?;
     }
-    for spec in &args.tiers {
+    for spec in tiers {
         let (date, path) = dated_path(spec);
         let text = read(path)?;
         data.add_tiers(&text, &path.display().to_string(), date)?;
     }
+    Ok(data)
+}
+
+/// Loads the data files named in `args` into an engine.
+pub fn load_engine(args: &RateArgs) -> Result<Engine, CliError> {
+    let data = load_data(&args.rate_card, &args.tiers)?;
     let wabas = match &args.wabas {
         Some(path) => WabaDirectory::from_csv(&read(path)?, &path.display().to_string())?,
         None => WabaDirectory::default(),

@@ -49,6 +49,8 @@ pub struct FileConfig {
     meta_graph_url: Option<String>,
     meta_app_secret: Option<String>,
     meta_verify_token: Option<String>,
+    meta_rate_cards: Option<Vec<String>>,
+    meta_tiers: Option<Vec<String>>,
 }
 
 /// Meta's Cloud API settings (sandbox and production alike).
@@ -61,6 +63,12 @@ pub struct MetaSettings {
     /// The token Meta's subscription check carries (`WAGATE_META_VERIFY_TOKEN`,
     /// `meta_verify_token`).
     pub verify_token: Option<String>,
+    /// Meta's rate-card files beyond the built-in cards, `[DATE=]FILE` (`meta_rate_cards`,
+    /// `WAGATE_META_RATE_CARDS` comma-separated): as `wagate rate --rate-card`.
+    pub rate_cards: Vec<String>,
+    /// Meta's tier tables, `[DATE=]FILE` (`meta_tiers`, `WAGATE_META_TIERS`): as `wagate rate
+    /// --tiers`.
+    pub tiers: Vec<String>,
 }
 
 impl std::fmt::Debug for MetaSettings {
@@ -70,6 +78,8 @@ impl std::fmt::Debug for MetaSettings {
             .field("graph_url", &self.graph_url)
             .field("app_secret", &self.app_secret.is_some())
             .field("verify_token", &self.verify_token.is_some())
+            .field("rate_cards", &self.rate_cards)
+            .field("tiers", &self.tiers)
             .finish()
     }
 }
@@ -306,6 +316,14 @@ impl Config {
                 .unwrap_or_else(|| wagate_meta::graph::DEFAULT_GRAPH_URL.to_owned()),
             app_secret: env("WAGATE_META_APP_SECRET").or(file.meta_app_secret),
             verify_token: env("WAGATE_META_VERIFY_TOKEN").or(file.meta_verify_token),
+            rate_cards: env("WAGATE_META_RATE_CARDS")
+                .map(|v| v.split(',').map(str::to_owned).collect())
+                .or(file.meta_rate_cards)
+                .unwrap_or_default(),
+            tiers: env("WAGATE_META_TIERS")
+                .map(|v| v.split(',').map(str::to_owned).collect())
+                .or(file.meta_tiers)
+                .unwrap_or_default(),
         };
         Ok(Config {
             meta,

@@ -316,10 +316,20 @@ pub fn cloud_config(config: &Config) -> anyhow::Result<wagate_app::cloud::CloudC
         ))),
         None => None,
     };
+    let pricing = if config.meta.rate_cards.is_empty() && config.meta.tiers.is_empty() {
+        None
+    } else {
+        Some(
+            wagate_pricing::cli::load_data(&config.meta.rate_cards, &config.meta.tiers).map_err(
+                |e| anyhow::anyhow!("Meta pricing data (meta_rate_cards, meta_tiers): {e}"),
+            )?,
+        )
+    };
     Ok(wagate_app::cloud::CloudConfig {
         graph,
         app_secret: config.meta.app_secret.clone(),
         verify_token: config.meta.verify_token.clone(),
         sealer,
+        pricing,
     })
 }

@@ -47,14 +47,26 @@ fn micros(decimal: &str) -> i64 {
     }
 }
 
+/// A tier table (made up: Meta's thresholds are not public) with India's bands every 10
+/// messages, so the month crosses several.
+fn tiers() -> String {
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../pricing/tests/data/made_up_tier_pricing.csv"
+    )
+    .to_owned()
+}
+
 async fn start(backing: &Backing, fake: &FakeGraph) -> Server {
     let graph = fake.base_url();
+    let tiers = tiers();
     Server::start_with_env(
         backing,
         &["--sandbox", "--clock-start", START],
         &[
             ("WAGATE_META_GRAPH_URL", graph.as_str()),
             ("WAGATE_META_APP_SECRET", SECRET),
+            ("WAGATE_META_TIERS", tiers.as_str()),
         ],
     )
     .await
@@ -90,6 +102,8 @@ fn rate(input: &str, wabas: &str) -> HashMap<String, Value> {
         .arg("rate")
         .arg("--wabas")
         .arg(&csv)
+        .arg("--tiers")
+        .arg(tiers())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -336,6 +350,67 @@ async fn replay(kind: &str) {
         billable += usize::from(charge > 0);
     }
     assert_eq!(debits.len(), billable, "no charge for anything else");
+
+    // A tier update for each band a portfolio's month enters past the first, exactly once.
+    let portfolio_of = |waba: &str| WABAS.iter().find(|w| w.0 == waba).unwrap();
+    let mut crossings = std::collections::BTreeSet::new();
+    for line in input.lines() {
+        let event: Value = serde_json::from_str(line).unwrap();
+        let Some(id) = event["id"].as_str() else {
+            continue;
+        };
+        let priced = &cli[id];
+        let (Some(tier), Some(category)) = (priced["tier"].as_str(), priced["category"].as_str())
+        else {
+            continue;
+        };
+        let from: u64 = tier.split(':').next().unwrap().parse().unwrap();
+        if from <= 1 || !sent.contains_key(id) {
+            continue;
+        }
+        let (_, zone, portfolio) = portfolio_of(event["waba"].as_str().unwrap());
+        let at: Timestamp = event["ts"].as_str().unwrap().parse().unwrap();
+        let local = at.to_zoned(jiff::tz::TimeZone::get(zone).unwrap());
+        let group = if category == "utility" {
+            "UTILITY"
+        } else {
+            "AUTHENTICATION"
+        };
+        crossings.insert((
+            portfolio.to_string(),
+            priced["market"].as_str().unwrap().to_owned(),
+            group,
+            format!("{:04}-{:02}", local.year(), local.month()),
+            tier.to_owned(),
+        ));
+    }
+    let updates: Vec<Value> = all(&s, "/api/v1/webhooks/events?type=account_update")
+        .await
+        .into_iter()
+        .map(|e| e["body"]["data"]["volume_tier_info"].clone())
+        .collect();
+    let mut announced = std::collections::BTreeSet::new();
+    for u in &updates {
+        assert!(
+            announced.insert((
+                u["portfolio_id"].as_str().unwrap().to_owned(),
+                u["market"].as_str().unwrap().to_owned(),
+                if u["pricing_category"] == "UTILITY" {
+                    "UTILITY"
+                } else {
+                    "AUTHENTICATION"
+                },
+                u["effective_month"].as_str().unwrap().to_owned(),
+                u["tier"].as_str().unwrap().to_owned(),
+            )),
+            "announced once: {u}"
+        );
+    }
+    assert!(
+        crossings.len() >= 3,
+        "the month crosses tiers: {crossings:?}"
+    );
+    assert_eq!(announced, crossings);
     let (_, wallet) = s.get("/api/v1/billing/wallet").await;
     assert_eq!(
         micros(wallet["balance"].as_str().unwrap()),

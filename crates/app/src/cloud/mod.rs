@@ -51,6 +51,8 @@ pub struct CloudConfig {
     pub verify_token: Option<String>,
     /// Seals access tokens (`None`: no server key, so no cloud line can be created).
     pub sealer: Option<Arc<dyn TokenSealer>>,
+    /// Rate cards and tier tables (`None`: the built-in cards, no tier table).
+    pub pricing: Option<wagate_pricing::PricingData>,
 }
 
 impl CloudConfig {
@@ -64,6 +66,7 @@ impl CloudConfig {
             app_secret: None,
             verify_token: None,
             sealer: None,
+            pricing: None,
         })
     }
 }
@@ -117,9 +120,12 @@ impl CloudService {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         lines: Arc<LineService>,
-        config: CloudConfig,
+        mut config: CloudConfig,
     ) -> anyhow::Result<Self> {
-        let data = wagate_pricing::PricingData::builtin()?;
+        let data = match config.pricing.take() {
+            Some(data) => data,
+            None => wagate_pricing::PricingData::builtin()?,
+        };
         let engine = Engine::new(data, Default::default(), Default::default());
         Ok(CloudService {
             store,

@@ -224,6 +224,15 @@ impl CloudService {
                         batch.billing_account = Some(line.account_id.clone());
                         batch.wallet_txns.push(txn);
                     }
+                    if let Some(data) = tier_crossed(&write, &json) {
+                        batch.events.push(new_event(
+                            &line.account_id,
+                            "account_update",
+                            Some(line.id.as_str()),
+                            data,
+                            now,
+                        ));
+                    }
                     meta.pricing = Some(write);
                     meta.message_pricing = Some(record);
                     pricing_json = Some(json);
@@ -383,6 +392,36 @@ impl CloudService {
         };
         Ok(Some((record, priced.write, txn, ours)))
     }
+}
+
+/// The `account_update` data when this message is the first of a new volume tier band of its
+/// portfolio, market, category and month (Meta's `VOLUME_BASED_PRICING_TIER_UPDATE`): the
+/// counter moves once per message under its version, so the band is entered exactly once.
+fn tier_crossed(write: &wagate_store::PricingWrite, ours: &Value) -> Option<Value> {
+    let (from, _) = ours["tier"].as_str()?.split_once(':')?;
+    let from: u64 = from.parse().ok()?;
+    let category = ours["category"].as_str()?;
+    let count = match category {
+        "utility" => write.utility,
+        "authentication" | "authentication-international" => write.authentication,
+        _ => return None,
+    };
+    // The first band starts at 0 or 1 (Meta writes both): entering it is no update.
+    if from <= 1 || count != from {
+        return None;
+    }
+    let month = write.key.month;
+    Some(json!({
+        "event": "VOLUME_BASED_PRICING_TIER_UPDATE",
+        "volume_tier_info": {
+            "portfolio_id": write.key.portfolio,
+            "waba_id": write.key.waba,
+            "market": write.key.market,
+            "pricing_category": category.replace('-', "_").to_ascii_uppercase(),
+            "tier": ours["tier"],
+            "effective_month": format!("{:04}-{:02}", month.div_euclid(12), month.rem_euclid(12) + 1),
+        },
+    }))
 }
 
 /// An exact decimal of micro-units, as `wagate rate` prints amounts (at least two places).

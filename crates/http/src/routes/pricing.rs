@@ -14,6 +14,7 @@ use crate::AppState;
 
 /// The period to reconcile.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ReconcileParams {
     /// RFC 3339: messages delivered at or after it.
@@ -95,6 +96,7 @@ pub async fn reconciliation(
 
 /// The period, buckets and splits of an analytics request.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AnalyticsParams {
     /// RFC 3339: messages delivered at or after it.
