@@ -173,6 +173,13 @@ async fn cloud_lines(kind: &str) {
         .post("/api/v1/billing/wallet/topups", json!({"amount": "10.00"}))
         .await;
     assert_eq!(st, 201);
+    // Auto top-up as for line charges: a message charge that leaves less than 9.99 tops up.
+    let (st, b) = common::send(
+        s.req(reqwest::Method::PUT, "/api/v1/billing/wallet/auto_topup")
+            .json(&json!({"enabled": true, "threshold": "9.99", "amount": "20.00"})),
+    )
+    .await;
+    assert_eq!(st, 200, "{b}");
 
     // The user writes (Meta's webhook): stored once however often Meta delivers it.
     let t_in = at("2026-10-05T09:00:05Z");
@@ -193,6 +200,18 @@ async fn cloud_lines(kind: &str) {
         .collect();
     assert_eq!(received.len(), 1, "{msgs}");
     assert_eq!(received[0]["text"], "Hello!");
+
+    // Bad deliveries: unsigned (401), signed but not Meta's shape (400), for a number wagate
+    // does not serve (200, skipped: Meta must not retry it for days). None is stored.
+    let unsigned = hook.post_unsigned(inbound.body.clone()).await.unwrap();
+    assert_eq!(unsigned.status.as_u16(), 401);
+    let malformed = hook.post_raw("{\"object\": ", None).await.unwrap();
+    assert_eq!(malformed.status.as_u16(), 400);
+    let not_ours = hook
+        .post_raw(inbound.body.replace(NUMBER_ID, "999999999"), None)
+        .await
+        .unwrap();
+    assert_eq!(not_ours.status.as_u16(), 200);
 
     // A forged delivery is refused and changes nothing.
     let forged = hook
@@ -255,6 +274,17 @@ async fn cloud_lines(kind: &str) {
     ));
     let charged = charges(&s).await;
     assert_eq!(charged.len(), 2, "{charged:?}");
+    // The first charge left less than the threshold: one auto top-up of 20.00 ran.
+    s.post("/api/v1/sandbox/clock/advance", json!({"seconds": 1}))
+        .await;
+    let (_, txns) = s.get("/api/v1/billing/transactions?limit=100").await;
+    let topups: Vec<&Value> = txns["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["type"] == "topup" && t["amount"] == "20.00")
+        .collect();
+    assert_eq!(topups.len(), 1, "{txns}");
     let charged: Vec<Value> = charged;
     let events = status_events(&s).await;
     for (msg, wamid) in [(&text, &wamid_text), (&promo, &wamid_promo)] {

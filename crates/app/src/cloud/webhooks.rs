@@ -221,6 +221,7 @@ impl CloudService {
                     self.charge(&line, &cloud, &m, s, unpaid).await?
                 {
                     if let Some(txn) = txn {
+                        batch.start_auto_topup = self.auto_topup_after(&line, &txn, now).await?;
                         batch.billing_account = Some(line.account_id.clone());
                         batch.wallet_txns.push(txn);
                     }
@@ -279,6 +280,41 @@ impl CloudService {
             s.id,
             s.status.as_str()
         )))
+    }
+
+    /// The auto top-up job a message charge calls for (§4: a debit that leaves the balance
+    /// below the threshold tops up), if auto top-up is on and not blocked after a decline.
+    async fn auto_topup_after(
+        &self,
+        line: &LineRecord,
+        debit: &NewWalletTxn,
+        now: jiff::Timestamp,
+    ) -> AppResult<Option<wagate_domain::jobs::NewJob>> {
+        let billing = self.store.billing_account(&line.account_id).await?;
+        let after = Micros(
+            billing
+                .balance
+                .0
+                .saturating_add(debit.posting.wallet_delta(&line.account_id) as i64),
+        );
+        let auto =
+            billing
+                .auto_topup_enabled
+                .then_some(wagate_domain::billing::ledger::AutoTopup {
+                    threshold: billing.auto_topup_threshold,
+                    amount: billing.auto_topup_amount,
+                });
+        let wanted = wagate_domain::billing::ledger::auto_topup_after_debit(after, auto).is_some()
+            && crate::billing::BillingService::auto_topup_allowed(&billing, now)
+            && !billing.auto_topup_in_flight;
+        Ok(wanted.then(|| wagate_domain::jobs::NewJob {
+            kind: crate::billing::AUTO_TOPUP_JOB.to_owned(),
+            account_id: Some(line.account_id.clone()),
+            payload: json!({ "after": debit.id }),
+            due_at: now,
+            dedupe_key: Some(format!("auto:{}", debit.id)),
+            line_id: None,
+        }))
     }
 
     /// The outbound message of `line` a status is about: by Meta's id, or by the id wagate
