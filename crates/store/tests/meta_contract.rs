@@ -84,17 +84,20 @@ async fn meta_writes(store: SqlStore) {
     assert_eq!(read.pair, Some(("1 2 3 4 5 6 7 0".into(), 1)));
     assert_eq!(read.tiers, Some((1, 0, 1)));
     assert_eq!(read.free, Some((2026 * 12 + 9, 0, 1)));
-    // Unchanged counters are still checked: a concurrent change is a conflict.
+    // Counters an event did not move are not its business: no conflict on them; a counter
+    // it moves from a stale read is one.
     let second = pricing(read.clone(), None, 1, 0);
     assert_eq!(store.commit(meta(second), now).await.unwrap(), Ok(()));
-    let again = pricing(read, None, 2, 0);
+    let moved = pricing(store.pricing_rows(&key()).await.unwrap(), None, 2, 0);
+    assert_eq!(store.commit(meta(moved), now).await.unwrap(), Ok(()));
+    let stale = pricing(read, None, 2, 0);
     assert_eq!(
-        store.commit(meta(again), now).await.unwrap(),
+        store.commit(meta(stale), now).await.unwrap(),
         Err(Conflict::PricingChanged)
     );
     let read = store.pricing_rows(&key()).await.unwrap();
     assert_eq!(read.pair, None, "an expired pair is deleted");
-    assert_eq!(read.tiers, Some((1, 0, 1)));
+    assert_eq!(read.tiers, Some((2, 0, 2)));
 
     // A message is priced once; a failed batch writes nothing of it.
     let priced = |amount: i64| MessagePricingRecord {
