@@ -150,7 +150,17 @@ async fn main() {
     let sent = fake.sent();
     assert_eq!(sent.len(), messages);
 
-    // The measured phase: one signed `delivered` status per message.
+    // The measured phase: one signed `delivered` status per message, at the sandbox's time.
+    let clock: Value = http
+        .get(format!("{base}/api/v1/sandbox/clock"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let now: jiff::Timestamp = clock["now"].as_str().unwrap().parse().unwrap();
     let hook = fake.webhooks(&format!("{base}/meta/webhooks"), SECRET);
     let sent = Arc::new(sent);
     let cpu_before = support::process_cpu(pid);
