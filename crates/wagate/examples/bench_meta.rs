@@ -178,13 +178,12 @@ async fn main() {
                 let Some(m) = sent.get(n) else {
                     return (latencies, failed);
                 };
-                let at = jiff::Timestamp::now();
                 let event = StatusEvent::new(
                     &m.phone_number_id,
                     &m.wamid,
                     &m.to,
                     MessageStatus::Delivered,
-                    at,
+                    now,
                 );
                 let t = Instant::now();
                 let posted = hook.status(&event).await.unwrap();
@@ -208,7 +207,7 @@ async fn main() {
     latencies.sort_by(f64::total_cmp);
 
     // Every message priced once: the reconciliation counts them (no Meta pricing objects).
-    let day = jiff::Timestamp::now();
+    let day = now;
     let r: Value = http
         .get(format!(
             "{base}/api/v1/pricing/reconciliation?start={}&end={}",
