@@ -6,8 +6,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 use common::{Backing, Server};
 use jiff::Timestamp;
@@ -70,33 +68,7 @@ async fn status_events(s: &Server) -> Vec<Value> {
 
 /// What `wagate rate` says about a JSON Lines input, by message id.
 fn rate(input: &str) -> HashMap<String, Value> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wagate"))
-        .arg("rate")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap();
-            (v["id"].as_str().unwrap().to_owned(), v)
-        })
-        .collect()
+    common::rate_cli(input, &[])
 }
 
 async fn cloud_lines(kind: &str) {

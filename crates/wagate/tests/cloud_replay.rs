@@ -9,8 +9,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 use common::{Backing, Server};
 use jiff::Timestamp;
@@ -98,37 +96,16 @@ fn rate(input: &str, wabas: &str) -> HashMap<String, Value> {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("wabas.csv");
     std::fs::write(&csv, wabas).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wagate"))
-        .arg("rate")
-        .arg("--wabas")
-        .arg(&csv)
-        .arg("--tiers")
-        .arg(tiers())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap();
-            (v["id"].as_str().unwrap().to_owned(), v)
-        })
-        .collect()
+    let tiers = tiers();
+    common::rate_cli(
+        input,
+        &[
+            "--wabas".as_ref(),
+            csv.as_os_str(),
+            "--tiers".as_ref(),
+            tiers.as_ref(),
+        ],
+    )
 }
 
 /// Meta's webhooks carry whole seconds: the events are replayed (and priced by the CLI) at

@@ -227,3 +227,39 @@ macro_rules! both_backends {
         }
     };
 }
+
+/// What `wagate rate ARGS…` says about a JSON Lines input, by message id.
+pub fn rate_cli(
+    input: &str,
+    args: &[&std::ffi::OsStr],
+) -> std::collections::HashMap<String, Value> {
+    use std::io::Write;
+    let mut child = std::process::Command::new(bin())
+        .arg("rate")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (v["id"].as_str().unwrap().to_owned(), v)
+        })
+        .collect()
+}
