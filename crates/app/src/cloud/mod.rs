@@ -7,6 +7,7 @@
 //! message change, its webhook event, the pricing engine's state and the wallet debit.
 
 mod analytics;
+mod locks;
 mod pricing;
 mod reconcile;
 mod send;
@@ -102,6 +103,8 @@ pub struct CloudService {
     engine: Mutex<Engine>,
     /// Lines' kinds, which never change: a send asks once per line, not once per message.
     kinds: Mutex<HashMap<LineId, LineKind>>,
+    /// Turns for events that share engine state (see [`locks`]).
+    locks: locks::StateLocks,
 }
 
 /// Lines whose kind is remembered; beyond it the memory starts over.
@@ -134,6 +137,7 @@ impl CloudService {
             config,
             engine: Mutex::new(engine),
             kinds: Mutex::default(),
+            locks: locks::StateLocks::default(),
         })
     }
 

@@ -24,6 +24,44 @@ pub(crate) struct Priced {
 }
 
 impl CloudService {
+    /// Waits for this server's turn on the engine state an event between the line's number and
+    /// `user` at `at` reads and writes (its pair and its tier counters); the turn lasts as long
+    /// as the guards.
+    pub(crate) async fn state_turn(
+        &self,
+        cloud: &CloudLineRecord,
+        business: &str,
+        user: &str,
+        at: Timestamp,
+    ) -> Vec<tokio::sync::MutexGuard<'_, ()>> {
+        let keys = (|| {
+            let (business, user, at) = (
+                Phone::parse(business)?,
+                Phone::parse(user)?,
+                Instant::from_timestamp(at)?,
+            );
+            let mut engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+            describe(&mut engine, cloud);
+            let event = Event {
+                at,
+                waba: engine.waba(&cloud.waba_id),
+                business,
+                user,
+                kind: EventKind::UserMessage { entry_point: false },
+            };
+            engine.keys(&event)
+        })();
+        let Some(k) = keys else {
+            return Vec::new();
+        };
+        let names = [
+            format!("pair {} {}", k.business, k.user),
+            format!("tiers {} {} {}", k.portfolio, k.market, k.month),
+            format!("free {}", k.waba),
+        ];
+        self.locks.lock(&names).await
+    }
+
     /// Prices `kind` between the line's number and `user` at `at`. `None` when a number is not
     /// one the engine can read (nothing to price or to remember).
     pub(crate) async fn price(

@@ -20,8 +20,9 @@ use crate::error::{AppError, AppResult};
 use crate::lines::view::message_json;
 use crate::webhooks::new_event;
 
-/// How often a notification is re-read and re-applied after a concurrent change.
-const MAX_TRIES: usize = 8;
+/// How often a notification is re-read and re-applied after a concurrent change (another
+/// server's: this server's events on shared state take turns).
+const MAX_TRIES: usize = 32;
 
 /// Why a webhook delivery was refused before anything was read from it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -123,7 +124,9 @@ impl CloudService {
         };
         let user = format!("+{}", m.from.trim_start_matches('+'));
         let business = line.phone_number.clone().unwrap_or_default();
-        for _ in 0..MAX_TRIES {
+        let _turn = self.state_turn(&cloud, &business, &user, m.timestamp).await;
+        for attempt in 0..MAX_TRIES {
+            back_off(attempt).await;
             if self.store.inbound_message(&line.id, &m.id).await?.is_some() {
                 return Ok(Applied::Skipped);
             }
@@ -201,7 +204,15 @@ impl CloudService {
             MetaStatus::Failed => MessageStatus::Failed,
         };
         let mut unpaid = false;
-        for _ in 0..MAX_TRIES {
+        let Some(first) = self.sent_message(&line, s).await? else {
+            tracing::info!(wamid = %s.id, "Meta status for a message wagate did not send");
+            return Ok(Applied::Skipped);
+        };
+        let business = line.phone_number.clone().unwrap_or_default();
+        let user = first.to.clone().unwrap_or_default();
+        let _turn = self.state_turn(&cloud, &business, &user, s.timestamp).await;
+        for attempt in 0..MAX_TRIES {
+            back_off(attempt).await;
             let Some(mut m) = self.sent_message(&line, s).await? else {
                 tracing::info!(wamid = %s.id, "Meta status for a message wagate did not send");
                 return Ok(Applied::Skipped);
@@ -458,6 +469,15 @@ fn tier_crossed(write: &wagate_store::PricingWrite, ours: &Value) -> Option<Valu
             "effective_month": format!("{:04}-{:02}", month.div_euclid(12), month.rem_euclid(12) + 1),
         },
     }))
+}
+
+/// Before a retry: a short random pause, longer each time, so servers racing on one row
+/// spread out (wall time: this is about contention, not business time).
+async fn back_off(attempt: usize) {
+    if attempt > 0 {
+        let ms = rand::random::<u64>() % (1 + 2 * attempt.min(20) as u64);
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
 }
 
 /// An exact decimal of micro-units, as `wagate rate` prints amounts (at least two places).
