@@ -105,6 +105,8 @@ pub struct CloudService {
     kinds: Mutex<HashMap<LineId, LineKind>>,
     /// Turns for events that share engine state (see [`locks`]).
     locks: locks::StateLocks,
+    /// The line of each Meta number, for a second.
+    numbers: locks::RecentNumbers,
 }
 
 /// Lines whose kind is remembered; beyond it the memory starts over.
@@ -138,6 +140,7 @@ impl CloudService {
             engine: Mutex::new(engine),
             kinds: Mutex::default(),
             locks: locks::StateLocks::default(),
+            numbers: locks::RecentNumbers::default(),
         })
     }
 

@@ -101,24 +101,37 @@ impl CloudService {
         Ok(received)
     }
 
-    /// The open line of a Meta phone number id, if wagate serves it.
+    /// The open line of a Meta phone number id, if wagate serves it. With `recent`, a line read
+    /// less than a second ago: a burst of statuses for one number reads it once (a status for a
+    /// line released within that second is still applied: Meta delivered, and charges, the
+    /// message). Inbound messages always read it: one for a number just released and given
+    /// to a new line belongs to the new line.
     async fn line_of(
         &self,
         phone_number_id: &str,
+        recent: bool,
     ) -> AppResult<Option<(LineRecord, CloudLineRecord)>> {
+        if let Some(known) = self.numbers.get(phone_number_id).filter(|_| recent) {
+            return Ok(Some(known));
+        }
         let Some(cloud) = self.store.cloud_line_by_number(phone_number_id).await? else {
             return Ok(None);
         };
         let Some(line) = self.store.line_by_id(&cloud.line_id).await? else {
             return Ok(None);
         };
-        Ok((line.status != LineStatus::Released).then_some((line, cloud)))
+        if line.status == LineStatus::Released {
+            return Ok(None);
+        }
+        self.numbers
+            .put(phone_number_id, (line.clone(), cloud.clone()));
+        Ok(Some((line, cloud)))
     }
 
     /// A user's message: stored and announced (`message.received`), and the customer service
     /// window (and a free entry point, for an ad's referral) opened in the pricing state.
     async fn apply_inbound(&self, m: &InboundMessage) -> AppResult<Applied> {
-        let Some((line, cloud)) = self.line_of(&m.phone_number_id).await? else {
+        let Some((line, cloud)) = self.line_of(&m.phone_number_id, false).await? else {
             tracing::info!(number = %m.phone_number_id, "Meta message for a number wagate does not serve");
             return Ok(Applied::Skipped);
         };
@@ -194,7 +207,7 @@ impl CloudService {
     /// statuses out of order), and the first of `delivered` / `read` prices it and debits the
     /// wallet, once.
     async fn apply_status(&self, s: &StatusUpdate) -> AppResult<Applied> {
-        let Some((line, cloud)) = self.line_of(&s.phone_number_id).await? else {
+        let Some((line, cloud)) = self.line_of(&s.phone_number_id, true).await? else {
             return Ok(Applied::Skipped);
         };
         let target = match s.status {

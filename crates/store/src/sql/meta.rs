@@ -9,7 +9,7 @@ use wagate_domain::money::Micros;
 use wagate_domain::time::to_micros;
 
 use super::lines::MESSAGE_COLS;
-use super::{id, int, opt_text, opt_ts, text, ts, SqlStore};
+use super::{id, int, opt_int, opt_text, opt_ts, text, ts, SqlStore};
 use crate::{
     CloudLineRecord, CloudMessageRecord, Conflict, MessagePricingRecord, MessageRecord, MetaStore,
     MetaWrite, PricingKey, PricingRows, PricingWrite, StoreResult,
@@ -303,50 +303,53 @@ impl MetaStore for SqlStore {
     }
 
     async fn pricing_rows(&self, k: &PricingKey) -> StoreResult<PricingRows> {
-        let pair = sqlx::query(
-            "SELECT state, version FROM pricing_pairs WHERE business = $1 AND user_number = $2",
+        // One round trip for the three rows (each may be missing).
+        let row = sqlx::query(
+            "SELECT p.state AS pair_state, p.version AS pair_version,
+                 t.utility AS utility, t.authentication AS authentication,
+                 t.version AS tiers_version,
+                 f.month AS free_month, f.used AS free_used, f.version AS free_version
+             FROM (SELECT 1 AS one) AS here
+             LEFT JOIN pricing_pairs p ON p.business = $1 AND p.user_number = $2
+             LEFT JOIN pricing_tiers t ON t.portfolio = $3 AND t.market = $4 AND t.month = $5
+             LEFT JOIN pricing_free_tiers f ON f.waba = $6",
         )
         .bind(&k.business)
         .bind(&k.user)
-        .fetch_optional(&self.read)
-        .await?;
-        let tiers = sqlx::query(
-            "SELECT utility, authentication, version FROM pricing_tiers
-             WHERE portfolio = $1 AND market = $2 AND month = $3",
-        )
         .bind(&k.portfolio)
         .bind(&k.market)
         .bind(i64::from(k.month))
-        .fetch_optional(&self.read)
+        .bind(&k.waba)
+        .fetch_one(&self.read)
         .await?;
-        let free =
-            sqlx::query("SELECT month, used, version FROM pricing_free_tiers WHERE waba = $1")
-                .bind(&k.waba)
-                .fetch_optional(&self.read)
-                .await?;
-        Ok(PricingRows {
-            pair: pair
-                .map(|r| Ok::<_, crate::StoreError>((text(&r, "state")?, int(&r, "version")?)))
-                .transpose()?,
-            tiers: tiers
-                .map(|r| {
-                    Ok::<_, crate::StoreError>((
-                        unsigned(int(&r, "utility")?),
-                        unsigned(int(&r, "authentication")?),
-                        int(&r, "version")?,
-                    ))
-                })
-                .transpose()?,
-            free: free
-                .map(|r| {
-                    Ok::<_, crate::StoreError>((
-                        i32::try_from(int(&r, "month")?).unwrap_or(0),
-                        u32::try_from(int(&r, "used")?).unwrap_or(0),
-                        int(&r, "version")?,
-                    ))
-                })
-                .transpose()?,
-        })
+        let pair = match (
+            opt_text(&row, "pair_state")?,
+            opt_int(&row, "pair_version")?,
+        ) {
+            (Some(state), Some(version)) => Some((state, version)),
+            _ => None,
+        };
+        let tiers = match (
+            opt_int(&row, "utility")?,
+            opt_int(&row, "authentication")?,
+            opt_int(&row, "tiers_version")?,
+        ) {
+            (Some(u), Some(a), Some(version)) => Some((unsigned(u), unsigned(a), version)),
+            _ => None,
+        };
+        let free = match (
+            opt_int(&row, "free_month")?,
+            opt_int(&row, "free_used")?,
+            opt_int(&row, "free_version")?,
+        ) {
+            (Some(month), Some(used), Some(version)) => Some((
+                i32::try_from(month).unwrap_or(0),
+                u32::try_from(used).unwrap_or(0),
+                version,
+            )),
+            _ => None,
+        };
+        Ok(PricingRows { pair, tiers, free })
     }
 
     async fn outbound_by_provider_id(
