@@ -579,6 +579,15 @@ impl SqlStore {
                 return Ok(Err(Conflict::MessageChanged));
             }
         }
+        // Everything else before the account's billing row: every debit and credit of an
+        // account updates that one row, so its lock is taken last and held only to the commit.
+        if let Some(meta) = &batch.meta {
+            if let Err(conflict) = super::meta::apply_meta(conn, meta, now).await? {
+                return Ok(Err(conflict));
+            }
+        }
+        insert_events(conn, &batch.events, now).await?;
+        insert_jobs(conn, &batch.jobs, now).await?;
         if let Some(account) = &batch.billing_account {
             ensure_billing_row(conn, account).await?;
             if let Some(p) = &batch.billing_patch {
@@ -664,13 +673,6 @@ impl SqlStore {
                 }
             }
         }
-        if let Some(meta) = &batch.meta {
-            if let Err(conflict) = super::meta::apply_meta(conn, meta, now).await? {
-                return Ok(Err(conflict));
-            }
-        }
-        insert_events(conn, &batch.events, now).await?;
-        insert_jobs(conn, &batch.jobs, now).await?;
         if let Some(job) = &batch.finish_job {
             sqlx::query("DELETE FROM jobs WHERE id = $1")
                 .bind(job.as_str())
