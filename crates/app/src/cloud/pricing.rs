@@ -7,7 +7,9 @@ use serde_json::Value;
 use wagate_pricing::jsonl::OutputWriter;
 use wagate_pricing::waba::WabaSettings;
 use wagate_pricing::window::PairState;
-use wagate_pricing::{Currency, Event, EventKind, Instant, Outcome, Phone, StateSlice};
+use wagate_pricing::{
+    Currency, Event, EventKind, Instant, Message, Outcome, Phone, StateSlice, TemplateCategory,
+};
 use wagate_store::{CloudLineRecord, PricingKey, PricingRows, PricingWrite};
 
 use super::CloudService;
@@ -27,12 +29,17 @@ impl CloudService {
     /// Waits for this server's turn on the engine state an event between the line's number and
     /// `user` at `at` reads and writes (its pair and its tier counters); the turn lasts as long
     /// as the guards.
+    /// Only the state the event can move is waited for: every event its pair; a utility or
+    /// authentication template also its tier counters (the hot row of a busy market); a
+    /// free-form message also the WABA's free tier (conversation-based pricing). Marketing
+    /// messages and user messages never wait for a market's counter.
     pub(crate) async fn state_turn(
         &self,
         cloud: &CloudLineRecord,
         business: &str,
         user: &str,
         at: Timestamp,
+        kind: EventKind,
     ) -> Vec<tokio::sync::MutexGuard<'_, ()>> {
         let keys = (|| {
             let (business, user, at) = (
@@ -54,11 +61,16 @@ impl CloudService {
         let Some(k) = keys else {
             return Vec::new();
         };
-        let names = [
-            format!("pair {} {}", k.business, k.user),
-            format!("tiers {} {} {}", k.portfolio, k.market, k.month),
-            format!("free {}", k.waba),
-        ];
+        let mut names = vec![format!("pair {} {}", k.business, k.user)];
+        match kind {
+            EventKind::BusinessMessage(Message::Template(
+                TemplateCategory::Utility | TemplateCategory::Authentication,
+            )) => names.push(format!("tiers {} {} {}", k.portfolio, k.market, k.month)),
+            EventKind::BusinessMessage(Message::NonTemplate) => {
+                names.push(format!("free {}", k.waba))
+            }
+            _ => {}
+        }
         self.locks.lock(&names).await
     }
 

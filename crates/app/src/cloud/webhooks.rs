@@ -137,7 +137,12 @@ impl CloudService {
         };
         let user = format!("+{}", m.from.trim_start_matches('+'));
         let business = line.phone_number.clone().unwrap_or_default();
-        let _turn = self.state_turn(&cloud, &business, &user, m.timestamp).await;
+        let entry = EventKind::UserMessage {
+            entry_point: m.referral.is_some(),
+        };
+        let _turn = self
+            .state_turn(&cloud, &business, &user, m.timestamp, entry)
+            .await;
         for attempt in 0..MAX_TRIES {
             back_off(attempt).await;
             if self.store.inbound_message(&line.id, &m.id).await?.is_some() {
@@ -223,7 +228,16 @@ impl CloudService {
         };
         let business = line.phone_number.clone().unwrap_or_default();
         let user = first.to.clone().unwrap_or_default();
-        let _turn = self.state_turn(&cloud, &business, &user, s.timestamp).await;
+        let message = self.sent_as(&first).await?;
+        let _turn = self
+            .state_turn(
+                &cloud,
+                &business,
+                &user,
+                s.timestamp,
+                EventKind::BusinessMessage(message),
+            )
+            .await;
         for attempt in 0..MAX_TRIES {
             back_off(attempt).await;
             let Some(mut m) = self.sent_message(&line, s).await? else {
@@ -242,7 +256,7 @@ impl CloudService {
             let reached = matches!(s.status, MetaStatus::Delivered | MetaStatus::Read);
             if reached && self.store.message_pricing(&m.id).await?.is_none() {
                 if let Some((record, write, txn, json)) =
-                    self.charge(&line, &cloud, &m, s, unpaid).await?
+                    self.charge(&line, &cloud, &m, message, s, unpaid).await?
                 {
                     if let Some(txn) = txn {
                         batch.start_auto_topup = self.auto_topup_after(&line, &txn, now).await?;
@@ -341,6 +355,17 @@ impl CloudService {
         }))
     }
 
+    /// What a sent message was for pricing: a template of its declared category, or not.
+    async fn sent_as(&self, m: &MessageRecord) -> AppResult<Message> {
+        let sent = self.store.cloud_message(&m.id).await?;
+        Ok(match sent.as_ref().and_then(|c| c.category.as_deref()) {
+            Some(category) => {
+                TemplateCategory::parse(category).map_or(Message::NonTemplate, Message::Template)
+            }
+            None => Message::NonTemplate,
+        })
+    }
+
     /// The outbound message of `line` a status is about: by Meta's id, or by the id wagate
     /// sent as `biz_opaque_callback_data`.
     async fn sent_message(
@@ -372,6 +397,7 @@ impl CloudService {
         line: &LineRecord,
         cloud: &CloudLineRecord,
         m: &MessageRecord,
+        message: Message,
         s: &StatusUpdate,
         unpaid: bool,
     ) -> AppResult<
@@ -382,14 +408,6 @@ impl CloudService {
             Value,
         )>,
     > {
-        let sent = self.store.cloud_message(&m.id).await?;
-        let message = match sent.as_ref().and_then(|c| c.category.as_deref()) {
-            Some(category) => match TemplateCategory::parse(category) {
-                Some(c) => Message::Template(c),
-                None => Message::NonTemplate,
-            },
-            None => Message::NonTemplate,
-        };
         let business = line.phone_number.clone().unwrap_or_default();
         let user = m.to.clone().unwrap_or_default();
         let Some(priced) = self
