@@ -420,19 +420,16 @@ pub enum MessageKind {
 }
 
 impl MessageKind {
-    /// Every kind, in API order.
-    pub const ALL: [MessageKind; 10] = [
-        MessageKind::Text,
-        MessageKind::Image,
-        MessageKind::Video,
-        MessageKind::Audio,
-        MessageKind::Voice,
-        MessageKind::Document,
-        MessageKind::Sticker,
-        MessageKind::Location,
-        MessageKind::Contacts,
-        MessageKind::Template,
-    ];
+    /// Every kind, in API order: the inbound kinds, then `template`.
+    pub const ALL: [MessageKind; 10] = {
+        let mut all = [MessageKind::Template; 10];
+        let mut i = 0;
+        while i < Self::INBOUND.len() {
+            all[i] = Self::INBOUND[i];
+            i += 1;
+        }
+        all
+    };
 
     /// The kinds a message from a WhatsApp user can have.
     pub const INBOUND: [MessageKind; 9] = [
