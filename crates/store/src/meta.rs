@@ -160,15 +160,6 @@ pub trait MetaStore {
         &self,
         message: &MessageId,
     ) -> StoreResult<Option<MessagePricingRecord>>;
-    /// Forgets what can no longer matter: Meta delivery keys received before
-    /// `deliveries_before` (Meta stops retrying after days), and pricing pairs whose last
-    /// deadline passed before `pairs_before` (an absent pair prices like an expired one).
-    /// Returns how many of each were deleted.
-    async fn meta_sweep(
-        &self,
-        deliveries_before: Timestamp,
-        pairs_before: Timestamp,
-    ) -> StoreResult<(u64, u64)>;
     /// Priced messages of an account delivered in `[start, end)`, oldest first.
     async fn priced_messages(
         &self,

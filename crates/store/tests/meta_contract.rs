@@ -141,51 +141,6 @@ async fn meta_writes(store: SqlStore) {
         .await
         .unwrap();
     assert_eq!(listed, vec![stored]);
-
-    // The sweep forgets old delivery keys and pairs expired long ago, nothing else.
-    let pair = |user: &str| PricingKey {
-        user: user.into(),
-        ..key()
-    };
-    for (user, expires) in [
-        ("+919800000002", "2026-09-01T00:00:00Z"),
-        ("+919800000003", "2026-10-02T00:00:00Z"),
-    ] {
-        let write = MetaWrite {
-            pricing: Some(PricingWrite {
-                key: pair(user),
-                read: store.pricing_rows(&pair(user)).await.unwrap(),
-                pair: Some(("1 2 3 4 5 6 7 0".into(), t(expires))),
-                utility: 2,
-                authentication: 0,
-                free_used: 0,
-            }),
-            ..MetaWrite::default()
-        };
-        assert_eq!(store.commit(meta(write), now).await.unwrap(), Ok(()));
-    }
-    let (deliveries, pairs) = store
-        .meta_sweep(t("2026-10-01T13:00:00Z"), t("2026-09-15T00:00:00Z"))
-        .await
-        .unwrap();
-    assert_eq!((deliveries, pairs), (1, 1));
-    assert!(store
-        .pricing_rows(&pair("+919800000002"))
-        .await
-        .unwrap()
-        .pair
-        .is_none());
-    assert!(store
-        .pricing_rows(&pair("+919800000003"))
-        .await
-        .unwrap()
-        .pair
-        .is_some());
-    assert_eq!(
-        store.commit(once(), now).await.unwrap(),
-        Ok(()),
-        "a swept key is forgotten"
-    );
 }
 
 #[tokio::test]

@@ -180,9 +180,6 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Days Meta delivery keys and expired pricing pairs are kept (twice Meta's retry window).
-const META_RETENTION_DAYS: i64 = 14;
-
 /// How often the worker forgets idempotency keys past their 24 h window.
 const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 
@@ -199,21 +196,6 @@ async fn sweep_idempotency_keys(
             Ok(0) => {}
             Ok(n) => tracing::info!(keys = n, "forgot idempotency keys past their 24 h window"),
             Err(e) => tracing::warn!(error = %e, "could not sweep idempotency keys"),
-        }
-        // Meta retries a delivery for up to 7 days, and a late status is priced against the
-        // state its time had: both are kept twice that long.
-        let now = wall.now();
-        let keep = jiff::SignedDuration::from_hours(24 * META_RETENTION_DAYS);
-        match store.meta_sweep(now - keep, now - keep).await {
-            Ok((0, 0)) => {}
-            Ok((deliveries, pairs)) => {
-                tracing::info!(
-                    deliveries,
-                    pairs,
-                    "forgot Meta deliveries and expired pricing pairs"
-                )
-            }
-            Err(e) => tracing::warn!(error = %e, "could not sweep Meta deliveries"),
         }
         tokio::select! {
             _ = tokio::time::sleep(SWEEP_EVERY) => {}

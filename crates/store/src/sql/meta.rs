@@ -401,26 +401,6 @@ impl MetaStore for SqlStore {
         row.as_ref().map(message_pricing).transpose()
     }
 
-    async fn meta_sweep(
-        &self,
-        deliveries_before: Timestamp,
-        pairs_before: Timestamp,
-    ) -> StoreResult<(u64, u64)> {
-        let mut tx = self.begin_write().await?;
-        let deliveries = sqlx::query("DELETE FROM meta_deliveries WHERE received_at < $1")
-            .bind(to_micros(deliveries_before))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        let pairs = sqlx::query("DELETE FROM pricing_pairs WHERE expires_at < $1")
-            .bind(to_micros(pairs_before))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        tx.commit().await?;
-        Ok((deliveries, pairs))
-    }
-
     async fn priced_messages(
         &self,
         account: &AccountId,
