@@ -8,7 +8,8 @@ use wagate_pricing::jsonl::OutputWriter;
 use wagate_pricing::waba::WabaSettings;
 use wagate_pricing::window::PairState;
 use wagate_pricing::{
-    Currency, Event, EventKind, Instant, Message, Outcome, Phone, StateSlice, TemplateCategory,
+    Currency, Event, EventKind, Instant, Message, Outcome, Phone, StateKeys, StateSlice,
+    TemplateCategory,
 };
 use wagate_store::{CloudLineRecord, PricingKey, PricingRows, PricingWrite};
 
@@ -26,13 +27,40 @@ pub(crate) struct Priced {
 }
 
 impl CloudService {
+    /// The engine's event of `kind` between the line's number and `user` at `at`, and the
+    /// state it reads and writes; `None` when a number or the time is not one the engine can
+    /// read.
+    fn event_keys(
+        &self,
+        cloud: &CloudLineRecord,
+        business: &str,
+        user: &str,
+        at: Timestamp,
+        kind: EventKind,
+    ) -> Option<(Event, StateKeys)> {
+        let (business, user, at) = (
+            Phone::parse(business)?,
+            Phone::parse(user)?,
+            Instant::from_timestamp(at)?,
+        );
+        let mut engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+        describe(&mut engine, cloud);
+        let event = Event {
+            at,
+            waba: engine.waba(&cloud.waba_id),
+            business,
+            user,
+            kind,
+        };
+        let keys = engine.keys(&event)?;
+        Some((event, keys))
+    }
+
     /// Waits for this server's turn on the engine state an event between the line's number and
-    /// `user` at `at` reads and writes (its pair and its tier counters); the turn lasts as long
-    /// as the guards.
-    /// Only the state the event can move is waited for: every event its pair; a utility or
-    /// authentication template also its tier counters (the hot row of a busy market); a
-    /// free-form message also the WABA's free tier (conversation-based pricing). Marketing
-    /// messages and user messages never wait for a market's counter.
+    /// `user` at `at` can move; the turn lasts as long as the guards. Every event waits for its
+    /// pair; a utility or authentication template also for its tier counters (the hot row of a
+    /// busy market); a free-form message also for the WABA's free tier (conversation-based
+    /// pricing). Marketing and user messages never wait for a market's counter.
     pub(crate) async fn state_turn(
         &self,
         cloud: &CloudLineRecord,
@@ -41,24 +69,7 @@ impl CloudService {
         at: Timestamp,
         kind: EventKind,
     ) -> Vec<tokio::sync::MutexGuard<'_, ()>> {
-        let keys = (|| {
-            let (business, user, at) = (
-                Phone::parse(business)?,
-                Phone::parse(user)?,
-                Instant::from_timestamp(at)?,
-            );
-            let mut engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
-            describe(&mut engine, cloud);
-            let event = Event {
-                at,
-                waba: engine.waba(&cloud.waba_id),
-                business,
-                user,
-                kind: EventKind::UserMessage { entry_point: false },
-            };
-            engine.keys(&event)
-        })();
-        let Some(k) = keys else {
+        let Some((_, k)) = self.event_keys(cloud, business, user, at, kind) else {
             return Vec::new();
         };
         let mut names = vec![format!("pair {} {}", k.business, k.user)];
@@ -84,28 +95,9 @@ impl CloudService {
         at: Timestamp,
         kind: EventKind,
     ) -> AppResult<Option<Priced>> {
-        let (Some(business), Some(user), Some(at)) = (
-            Phone::parse(business),
-            Phone::parse(user),
-            Instant::from_timestamp(at),
-        ) else {
+        let Some((event, keys)) = self.event_keys(cloud, business, user, at, kind) else {
             tracing::warn!(line = %cloud.line_id, "a number of a Cloud API event cannot be priced");
             return Ok(None);
-        };
-        let (event, keys) = {
-            let mut engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
-            describe(&mut engine, cloud);
-            let event = Event {
-                at,
-                waba: engine.waba(&cloud.waba_id),
-                business,
-                user,
-                kind,
-            };
-            let Some(keys) = engine.keys(&event) else {
-                return Ok(None);
-            };
-            (event, keys)
         };
         let key = PricingKey {
             business: keys.business.clone(),
@@ -135,11 +127,11 @@ impl CloudService {
                 map.remove("id");
                 // The recipient's country (ISO 3166), for analytics by country like Meta's;
                 // null for shared codes (+1 outside listed area codes, +7).
-                let date = at.to_timestamp().to_zoned(TimeZone::UTC).date();
+                let date = event.at.to_timestamp().to_zoned(TimeZone::UTC).date();
                 let country = engine
                     .data()
                     .countries
-                    .destination(user, date)
+                    .destination(event.user, date)
                     .country
                     .map(|c| String::from_utf8_lossy(&c).into_owned());
                 map.insert("country".into(), serde_json::json!(country));
