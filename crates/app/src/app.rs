@@ -57,6 +57,8 @@ pub struct App {
     pub keys: Arc<crate::accounts::KeyCache>,
     /// Cloud API lines, Meta's webhooks and Meta billing.
     pub cloud: Arc<crate::cloud::CloudService>,
+    /// Calls and their audio.
+    pub calls: Arc<crate::calls::CallService>,
 }
 
 /// What the outside world is, for an [`App`]: the WhatsApp connector, the payment processor
@@ -179,7 +181,16 @@ impl App {
             lines.clone(),
             cloud_config,
         )?);
+        let calls = crate::calls::CallService::new(
+            store.clone(),
+            clock.clone(),
+            scheduler.clone(),
+            outside.connector.clone(),
+            lines.clone(),
+        );
+        calls.register();
         Ok(App {
+            calls,
             cloud,
             lines,
             billing,

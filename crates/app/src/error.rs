@@ -121,6 +121,21 @@ pub enum RuleError {
     /// Meta's Graph API could not be reached or failed (502 `meta_unavailable`).
     #[error("{0}")]
     MetaUnavailable(String),
+    /// The line's plan has no calling (403 `calling_not_enabled`).
+    #[error("calling is not enabled on this line: its plan is messaging only")]
+    CallingNotEnabled,
+    /// The line is in another call (409 `line_busy`).
+    #[error("the line is in another call; one call at a time per line")]
+    LineBusy,
+    /// The call is over (409 `call_ended`).
+    #[error("the call has ended")]
+    CallEnded,
+    /// The call is not in a state that allows this (409 `invalid_state`).
+    #[error("{0}")]
+    CallNotNow(String),
+    /// This server's connector cannot call (503 `calling_unavailable`).
+    #[error("{0}")]
+    CallingUnavailable(String),
     /// The wallet does not cover a chargeable message (402 `insufficient_balance`).
     #[error(
         "the wallet does not cover this message's Meta charge of {required} USD: top up first"

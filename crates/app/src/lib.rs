@@ -4,6 +4,7 @@
 pub mod accounts;
 mod app;
 pub mod billing;
+pub mod calls;
 pub mod cloud;
 pub mod connector;
 pub mod error;

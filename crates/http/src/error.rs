@@ -76,11 +76,19 @@ pub enum ErrorCode {
     MetaUnavailable,
     /// `invalid_signature`.
     InvalidSignature,
+    /// 403 `calling_not_enabled`: the line's plan has no calling.
+    CallingNotEnabled,
+    /// 409 `line_busy`: the line is in another call.
+    LineBusy,
+    /// 409 `call_ended`: the call is over.
+    CallEnded,
+    /// 503 `calling_unavailable`: this server's connector cannot call.
+    CallingUnavailable,
 }
 
 impl ErrorCode {
     /// Every code of the catalogue.
-    pub const ALL: [ErrorCode; 34] = {
+    pub const ALL: [ErrorCode; 38] = {
         use ErrorCode::*;
         [
             InvalidJson,
@@ -117,6 +125,10 @@ impl ErrorCode {
             MetaRejected,
             MetaUnavailable,
             InvalidSignature,
+            CallingNotEnabled,
+            LineBusy,
+            CallEnded,
+            CallingUnavailable,
         ]
     };
 
@@ -163,6 +175,10 @@ impl ErrorCode {
             MetaRejected => "meta_rejected",
             MetaUnavailable => "meta_unavailable",
             InvalidSignature => "invalid_signature",
+            CallingNotEnabled => "calling_not_enabled",
+            LineBusy => "line_busy",
+            CallEnded => "call_ended",
+            CallingUnavailable => "calling_unavailable",
         }
     }
 
@@ -173,7 +189,7 @@ impl ErrorCode {
             InvalidJson | BadRequest => StatusCode::BAD_REQUEST,
             Unauthorized | InvalidSignature => StatusCode::UNAUTHORIZED,
             CardRequired | CardDeclined | InsufficientBalance => StatusCode::PAYMENT_REQUIRED,
-            Forbidden | CallingNotAvailable => StatusCode::FORBIDDEN,
+            Forbidden | CallingNotAvailable | CallingNotEnabled => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             IdempotencyInProgress
@@ -182,7 +198,9 @@ impl ErrorCode {
             | CallingLocked
             | InvalidState
             | PhoneNumberInUse
-            | OutsideCustomerServiceWindow => StatusCode::CONFLICT,
+            | OutsideCustomerServiceWindow
+            | LineBusy
+            | CallEnded => StatusCode::CONFLICT,
             ProcessorUnavailable | MetaUnavailable => StatusCode::BAD_GATEWAY,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             InvalidField
@@ -197,7 +215,8 @@ impl ErrorCode {
             | RequestTimeout
             | PaymentsNotConfigured
             | ConnectorUnavailable
-            | CloudNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
+            | CloudNotConfigured
+            | CallingUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -345,6 +364,15 @@ impl From<AppError> for ApiError {
                     RuleError::MetaRejected(_) => ApiError::new(ErrorCode::MetaRejected, message),
                     RuleError::MetaUnavailable(_) => {
                         ApiError::new(ErrorCode::MetaUnavailable, message)
+                    }
+                    RuleError::CallingNotEnabled => {
+                        ApiError::new(ErrorCode::CallingNotEnabled, message)
+                    }
+                    RuleError::LineBusy => ApiError::new(ErrorCode::LineBusy, message),
+                    RuleError::CallEnded => ApiError::new(ErrorCode::CallEnded, message),
+                    RuleError::CallNotNow(_) => ApiError::new(ErrorCode::InvalidState, message),
+                    RuleError::CallingUnavailable(_) => {
+                        ApiError::new(ErrorCode::CallingUnavailable, message)
                     }
                     RuleError::InsufficientBalance { required } => {
                         ApiError::new(ErrorCode::InsufficientBalance, message)

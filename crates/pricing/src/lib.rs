@@ -25,6 +25,7 @@ pub mod meta_csv;
 pub mod money;
 mod operator_csv;
 pub mod phone;
+mod pipeline;
 pub mod rate_card;
 pub mod rules;
 pub mod state;

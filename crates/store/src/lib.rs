@@ -10,6 +10,7 @@
 //! Every method that touches an account's data takes the [`AccountId`] and puts it in the
 //! `WHERE` clause: tenant isolation is enforced where the data lives, not only in handlers.
 
+mod calls;
 mod error;
 mod lines;
 mod meta;
@@ -19,6 +20,7 @@ mod traits;
 mod wa_sessions;
 mod webhooks;
 
+pub use calls::*;
 pub use error::{StoreError, StoreResult};
 pub use lines::*;
 pub use meta::*;

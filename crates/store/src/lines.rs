@@ -471,6 +471,8 @@ pub struct Batch {
     pub jobs: Vec<NewJob>,
     /// Cloud API and Meta billing writes (rare: boxed to keep batches small).
     pub meta: Option<Box<crate::MetaWrite>>,
+    /// Calls and calling minutes (boxed for the same reason).
+    pub calls: Option<Box<crate::CallWrite>>,
     /// The running job whose work this batch completes: removed with it, so a successful
     /// run needs no separate write (see `JobHandler::removes_own_job`).
     pub finish_job: Option<JobId>,
@@ -513,6 +515,12 @@ pub enum Conflict {
     /// The message was priced before.
     #[error("the message was already priced")]
     AlreadyPriced,
+    /// The line already has a call that is not over.
+    #[error("the line is in another call")]
+    LineBusy,
+    /// The call moved on since it was read.
+    #[error("the call changed meanwhile")]
+    CallChanged,
 }
 
 /// Why an outbound message was not queued.

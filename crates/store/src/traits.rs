@@ -19,6 +19,7 @@ pub trait Store:
     + crate::LineStore
     + crate::WhatsAppSessionStore
     + crate::MetaStore
+    + crate::CallStore
     + Send
     + Sync
 {
@@ -33,6 +34,7 @@ impl<
             + crate::LineStore
             + crate::WhatsAppSessionStore
             + crate::MetaStore
+            + crate::CallStore
             + Send
             + Sync,
     > Store for T

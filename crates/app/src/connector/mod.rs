@@ -11,6 +11,7 @@
 //! sandbox endpoints and the test clock) and a WhatsApp Web multi-device connector on the
 //! `whatsapp-rust` crate (see `docs/connector.md` for how it maps onto this trait).
 
+pub mod calling;
 pub mod simulator;
 
 use std::sync::Weak;
@@ -264,6 +265,10 @@ pub trait Connector: Send + Sync {
     async fn relinquish(&self, _line: &LineId) {}
     /// The simulator's sandbox controls, when this is the simulator.
     fn simulator(&self) -> Option<&simulator::Simulator> {
+        None
+    }
+    /// The connector's calling half, when it can call (PRODUCT.md §9).
+    fn calls(&self) -> Option<&dyn calling::CallConnector> {
         None
     }
     /// Whether WhatsApp can be reached.

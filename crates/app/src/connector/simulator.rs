@@ -12,6 +12,10 @@ use sha2::{Digest, Sha256};
 use wagate_domain::ids::{random_base62, LineId, MessageId};
 use wagate_domain::line::{BlockedReason, MessageKind, MessageStatus, QR_ROTATE_EVERY};
 
+use super::calling::{
+    CallConnector, CallError, CallMedia, CallSignal, CallSink, LineCallAction, PlacedCall,
+    RemoteCallEvent, MEDIA_QUEUE_FRAMES,
+};
 use super::{Connector, ConnectorEvent, ConnectorSink, QrCode, ReconnectError, SendError, Sent};
 
 /// When the simulated recipient's phone confirms delivery, after the send.
@@ -28,6 +32,25 @@ pub struct Simulator {
     outages: Mutex<HashMap<LineId, Timestamp>>,
     /// Lines whose next send WhatsApp answers with its rate limit, and for how long.
     rate_limits: Mutex<HashMap<LineId, SignedDuration>>,
+    /// Where call signals go.
+    call_sink: OnceLock<Weak<dyn CallSink>>,
+    /// The simulated calls that are not over, by their provider id.
+    calls: Mutex<HashMap<String, SimCall>>,
+}
+
+/// A simulated call: its line, and the task echoing its audio while a socket is open.
+struct SimCall {
+    line: LineId,
+    echo: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for SimCall {
+    fn drop(&mut self) {
+        // The call is over: its audio stops, which closes the socket that carried it.
+        if let Some(echo) = self.echo.take() {
+            echo.abort();
+        }
+    }
 }
 
 impl Default for Simulator {
@@ -50,7 +73,64 @@ impl Simulator {
             secret: random_base62(32),
             outages: Mutex::new(HashMap::new()),
             rate_limits: Mutex::new(HashMap::new()),
+            call_sink: OnceLock::new(),
+            calls: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn calls_map(&self) -> std::sync::MutexGuard<'_, HashMap<String, SimCall>> {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn signal(&self, signal: CallSignal) -> anyhow::Result<()> {
+        let sink = self
+            .call_sink
+            .get()
+            .and_then(Weak::upgrade)
+            .ok_or_else(|| anyhow::anyhow!("the simulator has no call sink attached"))?;
+        sink.signal(signal).await
+    }
+
+    /// The other phone does `event` to the call known as `provider_id` (the sandbox acting
+    /// as the remote party). Anything that ends the call stops its audio.
+    pub async fn remote_call(
+        &self,
+        line: &LineId,
+        provider_id: &str,
+        event: RemoteCallEvent,
+    ) -> anyhow::Result<()> {
+        let ends = !matches!(event, RemoteCallEvent::Ring | RemoteCallEvent::Answer);
+        if ends {
+            self.calls_map().remove(provider_id);
+        }
+        self.signal(CallSignal::Remote {
+            line: line.clone(),
+            provider_id: provider_id.to_owned(),
+            event,
+        })
+        .await
+    }
+
+    /// Someone calls `line` from `from`: it rings. Returns the call's provider id.
+    pub async fn incoming_call(&self, line: &LineId, from: String) -> anyhow::Result<String> {
+        let provider_id = format!("sim-call-{}", random_base62(16));
+        self.calls_map().insert(
+            provider_id.clone(),
+            SimCall {
+                line: line.clone(),
+                echo: None,
+            },
+        );
+        let signal = CallSignal::Incoming {
+            line: line.clone(),
+            from,
+            provider_id: provider_id.clone(),
+        };
+        if let Err(e) = self.signal(signal).await {
+            self.calls_map().remove(&provider_id);
+            return Err(e);
+        }
+        Ok(provider_id)
     }
 
     async fn emit(&self, event: ConnectorEvent) -> anyhow::Result<()> {
@@ -277,5 +357,83 @@ impl Connector for Simulator {
 
     fn simulator(&self) -> Option<&Simulator> {
         Some(self)
+    }
+
+    fn calls(&self) -> Option<&dyn CallConnector> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl CallConnector for Simulator {
+    fn attach_calls(&self, sink: Weak<dyn CallSink>) {
+        let _ = self.call_sink.set(sink);
+    }
+
+    /// The simulated phone rings at once; the sandbox answers, rejects or hangs up for it.
+    async fn place_call(
+        &self,
+        line: &LineId,
+        _to: &str,
+        now: Timestamp,
+    ) -> Result<PlacedCall, CallError> {
+        if self.is_down(line, now) {
+            return Err(CallError::Disconnected);
+        }
+        let provider_id = format!("sim-call-{}", random_base62(16));
+        self.calls_map().insert(
+            provider_id.clone(),
+            SimCall {
+                line: line.clone(),
+                echo: None,
+            },
+        );
+        Ok(PlacedCall {
+            provider_id,
+            ringing: true,
+        })
+    }
+
+    async fn call_action(
+        &self,
+        line: &LineId,
+        provider_id: &str,
+        action: LineCallAction,
+    ) -> Result<(), CallError> {
+        let mut calls = self.calls_map();
+        match calls.get(provider_id) {
+            Some(c) if c.line == *line => {}
+            _ => return Err(CallError::NotLive),
+        }
+        if action != LineCallAction::Accept {
+            calls.remove(provider_id);
+        }
+        Ok(())
+    }
+
+    /// The simulated party echoes every frame it hears. Its side of the exchange waits for
+    /// room (a simulated phone has no reason to drop); wagate's side is what bounds memory.
+    async fn call_media(&self, line: &LineId, provider_id: &str) -> Result<CallMedia, CallError> {
+        let mut calls = self.calls_map();
+        let call = match calls.get_mut(provider_id) {
+            Some(c) if c.line == *line => c,
+            _ => return Err(CallError::NotLive),
+        };
+        let (to_phone, mut heard) = tokio::sync::mpsc::channel::<bytes::Bytes>(MEDIA_QUEUE_FRAMES);
+        let (echoed, from_phone) = tokio::sync::mpsc::channel(MEDIA_QUEUE_FRAMES);
+        let echo = tokio::spawn(async move {
+            while let Some(frame) = heard.recv().await {
+                if echoed.send(frame).await.is_err() {
+                    break;
+                }
+            }
+        });
+        if let Some(old) = call.echo.replace(echo) {
+            old.abort();
+        }
+        Ok(CallMedia {
+            to_phone,
+            from_phone,
+        })
     }
 }

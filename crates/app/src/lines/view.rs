@@ -43,6 +43,8 @@ pub fn line_json(l: &LineRecord, public_url: &str, limits: &DailyLimits, now: Ti
         "released_at": time(l.released_at),
         "release_reason": l.release_reason,
         "blocked_reason": l.blocked_reason,
+        // Filled in for calling lines where calling minutes are read (the API's line object).
+        "fair_use": null,
         "status_detail": status_detail(l),
     })
 }

@@ -34,6 +34,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "call.ringing",
     "call.answered",
     "call.ended",
+    "line.fair_use_exceeded",
     "number.purchased",
     "number.released",
     "account_update",

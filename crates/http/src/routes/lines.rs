@@ -74,6 +74,10 @@ pub struct LineOut {
     pub release_reason: Option<String>,
     /// While `blocked`: `temporarily_banned`, `banned` or `client_outdated`.
     pub blocked_reason: Option<String>,
+    /// Calling lines: the average minutes a day over the last 30 UTC days and whether it
+    /// reached the fair-use level of 50 (flagged lines are never blocked or charged); null
+    /// on messaging lines.
+    pub fair_use: Option<FairUseOut>,
     /// A sentence on why the line is not working and what happens next; null when `status`
     /// says it all.
     pub status_detail: Option<String>,
@@ -131,6 +135,15 @@ pub struct LineList {
     pub data: Vec<Value>,
     /// Whether another page follows.
     pub has_more: bool,
+}
+
+/// A calling line's fair-use reading.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FairUseOut {
+    /// Average minutes a day over the last 30 UTC days, today included (two decimals).
+    pub avg_minutes_30d: f64,
+    /// Whether the average reached 50 minutes a day.
+    pub flagged: bool,
 }
 
 /// A page of messages.
@@ -273,8 +286,30 @@ pub(crate) fn line_id(id: &str) -> ApiResult<LineId> {
     LineId::parse(id).map_err(|_| ApiError::not_found("line"))
 }
 
-pub(crate) fn line_out(st: &AppState, l: &wagate_store::LineRecord) -> Value {
-    line_out_with(st, l, &std::cell::OnceCell::new())
+/// The line object as the API shows it: with the connector's health when the line waits
+/// on WhatsApp, and the fair-use reading of a calling line.
+pub(crate) async fn line_out(st: &AppState, l: &wagate_store::LineRecord) -> ApiResult<Value> {
+    Ok(lines_out(st, std::slice::from_ref(l)).await?.remove(0))
+}
+
+/// [`line_out`] for a page of lines: one fair-use query and at most one health walk.
+pub(crate) async fn lines_out(
+    st: &AppState,
+    lines: &[wagate_store::LineRecord],
+) -> ApiResult<Vec<Value>> {
+    let health = std::cell::OnceCell::new();
+    let refs: Vec<&wagate_store::LineRecord> = lines.iter().collect();
+    let fair_use = st.app.calls.fair_use(&refs).await?;
+    Ok(lines
+        .iter()
+        .map(|l| {
+            let mut out = line_out_with(st, l, &health);
+            if let Some(f) = fair_use.get(&l.id) {
+                out["fair_use"] = wagate_app::calls::fair_use_json(f);
+            }
+            out
+        })
+        .collect())
 }
 
 /// [`line_out`] for many lines: the connector's health (a walk over its connections) is
@@ -354,7 +389,7 @@ pub async fn create(
                     },
                 )
                 .await?;
-            return Ok((StatusCode::CREATED, ApiJson(line_out(&st, &line))));
+            return Ok((StatusCode::CREATED, ApiJson(line_out(&st, &line).await?)));
         }
         (Some(LineKindIn::Cloud), None) => {
             return Err(ApiError::invalid("cloud", "a cloud line needs `cloud`"))
@@ -388,7 +423,7 @@ pub async fn create(
             },
         )
         .await?;
-    Ok((StatusCode::CREATED, ApiJson(line_out(&st, &line))))
+    Ok((StatusCode::CREATED, ApiJson(line_out(&st, &line).await?)))
 }
 
 /// The account's lines, newest first.
@@ -402,14 +437,7 @@ pub async fn list(
     let page = query(q)?.page()?;
     let found = st.app.lines.list(&who.account.id, &page).await?;
     Ok(ApiJson(LineList {
-        data: {
-            let health = std::cell::OnceCell::new();
-            found
-                .data
-                .iter()
-                .map(|l| line_out_with(&st, l, &health))
-                .collect()
-        },
+        data: lines_out(&st, &found.data).await?,
         has_more: found.has_more,
     }))
 }
@@ -423,7 +451,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<ApiJson<Value>> {
     let line = st.app.lines.get(&who.account.id, &line_id(&id)?).await?;
-    Ok(ApiJson(line_out(&st, &line)))
+    Ok(ApiJson(line_out(&st, &line).await?))
 }
 
 /// Changes a line's label and metadata. Works on released lines too.
@@ -460,7 +488,7 @@ pub async fn update(
         .lines
         .update(&who.account.id, &id, input.label, input.metadata)
         .await?;
-    Ok(ApiJson(line_out(&st, &line)))
+    Ok(ApiJson(line_out(&st, &line).await?))
 }
 
 fn field_error(e: FieldError) -> ApiError {
@@ -507,7 +535,7 @@ pub async fn release(
         .lines
         .release(&who.account.id, &line_id(&id)?, ReleaseReason::Requested)
         .await?;
-    Ok(ApiJson(line_out(&st, &line)))
+    Ok(ApiJson(line_out(&st, &line).await?))
 }
 
 /// A pairing code that links the line to `phone_number`'s WhatsApp without scanning a QR
@@ -692,6 +720,7 @@ mod tests {
             released_at: None,
             release_reason: None,
             blocked_reason: None,
+            fair_use: None,
             status_detail: None,
         };
         let now: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();

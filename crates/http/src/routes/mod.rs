@@ -2,6 +2,7 @@
 
 pub(crate) mod account;
 pub(crate) mod billing;
+pub(crate) mod calls;
 pub(crate) mod connect;
 pub(crate) mod keys;
 pub(crate) mod lines;
@@ -95,6 +96,14 @@ pub fn router(state: AppState) -> Router {
             get(lines::messages).post(lines::send),
         )
         .route(
+            "/api/v1/wa/lines/{id}/calls",
+            get(calls::list).post(calls::place),
+        )
+        .route("/api/v1/calls/{id}", get(calls::get))
+        .route("/api/v1/calls/{id}/hangup", post(calls::hangup))
+        .route("/api/v1/calls/{id}/accept", post(calls::accept))
+        .route("/api/v1/calls/{id}/reject", post(calls::reject))
+        .route(
             "/api/v1/billing/card",
             get(billing::get_card)
                 .post(billing::add_card)
@@ -131,6 +140,23 @@ pub fn router(state: AppState) -> Router {
             .route(
                 "/api/v1/sandbox/payments/fail_next",
                 post(sandbox::fail_next),
+            )
+            .route(
+                "/api/v1/sandbox/lines/{id}/incoming_call",
+                post(calls::sandbox_incoming),
+            )
+            .route(
+                "/api/v1/sandbox/calls/{id}/answer",
+                post(calls::sandbox_answer),
+            )
+            .route(
+                "/api/v1/sandbox/calls/{id}/reject",
+                post(calls::sandbox_reject),
+            )
+            .route("/api/v1/sandbox/calls/{id}/busy", post(calls::sandbox_busy))
+            .route(
+                "/api/v1/sandbox/calls/{id}/hangup",
+                post(calls::sandbox_hangup),
             );
     }
     // Layers run outside-in from the last added: authenticate, then idempotency.
@@ -148,6 +174,8 @@ pub fn router(state: AppState) -> Router {
         .route("/connect/{token}/calling", post(connect::set_calling))
         .route("/connect/{token}/pair_code", post(connect::pair_code))
         .route("/meta/webhooks", get(meta::verify).post(meta::receive))
+        // Authenticated by the call's own token: browsers cannot set headers on a WebSocket.
+        .route("/api/v1/calls/{id}/media", get(calls::media))
         .merge(authed)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -325,7 +325,7 @@ pub async fn scan(
         .map_err(ApiError::internal)?;
     settle(&st).await?;
     let line = st.app.lines.get(&who.account.id, &line.id).await?;
-    Ok(ApiJson(super::lines::line_out(&st, &line)))
+    Ok(ApiJson(super::lines::line_out(&st, &line).await?))
 }
 
 fn random_digits(n: usize) -> String {
@@ -371,7 +371,7 @@ pub async fn disconnect(
         .await
         .map_err(ApiError::internal)?;
     let line = st.app.lines.get(&who.account.id, &line.id).await?;
-    Ok(ApiJson(super::lines::line_out(&st, &line)))
+    Ok(ApiJson(super::lines::line_out(&st, &line).await?))
 }
 
 /// WhatsApp blocks the line (`blocked`, `line.blocked`; queued messages fail with
@@ -402,7 +402,7 @@ pub async fn block(
         .await
         .map_err(ApiError::internal)?;
     let line = st.app.lines.get(&who.account.id, &line.id).await?;
-    Ok(ApiJson(super::lines::line_out(&st, &line)))
+    Ok(ApiJson(super::lines::line_out(&st, &line).await?))
 }
 
 /// WhatsApp answers the line's next send with its rate limit: that message stays queued,
@@ -428,7 +428,7 @@ pub async fn rate_limit(
         &line.id,
         SignedDuration::from_secs(i64::from(input.retry_after_seconds)),
     );
-    Ok(ApiJson(super::lines::line_out(&st, &line)))
+    Ok(ApiJson(super::lines::line_out(&st, &line).await?))
 }
 
 /// A message arrives on the line (`message.received`).

@@ -60,6 +60,22 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         health.kind,
         state.app.ownership.owned_count()
     ));
+    let m = &state.app.calls.media;
+    let read = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    text.push_str(&format!(
+        "# HELP wagate_call_frames_total Call audio frames relayed by the media sockets, by direction.\n\
+         # TYPE wagate_call_frames_total counter\n\
+         wagate_call_frames_total{{direction=\"to_phone\"}} {}\n\
+         wagate_call_frames_total{{direction=\"to_client\"}} {}\n\
+         # HELP wagate_call_frames_dropped_total Call audio frames dropped because the receiving side did not keep up.\n\
+         # TYPE wagate_call_frames_dropped_total counter\nwagate_call_frames_dropped_total {}\n\
+         # HELP wagate_call_frames_malformed_total Binary messages on media sockets that were not one 640-byte frame.\n\
+         # TYPE wagate_call_frames_malformed_total counter\nwagate_call_frames_malformed_total {}\n",
+        read(&m.frames_to_phone),
+        read(&m.frames_to_client),
+        read(&m.frames_dropped),
+        read(&m.frames_malformed),
+    ));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 

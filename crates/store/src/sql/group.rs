@@ -61,6 +61,7 @@ pub(crate) fn can_join(batch: &Batch) -> bool {
         && batch.update_line.is_none()
         && batch.billing_account.is_none()
         && batch.meta.is_none()
+        && batch.calls.is_none()
 }
 
 /// Where a write's outcome goes.

@@ -586,6 +586,11 @@ impl SqlStore {
                 return Ok(Err(conflict));
             }
         }
+        if let Some(calls) = &batch.calls {
+            if let Err(conflict) = super::calls::apply_calls(conn, calls, now).await? {
+                return Ok(Err(conflict));
+            }
+        }
         insert_events(conn, &batch.events, now).await?;
         insert_jobs(conn, &batch.jobs, now).await?;
         if let Some(account) = &batch.billing_account {
@@ -934,6 +939,7 @@ fn bulk_shaped(batches: &[(Batch, Timestamp)]) -> bool {
             && (b.wallet_txns.is_empty() && b.line_charge.is_none() || b.billing_account.is_some())
             && b.events.iter().all(|e| e.only_endpoint.is_none())
             && b.meta.is_none()
+            && b.calls.is_none()
     })
 }
 
@@ -1257,7 +1263,7 @@ impl LineStore for SqlStore {
 
 /// A newest-first page of `select` (which filters on `account_id = $1` and, when `scope` is
 /// given, on a second parameter `$2`), with keyset pagination on `seq`.
-async fn paged(
+pub(super) async fn paged(
     pool: &sqlx::AnyPool,
     select: &str,
     table: &str,

@@ -5,6 +5,7 @@ mod group;
 mod idempotency;
 mod jobs;
 mod lines;
+mod calls;
 mod meta;
 mod ownership;
 mod sandbox;
