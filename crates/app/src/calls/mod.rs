@@ -105,10 +105,8 @@ impl CallService {
 
     fn calling(&self) -> AppResult<&dyn CallConnector> {
         self.connector.calls().ok_or_else(|| {
-            RuleError::CallingUnavailable(
-                crate::connector::calling::CALLING_UNSUPPORTED.to_owned(),
-            )
-            .into()
+            RuleError::CallingUnavailable(crate::connector::calling::CALLING_UNSUPPORTED.to_owned())
+                .into()
         })
     }
 
@@ -124,7 +122,12 @@ impl CallService {
 
     /// Places a call from a ready calling line to `to` (E.164). The call rings at once in
     /// the sandbox; otherwise `call.ringing` follows when WhatsApp reports it.
-    pub async fn place(&self, who: &Principal, line_id: &LineId, to: &str) -> AppResult<CallRecord> {
+    pub async fn place(
+        &self,
+        who: &Principal,
+        line_id: &LineId,
+        to: &str,
+    ) -> AppResult<CallRecord> {
         validate_e164("to", to).map_err(|e| AppError::invalid(e.param, e.message))?;
         let line = self.lines.get(&who.account.id, line_id).await?;
         can_call(&line)?;
@@ -267,10 +270,9 @@ impl CallService {
         id: &CallId,
         event: RemoteCallEvent,
     ) -> AppResult<CallRecord> {
-        let sim = self
-            .connector
-            .simulator()
-            .ok_or_else(|| AppError::Forbidden("sandbox controls exist only in the sandbox".into()))?;
+        let sim = self.connector.simulator().ok_or_else(|| {
+            AppError::Forbidden("sandbox controls exist only in the sandbox".into())
+        })?;
         let call = self.get(who, id).await?;
         let rule_event = remote_event(event);
         if call.direction == CallDirection::Inbound && event != RemoteCallEvent::Hangup {
@@ -299,10 +301,9 @@ impl CallService {
         from: &str,
     ) -> AppResult<CallRecord> {
         validate_e164("from", from).map_err(|e| AppError::invalid(e.param, e.message))?;
-        let sim = self
-            .connector
-            .simulator()
-            .ok_or_else(|| AppError::Forbidden("sandbox controls exist only in the sandbox".into()))?;
+        let sim = self.connector.simulator().ok_or_else(|| {
+            AppError::Forbidden("sandbox controls exist only in the sandbox".into())
+        })?;
         let line = self.lines.get(&who.account.id, line_id).await?;
         can_call(&line)?;
         let provider = sim
@@ -502,7 +503,12 @@ impl CallService {
         ))))
     }
 
-    async fn on_incoming(&self, line_id: &LineId, from: String, provider_id: String) -> AppResult<()> {
+    async fn on_incoming(
+        &self,
+        line_id: &LineId,
+        from: String,
+        provider_id: String,
+    ) -> AppResult<()> {
         let line = self
             .store
             .line_by_id(line_id)
@@ -538,7 +544,8 @@ impl CallService {
             ended_at: None,
             updated_at: now,
         };
-        let times = apply(&call.times(), call.direction, CallEvent::Ring, now).map_err(rule_error)?;
+        let times =
+            apply(&call.times(), call.direction, CallEvent::Ring, now).map_err(rule_error)?;
         call = call.with_times(times, now);
         let url = self.public_url();
         let batch = Batch {
@@ -574,7 +581,10 @@ impl CallService {
             tracing::warn!(line = %line, provider_id, "a call signal for an unknown call");
             return Ok(());
         };
-        match self.apply_event(&call.id, remote_event(event), None).await? {
+        match self
+            .apply_event(&call.id, remote_event(event), None)
+            .await?
+        {
             Applied::Changed(_) => Ok(()),
             // Repeated or late signals (a hangup after the ring timeout) change nothing.
             Applied::Refused(c, e) => {

@@ -23,6 +23,10 @@ pub const DELIVERED_AFTER: SignedDuration = SignedDuration::from_secs(1);
 /// When the simulated recipient reads it, after the send.
 pub const READ_AFTER: SignedDuration = SignedDuration::from_secs(3);
 
+/// A number the simulated WhatsApp does not know: a call to it fails (`failed`), as a
+/// call to a number that is not on WhatsApp does.
+pub const NOT_ON_WHATSAPP: &str = "+15005550009";
+
 /// The simulated connector.
 pub struct Simulator {
     sink: OnceLock<Weak<dyn ConnectorSink>>,
@@ -374,11 +378,14 @@ impl CallConnector for Simulator {
     async fn place_call(
         &self,
         line: &LineId,
-        _to: &str,
+        to: &str,
         now: Timestamp,
     ) -> Result<PlacedCall, CallError> {
         if self.is_down(line, now) {
             return Err(CallError::Disconnected);
+        }
+        if to == NOT_ON_WHATSAPP {
+            return Err(CallError::Rejected(format!("{to} is not on WhatsApp")));
         }
         let provider_id = format!("sim-call-{}", random_base62(16));
         self.calls_map().insert(

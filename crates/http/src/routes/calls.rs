@@ -319,7 +319,11 @@ async fn sandbox_act(
     id: &str,
     event: RemoteCallEvent,
 ) -> ApiResult<ApiJson<Value>> {
-    let call = st.app.calls.sandbox_remote(who, &call_id(id)?, event).await?;
+    let call = st
+        .app
+        .calls
+        .sandbox_remote(who, &call_id(id)?, event)
+        .await?;
     Ok(out(st, &call))
 }
 

@@ -1,11 +1,11 @@
 //! The SQL implementation of the store, for SQLite and PostgreSQL alike.
 
 mod accounts;
+mod calls;
 mod group;
 mod idempotency;
 mod jobs;
 mod lines;
-mod calls;
 mod meta;
 mod ownership;
 mod sandbox;
