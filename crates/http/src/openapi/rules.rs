@@ -174,6 +174,12 @@ fn rules() -> Vec<Rule> {
             metadata(json!({"type": ["string", "null"], "maxLength": METADATA_MAX_VALUE_CHARS})),
         ),
         rule("/components/schemas/SendIn/properties/to", e164.clone()),
+        // Calls.
+        rule("/components/schemas/PlaceCallIn/properties/to", e164.clone()),
+        rule(
+            "/components/schemas/IncomingCallIn/properties/from",
+            e164.clone(),
+        ),
         rule("/components/schemas/SendIn/properties/text", text.clone()),
         // Either a text or a template.
         rule(
@@ -437,6 +443,8 @@ mod tests {
             ("InboundIn", "from"),
             ("ScanIn", "phone_number"),
             ("PairCodeIn", "phone_number"),
+            ("PlaceCallIn", "to"),
+            ("IncomingCallIn", "from"),
         ] {
             assert_eq!(
                 at(&format!("{schema}/properties/{field}/pattern")),
@@ -508,7 +516,7 @@ mod tests {
         }
         assert_eq!(
             (lists, posts),
-            (5, 17),
+            (6, 26),
             "every list and every authenticated POST"
         );
     }
