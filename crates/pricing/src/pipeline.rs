@@ -64,9 +64,21 @@ impl Chunk {
         self.text(event.waba)
     }
 
-    /// The message id of one of this chunk's events (empty when it had none).
-    pub(crate) fn id(&self, event: &ParsedEvent) -> &str {
-        self.text(event.id)
+    /// The message id of the event on line `index` of this chunk (empty when it had none or
+    /// the line is not an event).
+    pub(crate) fn id(&self, index: u32) -> &str {
+        match self.lines.get(index as usize) {
+            Some(ParsedLine::Event(event)) => self.text(event.id),
+            _ => "",
+        }
+    }
+
+    /// Why line `index` of this chunk is malformed (`None` if it is not).
+    pub(crate) fn error(&self, index: u32) -> Option<&LineError> {
+        match self.lines.get(index as usize) {
+            Some(ParsedLine::Malformed(error)) => Some(error),
+            _ => None,
+        }
     }
 
     fn text(&self, (start, end): (u32, u32)) -> &str {
@@ -264,8 +276,11 @@ mod tests {
             panic!("an event: {:?}", chunk.lines[1]);
         };
         assert_eq!(chunk.waba(&event), "w");
-        assert_eq!(chunk.id(&event), "m1");
-        assert!(matches!(chunk.lines[2], ParsedLine::Malformed(_)));
+        assert_eq!(chunk.id(1), "m1");
+        assert!(chunk
+            .error(2)
+            .is_some_and(|e| e.0.contains("not a valid event")));
+        assert_eq!(chunk.error(1), None);
         assert_eq!(chunk.lines[3], ParsedLine::Blank);
     }
 }
