@@ -7,7 +7,6 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -285,7 +284,7 @@ async fn bridge(
     while let Some(Ok(msg)) = stream.next().await {
         match msg {
             Message::Binary(frame) if frame.len() == FRAME_BYTES => {
-                match to_phone.try_send(Bytes::from(frame)) {
+                match to_phone.try_send(frame) {
                     Ok(()) => MediaMetrics::bump(&metrics.frames_to_phone),
                     Err(mpsc::error::TrySendError::Full(_)) => {
                         MediaMetrics::bump(&metrics.frames_dropped)
