@@ -107,7 +107,9 @@ async fn main() {
     }
     let mut sockets = Vec::with_capacity(calls);
     for url in &urls {
-        let (ws, _) = tokio_tungstenite::connect_async(url.as_str()).await.unwrap();
+        let (ws, _) = tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .unwrap();
         sockets.push(ws);
     }
     eprintln!("{calls} calls answered, streaming {seconds} s of audio on each ({store})");

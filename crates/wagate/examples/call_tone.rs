@@ -114,7 +114,9 @@ async fn main() {
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         for i in 0..100 {
             tick.tick().await;
-            tx.send(Message::Binary(tone(i * 320).into())).await.unwrap();
+            tx.send(Message::Binary(tone(i * 320).into()))
+                .await
+                .unwrap();
         }
         tx
     });

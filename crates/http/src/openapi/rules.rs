@@ -175,7 +175,10 @@ fn rules() -> Vec<Rule> {
         ),
         rule("/components/schemas/SendIn/properties/to", e164.clone()),
         // Calls.
-        rule("/components/schemas/PlaceCallIn/properties/to", e164.clone()),
+        rule(
+            "/components/schemas/PlaceCallIn/properties/to",
+            e164.clone(),
+        ),
         rule(
             "/components/schemas/IncomingCallIn/properties/from",
             e164.clone(),
