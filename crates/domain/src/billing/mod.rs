@@ -8,12 +8,15 @@
 //!   the grace period and its retries, and the per-period charge key.
 //! - [`ledger`]: the wallet as a double-entry ledger (balanced postings that never take a
 //!   wallet below zero) and the funding rule for a line charge (wallet, auto top-up or card).
+//! - [`days`]: partner billing in days (§11): the days ledger (invoices credit the balance,
+//!   extensions move days to lines, releases return unused whole days), prepaid and postpaid.
 //! - [`forecast`]: `GET /billing/forecast`: monthly total, pending lines' maximum cost,
 //!   recommended balance and the charges of the next 30 days.
 //!
 //! Time always arrives as an argument; the store, the payment processor and the jobs that call
 //! these rules live in other crates. See `docs/billing.md` for the rules with a worked example.
 
+pub mod days;
 pub mod forecast;
 pub mod ledger;
 pub mod plan;
