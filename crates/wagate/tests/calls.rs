@@ -180,6 +180,18 @@ async fn outbound(kind: &str) {
         .map(|c| c["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, [id(&next).as_str(), c.as_str()], "newest first");
+
+    // A retried request with the same Idempotency-Key places one call.
+    let keyed = || {
+        s.req(Method::POST, &format!("/api/v1/wa/lines/{line}/calls"))
+            .header("Idempotency-Key", "call-once")
+            .json(&json!({ "to": TO }))
+    };
+    let (first, a) = send(keyed()).await;
+    let (again, b) = send(keyed()).await;
+    assert_eq!((first, again), (201, 201), "{a} {b}");
+    assert_eq!(a["id"], b["id"]);
+    ok(&s, &format!("/api/v1/calls/{}/hangup", id(&a)), json!({})).await;
 }
 
 both_backends!(test_every_end_reason, end_reasons);
@@ -567,4 +579,58 @@ async fn fair_use(kind: &str) {
     // Nothing is blocked: the line still calls.
     let c = id(&place(&s, &line).await);
     ok(&s, &format!("/api/v1/calls/{c}/hangup"), json!({})).await;
+}
+
+/// Polls a call until it ended (the worker applies a line's release in a job).
+async fn wait_ended(s: &Server, c: &str) -> Value {
+    for _ in 0..100 {
+        let v = call(s, c).await;
+        if v["status"] == "ended" {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("call {c} did not end: {}", call(s, c).await);
+}
+
+both_backends!(test_a_call_ends_with_its_line, line_goes_away);
+async fn line_goes_away(kind: &str) {
+    let (backing, _g) = fresh(kind).await;
+    let s = Server::sandbox(&backing).await;
+
+    // The connection drops during a call: the call fails, and the line is free once back.
+    let line = ready_line(&s, true).await;
+    let c = id(&place(&s, &line).await);
+    ok(&s, &format!("/api/v1/sandbox/calls/{c}/answer"), json!({})).await;
+    ok(
+        &s,
+        &format!("/api/v1/sandbox/lines/{line}/disconnect"),
+        json!({"transient": true}),
+    )
+    .await;
+    ended(&wait_ended(&s, &c).await, "failed");
+
+    // A released line's call ends too: nothing stays answered on a line that is gone.
+    let line = ready_line(&s, true).await;
+    let c = id(&place(&s, &line).await);
+    ok(&s, &format!("/api/v1/sandbox/calls/{c}/answer"), json!({})).await;
+    let (st, b) = s
+        .req(Method::DELETE, &format!("/api/v1/wa/lines/{line}"))
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), ()))
+        .unwrap();
+    assert_eq!(st, 200, "{b:?}");
+    ended(&wait_ended(&s, &c).await, "failed");
+    let (st, b) = s
+        .post(
+            &format!("/api/v1/wa/lines/{line}/calls"),
+            json!({ "to": TO }),
+        )
+        .await;
+    assert_eq!(
+        (st, b["error"].as_str()),
+        (409, Some("line_released")),
+        "{b}"
+    );
 }

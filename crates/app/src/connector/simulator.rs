@@ -115,6 +115,32 @@ impl Simulator {
         .await
     }
 
+    /// The line's connection is gone (dropped, logged out, blocked, unlinked): its calls
+    /// cannot go on, and fail — as a real phone's call drops with its connection.
+    async fn fail_line_calls(&self, line: &LineId) -> anyhow::Result<()> {
+        let ids: Vec<String> = {
+            let mut calls = self.calls_map();
+            let ids: Vec<String> = calls
+                .iter()
+                .filter(|(_, c)| c.line == *line)
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in &ids {
+                calls.remove(id);
+            }
+            ids
+        };
+        for provider_id in ids {
+            self.signal(CallSignal::Remote {
+                line: line.clone(),
+                provider_id,
+                event: RemoteCallEvent::Fail,
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Someone calls `line` from `from`: it rings. Returns the call's provider id.
     pub async fn incoming_call(&self, line: &LineId, from: String) -> anyhow::Result<String> {
         let provider_id = format!("sim-call-{}", random_base62(16));
@@ -172,6 +198,7 @@ impl Simulator {
         outage: SignedDuration,
         now: Timestamp,
     ) -> anyhow::Result<()> {
+        self.fail_line_calls(line).await?;
         if transient {
             self.outages
                 .lock()
@@ -199,6 +226,7 @@ impl Simulator {
         lifted_after: Option<SignedDuration>,
         now: Timestamp,
     ) -> anyhow::Result<()> {
+        self.fail_line_calls(line).await?;
         self.emit(ConnectorEvent::Blocked {
             line: line.clone(),
             reason,
@@ -324,6 +352,7 @@ impl Connector for Simulator {
     }
 
     async fn unlink(&self, line: &LineId) -> anyhow::Result<()> {
+        self.fail_line_calls(line).await?;
         self.outages
             .lock()
             .unwrap_or_else(|p| p.into_inner())
