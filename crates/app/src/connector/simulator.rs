@@ -141,16 +141,20 @@ impl Simulator {
         Ok(())
     }
 
+    /// A new simulated call on `line`, by its provider id.
+    fn new_call(&self, line: &LineId) -> String {
+        let provider_id = format!("sim-call-{}", random_base62(16));
+        let call = SimCall {
+            line: line.clone(),
+            echo: None,
+        };
+        self.calls_map().insert(provider_id.clone(), call);
+        provider_id
+    }
+
     /// Someone calls `line` from `from`: it rings. Returns the call's provider id.
     pub async fn incoming_call(&self, line: &LineId, from: String) -> anyhow::Result<String> {
-        let provider_id = format!("sim-call-{}", random_base62(16));
-        self.calls_map().insert(
-            provider_id.clone(),
-            SimCall {
-                line: line.clone(),
-                echo: None,
-            },
-        );
+        let provider_id = self.new_call(line);
         let signal = CallSignal::Incoming {
             line: line.clone(),
             from,
@@ -416,14 +420,7 @@ impl CallConnector for Simulator {
         if to == NOT_ON_WHATSAPP {
             return Err(CallError::Rejected(format!("{to} is not on WhatsApp")));
         }
-        let provider_id = format!("sim-call-{}", random_base62(16));
-        self.calls_map().insert(
-            provider_id.clone(),
-            SimCall {
-                line: line.clone(),
-                echo: None,
-            },
-        );
+        let provider_id = self.new_call(line);
         Ok(PlacedCall {
             provider_id,
             ringing: true,
