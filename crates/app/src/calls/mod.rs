@@ -41,9 +41,15 @@ use crate::webhooks::new_event;
 pub use media::MediaMetrics;
 pub use view::call_json;
 
-/// The job that ends a call nobody answered (`missed`), or one the connector never got to
-/// ring (`failed`), once [`RING_TIMEOUT`] has passed on the business clock.
-pub const RING_TIMEOUT_JOB: &str = "call.ring_timeout";
+/// The job that watches a call on the business clock: it ends a call nobody answered
+/// (`missed`) or one the connector never got to ring (`failed`) once [`RING_TIMEOUT`] has
+/// passed, and checks an answered call every [`LIVE_CHECK_EVERY`]: a call whose line is no
+/// longer ready, or that the connector no longer has (a restart), ends `failed` rather than
+/// stay answered forever.
+pub const WATCHDOG_JOB: &str = "call.watchdog";
+
+/// How often an answered call's watchdog checks that the call still exists.
+pub const LIVE_CHECK_EVERY: jiff::SignedDuration = jiff::SignedDuration::from_secs(300);
 
 /// How often a change of a call is tried again when the call moved meanwhile.
 const MAX_TRIES: usize = 8;
@@ -96,7 +102,7 @@ impl CallService {
     /// Registers the ring-timeout job and attaches this service as the connector's call sink.
     pub fn register(self: &Arc<Self>) {
         self.scheduler
-            .register(RING_TIMEOUT_JOB, Arc::new(RingTimeout(self.clone())));
+            .register(WATCHDOG_JOB, Arc::new(Watchdog(self.clone())));
         if let Some(calls) = self.connector.calls() {
             let sink: Arc<dyn CallSink> = self.clone();
             calls.attach_calls(Arc::downgrade(&sink));
@@ -167,11 +173,29 @@ impl CallService {
             Err(c) => return Err(anyhow::anyhow!("placing a call: {c}").into()),
         }
         let outcome = match calls.place_call(line_id, to, now).await {
-            Ok(placed) if placed.ringing => {
-                self.apply_event(&call.id, CallEvent::Ring, Some(placed.provider_id))
-                    .await?
+            Ok(placed) => {
+                let provider = placed.provider_id;
+                let out = if placed.ringing {
+                    self.apply_event(&call.id, CallEvent::Ring, Some(provider.clone()))
+                        .await?
+                } else {
+                    self.set_provider(&call.id, provider.clone()).await?
+                };
+                // The call ended while WhatsApp was placing it (hung up, or the watchdog gave
+                // up): record whose call it was and stop it there too, or the other phone
+                // would ring for a call nobody can reach.
+                let out = match out {
+                    Applied::Refused(..) => self.set_provider(&call.id, provider.clone()).await?,
+                    changed => changed,
+                };
+                let (Applied::Changed(c) | Applied::Refused(c, _)) = &out;
+                if c.status == CallStatus::Ended {
+                    let _ = calls
+                        .call_action(line_id, &provider, LineCallAction::Hangup)
+                        .await;
+                }
+                out
             }
-            Ok(placed) => self.set_provider(&call.id, placed.provider_id).await?,
             Err(e) => {
                 tracing::info!(call = %call.id, error = %e, "the connector could not place the call");
                 self.apply_event(&call.id, CallEvent::Fail, None).await?
@@ -441,16 +465,24 @@ impl CallService {
             }
             (a, CallStatus::Answered) if a != CallStatus::Answered => {
                 batch.events.push(event("call.answered"));
+                batch.jobs.push(live_check_job(next, now));
             }
             (a, CallStatus::Ended) if a != CallStatus::Ended => {
                 batch.events.push(event("call.ended"));
                 ended = Some(());
-                if let (Some(from), Some(to)) = (next.answered_at, next.ended_at) {
+                if let Some(from) = next.answered_at {
+                    // Counted from the whole seconds the call object shows, so minutes and
+                    // durations never disagree by a rounding.
+                    let talked = next.times().duration_seconds();
+                    let to = from
+                        .checked_add(jiff::SignedDuration::from_secs(
+                            i64::try_from(talked).unwrap_or(i64::MAX),
+                        ))
+                        .unwrap_or(from);
                     let days = seconds_by_utc_day(from, to);
-                    if let Some(e) = self.fair_use_change(next, &days, now).await? {
-                        write.fair_use_flag = Some((next.line_id.clone(), e.is_some()));
-                        batch.events.extend(e);
-                    }
+                    let (flagged, event) = self.fair_use_change(next, &days, now).await?;
+                    write.fair_use_flag = Some((next.line_id.clone(), flagged));
+                    batch.events.extend(event);
                     write.add_seconds = days
                         .into_iter()
                         .map(|(d, s)| (next.line_id.clone(), d, s))
@@ -463,15 +495,17 @@ impl CallService {
         Ok((batch, ended))
     }
 
-    /// Whether adding `days` to the line's calling flips its fair-use flag: `Some(Some(event))`
-    /// when it turns on (`line.fair_use_exceeded`, once per flagging), `Some(None)` when it
-    /// turns off, `None` when it stays.
+    /// The line's fair-use flag once `days` are added to its calling, and the
+    /// `line.fair_use_exceeded` event when this call is what flags it. The line object's
+    /// reading is computed live, so "before" is too: a window that slid below the level since
+    /// the last call counts as unflagged, and the next climb is a new flagging with its own
+    /// event.
     async fn fair_use_change(
         &self,
         call: &CallRecord,
         days: &[(i64, u64)],
         now: Timestamp,
-    ) -> AppResult<Option<Option<NewEvent>>> {
+    ) -> AppResult<(bool, Option<NewEvent>)> {
         let from_day = utc_day(now) - (FAIR_USE_WINDOW_DAYS - 1);
         let mut seconds: Vec<(i64, u64)> = self
             .store
@@ -480,27 +514,25 @@ impl CallService {
             .into_iter()
             .map(|(_, d, s)| (d, s))
             .collect();
+        let was = fair_use(&seconds, now).flagged;
         seconds.extend_from_slice(days);
         let reading = fair_use(&seconds, now);
-        let was = self.store.fair_use_flagged(&call.line_id).await?;
-        if reading.flagged == was {
-            return Ok(None);
-        }
-        if !reading.flagged {
-            return Ok(Some(None));
+        if was || !reading.flagged {
+            return Ok((reading.flagged, None));
         }
         let Some(line) = self.store.line_by_id(&call.line_id).await? else {
-            return Ok(None);
+            return Ok((reading.flagged, None));
         };
         let mut line_json = self.lines.line_json(&line);
         line_json["fair_use"] = fair_use_json(&reading);
-        Ok(Some(Some(new_event(
+        let event = new_event(
             &call.account_id,
             "line.fair_use_exceeded",
             Some(call.line_id.as_str()),
             json!({ "line": line_json, "fair_use": fair_use_json(&reading) }),
             now,
-        ))))
+        );
+        Ok((true, Some(event)))
     }
 
     async fn on_incoming(
@@ -509,6 +541,15 @@ impl CallService {
         from: String,
         provider_id: String,
     ) -> AppResult<()> {
+        // WhatsApp resends an offer it did not see acknowledged: the call is recorded once.
+        if self
+            .store
+            .call_by_provider(line_id, &provider_id)
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
         let line = self
             .store
             .line_by_id(line_id)
@@ -565,7 +606,17 @@ impl CallService {
         };
         match self.store.commit(batch, now).await? {
             Ok(()) => Ok(()),
-            // The line is in a call: the caller hears busy, and nothing is recorded.
+            // A resent offer that raced the first: recorded once already.
+            Err(Conflict::LineBusy)
+                if self
+                    .store
+                    .call_by_provider(line_id, &provider_id)
+                    .await?
+                    .is_some() =>
+            {
+                Ok(())
+            }
+            // The line is in another call: the call is refused, and nothing is recorded.
             Err(Conflict::LineBusy) => refuse(RuleError::LineBusy.into()).await,
             Err(c) => Err(anyhow::anyhow!("recording an incoming call: {c}").into()),
         }
@@ -594,7 +645,7 @@ impl CallService {
         }
     }
 
-    async fn on_ring_timeout(&self, id: &CallId) -> AppResult<()> {
+    async fn on_watchdog(&self, id: &CallId) -> AppResult<()> {
         let Some(call) = self.store.call_by_id(id).await? else {
             return Ok(());
         };
@@ -608,6 +659,15 @@ impl CallService {
                     .is_some_and(|due| due <= now) =>
             {
                 CallEvent::RingTimeout
+            }
+            CallStatus::Answered => {
+                if self.still_live(&call).await? {
+                    let next = live_check_job(&call, now);
+                    self.store.schedule_jobs(&[next], now).await?;
+                    return Ok(());
+                }
+                tracing::info!(call = %call.id, "an answered call's line or connection is gone: it fails");
+                CallEvent::Fail
             }
             _ => return Ok(()),
         };
@@ -624,19 +684,36 @@ impl CallService {
     }
 }
 
-/// The ring-timeout job.
-struct RingTimeout(Arc<CallService>);
+impl CallService {
+    /// Whether an answered call can still be going on: its line is ready and the connector
+    /// has not lost it.
+    async fn still_live(&self, call: &CallRecord) -> AppResult<bool> {
+        let ready = self
+            .store
+            .line_by_id(&call.line_id)
+            .await?
+            .is_some_and(|l| l.status == LineStatus::Ready);
+        let known = match (self.connector.calls(), &call.provider_id) {
+            (Some(calls), Some(p)) => calls.call_is_live(&call.line_id, p).unwrap_or(true),
+            _ => false,
+        };
+        Ok(ready && known)
+    }
+}
+
+/// The watchdog job.
+struct Watchdog(Arc<CallService>);
 
 #[derive(Deserialize)]
-struct RingTimeoutPayload {
+struct WatchdogPayload {
     call: CallId,
 }
 
 #[async_trait]
-impl JobHandler for RingTimeout {
+impl JobHandler for Watchdog {
     async fn run(&self, job: &Job) -> anyhow::Result<()> {
-        let p: RingTimeoutPayload = serde_json::from_value(job.payload.clone())?;
-        self.0.on_ring_timeout(&p.call).await?;
+        let p: WatchdogPayload = serde_json::from_value(job.payload.clone())?;
+        self.0.on_watchdog(&p.call).await?;
         Ok(())
     }
 }
@@ -664,11 +741,24 @@ impl CallSink for CallService {
 /// watchdog of a placed call apart from the timeout of its ringing).
 fn timeout_job(call: &CallRecord, stage: &str, from: Timestamp) -> NewJob {
     NewJob {
-        kind: RING_TIMEOUT_JOB.to_owned(),
+        kind: WATCHDOG_JOB.to_owned(),
         account_id: Some(call.account_id.clone()),
         payload: json!({ "call": call.id }),
         due_at: from.checked_add(RING_TIMEOUT).unwrap_or(from),
         dedupe_key: Some(format!("{}:{stage}", call.id)),
+        line_id: None,
+    }
+}
+
+/// The next check of an answered call, [`LIVE_CHECK_EVERY`] after `now`.
+fn live_check_job(call: &CallRecord, now: Timestamp) -> NewJob {
+    let due = now.checked_add(LIVE_CHECK_EVERY).unwrap_or(now);
+    NewJob {
+        kind: WATCHDOG_JOB.to_owned(),
+        account_id: Some(call.account_id.clone()),
+        payload: json!({ "call": call.id }),
+        due_at: due,
+        dedupe_key: Some(format!("{}:live:{}", call.id, due.as_second())),
         line_id: None,
     }
 }

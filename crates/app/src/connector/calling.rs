@@ -147,6 +147,12 @@ pub trait CallConnector: Send + Sync {
         Err(CallError::Unsupported(CALLING_UNSUPPORTED.to_owned()))
     }
 
+    /// Whether the connector still has the call known as `provider_id` (`None`: it cannot
+    /// tell, and the call is taken to go on).
+    fn call_is_live(&self, _line: &LineId, _provider_id: &str) -> Option<bool> {
+        None
+    }
+
     /// Opens the audio of an answered call. A second open replaces the first.
     async fn call_media(&self, _line: &LineId, _provider_id: &str) -> Result<CallMedia, CallError> {
         Err(CallError::Unsupported(CALLING_UNSUPPORTED.to_owned()))

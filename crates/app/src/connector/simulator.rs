@@ -444,6 +444,14 @@ impl CallConnector for Simulator {
         Ok(())
     }
 
+    fn call_is_live(&self, line: &LineId, provider_id: &str) -> Option<bool> {
+        Some(
+            self.calls_map()
+                .get(provider_id)
+                .is_some_and(|c| c.line == *line),
+        )
+    }
+
     /// The simulated party echoes every frame it hears. Its side of the exchange waits for
     /// room (a simulated phone has no reason to drop); wagate's side is what bounds memory.
     async fn call_media(&self, line: &LineId, provider_id: &str) -> Result<CallMedia, CallError> {

@@ -218,6 +218,15 @@ pub async fn media(
         Ok(Query(p)) => p.token.unwrap_or_default(),
         Err(_) => String::new(),
     };
+    // Checked first: a plain GET (a link preview, a retry) must not take the call's audio
+    // from the socket that carries it.
+    let Ok(upgrade) = upgrade else {
+        return ApiError::new(
+            ErrorCode::BadRequest,
+            "this is a WebSocket: connect with a WebSocket client (Upgrade: websocket)",
+        )
+        .into_response();
+    };
     let media = match st.app.calls.open_media(&id, &token).await {
         Ok(m) => m,
         Err(MediaRefused::BadToken) => {
@@ -226,22 +235,20 @@ pub async fn media(
         }
         Err(MediaRefused::Other(e)) => return ApiError::from(e).into_response(),
     };
-    let Ok(upgrade) = upgrade else {
-        return ApiError::new(
-            ErrorCode::BadRequest,
-            "this is a WebSocket: connect with a WebSocket client (Upgrade: websocket)",
-        )
-        .into_response();
-    };
     let metrics = st.app.calls.media.clone();
     upgrade
         .max_message_size(64 * 1024)
         .on_upgrade(move |socket| bridge(socket, media, metrics))
 }
 
+/// How long the bridge waits for a client to take the closing frame before it lets go.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Moves frames between the client's socket and the call until either side stops. Both
 /// directions go through bounded queues filled with `try_send`: a side that does not keep
-/// up loses frames (counted), and nothing grows.
+/// up loses frames (counted), and nothing grows. When the phone side ends (the call ended,
+/// or another socket took the audio) the client is told and the bridge ends, whether or not
+/// the client answers the close.
 async fn bridge(
     socket: WebSocket,
     media: wagate_app::connector::calling::CallMedia,
@@ -253,7 +260,7 @@ async fn bridge(
         mut from_phone,
     } = media;
     let (to_client, mut outbox) = mpsc::channel::<Message>(MEDIA_QUEUE_FRAMES);
-    let writer = tokio::spawn(async move {
+    let mut writer = tokio::spawn(async move {
         while let Some(m) = outbox.recv().await {
             let close = matches!(m, Message::Close(_));
             if sink.send(m).await.is_err() || close {
@@ -262,46 +269,47 @@ async fn bridge(
         }
         let _ = sink.close().await;
     });
-    let relay_metrics = metrics.clone();
-    let relay_to_client = to_client.clone();
-    let from_phone_task = tokio::spawn(async move {
-        while let Some(frame) = from_phone.recv().await {
-            offer(
-                &relay_to_client,
-                Message::Binary(frame),
-                &relay_metrics.frames_to_client,
-                &relay_metrics,
-            );
-        }
-        // The call ended (or the phone side went away): say so and close.
-        let _ = relay_to_client
-            .send(Message::Close(Some(axum::extract::ws::CloseFrame {
-                code: axum::extract::ws::close_code::NORMAL,
-                reason: "the call ended".into(),
-            })))
-            .await;
-    });
-    while let Some(Ok(msg)) = stream.next().await {
-        match msg {
-            Message::Binary(frame) if frame.len() == FRAME_BYTES => {
-                match to_phone.try_send(frame) {
-                    Ok(()) => MediaMetrics::bump(&metrics.frames_to_phone),
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        MediaMetrics::bump(&metrics.frames_dropped)
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => break,
+    loop {
+        tokio::select! {
+            frame = from_phone.recv() => match frame {
+                Some(frame) => offer(
+                    &to_client,
+                    Message::Binary(frame),
+                    &metrics.frames_to_client,
+                    &metrics,
+                ),
+                None => {
+                    // The queue may be full of audio for a client that stopped reading: the
+                    // close goes through if there is room, and the wait below is bounded.
+                    let _ = to_client.try_send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                        code: axum::extract::ws::close_code::NORMAL,
+                        reason: "the call's audio ended".into(),
+                    })));
+                    break;
                 }
-            }
-            Message::Binary(_) => MediaMetrics::bump(&metrics.frames_malformed),
-            Message::Close(_) => break,
-            // Pings are answered by the WebSocket layer; text carries nothing here.
-            _ => {}
+            },
+            msg = stream.next() => match msg {
+                Some(Ok(Message::Binary(frame))) if frame.len() == FRAME_BYTES => {
+                    match to_phone.try_send(frame) {
+                        Ok(()) => MediaMetrics::bump(&metrics.frames_to_phone),
+                        Err(mpsc::error::TrySendError::Full(_)) => {
+                            MediaMetrics::bump(&metrics.frames_dropped)
+                        }
+                        Err(mpsc::error::TrySendError::Closed(_)) => break,
+                    }
+                }
+                Some(Ok(Message::Binary(_))) => MediaMetrics::bump(&metrics.frames_malformed),
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                // Pings are answered by the WebSocket layer; text carries nothing here.
+                Some(Ok(_)) => {}
+            },
         }
     }
     drop(to_phone);
-    from_phone_task.abort();
     drop(to_client);
-    let _ = writer.await;
+    if tokio::time::timeout(CLOSE_WAIT, &mut writer).await.is_err() {
+        writer.abort();
+    }
 }
 
 /// Queues `m` for the client unless its queue is full (then the frame is dropped).
