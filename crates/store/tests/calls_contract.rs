@@ -129,7 +129,10 @@ async fn call_writes(store: SqlStore) {
         ..CallWrite::default()
     });
     assert_eq!(store.commit(more, now).await.unwrap(), Ok(()));
-    let mut seconds = store.call_seconds(&[line.id.clone()], 20514).await.unwrap();
+    let mut seconds = store
+        .call_seconds(std::slice::from_ref(&line.id), 20514)
+        .await
+        .unwrap();
     seconds.sort();
     assert_eq!(seconds, vec![(line.id.clone(), 20514, 2000)]);
     assert!(!store.fair_use_flagged(&line.id).await.unwrap());
