@@ -11,6 +11,7 @@
 //! `WHERE` clause: tenant isolation is enforced where the data lives, not only in handlers.
 
 mod calls;
+mod days;
 mod error;
 mod lines;
 mod meta;
@@ -21,6 +22,7 @@ mod wa_sessions;
 mod webhooks;
 
 pub use calls::*;
+pub use days::*;
 pub use error::{StoreError, StoreResult};
 pub use lines::*;
 pub use meta::*;

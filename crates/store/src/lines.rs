@@ -473,6 +473,8 @@ pub struct Batch {
     pub meta: Option<Box<crate::MetaWrite>>,
     /// Calls and calling minutes (boxed for the same reason).
     pub calls: Option<Box<crate::CallWrite>>,
+    /// Days billing: invoices and moves of days (boxed for the same reason).
+    pub days: Option<Box<crate::DaysWrite>>,
     /// The running job whose work this batch completes: removed with it, so a successful
     /// run needs no separate write (see `JobHandler::removes_own_job`).
     pub finish_job: Option<JobId>,
@@ -521,6 +523,12 @@ pub enum Conflict {
     /// The call moved on since it was read.
     #[error("the call changed meanwhile")]
     CallChanged,
+    /// The invoice is not open any more (paid before).
+    #[error("the invoice was already paid")]
+    InvoiceSettled,
+    /// A prepaid days balance would go below zero.
+    #[error("the days balance is too low")]
+    InsufficientDays,
 }
 
 /// Why an outbound message was not queued.

@@ -20,6 +20,7 @@ pub trait Store:
     + crate::WhatsAppSessionStore
     + crate::MetaStore
     + crate::CallStore
+    + crate::DayStore
     + Send
     + Sync
 {
@@ -35,6 +36,7 @@ impl<
             + crate::WhatsAppSessionStore
             + crate::MetaStore
             + crate::CallStore
+            + crate::DayStore
             + Send
             + Sync,
     > Store for T

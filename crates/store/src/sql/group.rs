@@ -62,6 +62,7 @@ pub(crate) fn can_join(batch: &Batch) -> bool {
         && batch.billing_account.is_none()
         && batch.meta.is_none()
         && batch.calls.is_none()
+        && batch.days.is_none()
 }
 
 /// Where a write's outcome goes.

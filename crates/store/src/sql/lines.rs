@@ -591,6 +591,11 @@ impl SqlStore {
                 return Ok(Err(conflict));
             }
         }
+        if let Some(days) = &batch.days {
+            if let Err(conflict) = super::days::apply_days(conn, days, now).await? {
+                return Ok(Err(conflict));
+            }
+        }
         insert_events(conn, &batch.events, now).await?;
         insert_jobs(conn, &batch.jobs, now).await?;
         if let Some(account) = &batch.billing_account {
@@ -940,6 +945,7 @@ fn bulk_shaped(batches: &[(Batch, Timestamp)]) -> bool {
             && b.events.iter().all(|e| e.only_endpoint.is_none())
             && b.meta.is_none()
             && b.calls.is_none()
+            && b.days.is_none()
     })
 }
 

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod calls;
+mod days;
 mod group;
 mod idempotency;
 mod jobs;

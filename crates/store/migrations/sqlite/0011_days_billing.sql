@@ -1,0 +1,54 @@
+-- Partner billing in days (PRODUCT.md §11). An account without a row here is billed flat.
+CREATE TABLE day_accounts (
+    account_id    TEXT PRIMARY KEY REFERENCES accounts (id),
+    mode          TEXT NOT NULL CHECK (mode IN ('flat', 'days')),
+    day_price     INTEGER NOT NULL,
+    postpaid      INTEGER NOT NULL,
+    -- The sum of the account's balance entries in day_entries (may go below zero only when
+    -- postpaid).
+    balance_days  INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL
+);
+
+-- Invoices for days: open until paid (by card or marked paid by the operator), paid once.
+CREATE TABLE invoices (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    id           TEXT NOT NULL UNIQUE,
+    account_id   TEXT NOT NULL REFERENCES accounts (id),
+    status       TEXT NOT NULL CHECK (status IN ('open', 'paid')),
+    days         INTEGER NOT NULL,
+    day_price    INTEGER NOT NULL,
+    amount       INTEGER NOT NULL,
+    currency     TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    due_at       INTEGER NOT NULL,
+    paid_at      INTEGER,
+    paid_by      TEXT,
+    payment_id   TEXT
+);
+CREATE INDEX invoices_account ON invoices (account_id, seq);
+
+-- The days ledger: every move of days, each posting's rows summing to zero. `ledger` is
+-- `sold`, `balance`, `line:<id>` or `used`.
+CREATE TABLE day_entries (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id   TEXT NOT NULL REFERENCES accounts (id),
+    posting      TEXT NOT NULL,
+    txn_type     TEXT NOT NULL,
+    ledger       TEXT NOT NULL,
+    days         INTEGER NOT NULL,
+    invoice_id   TEXT,
+    line_id      TEXT,
+    created_at   INTEGER NOT NULL
+);
+CREATE INDEX day_entries_account ON day_entries (account_id, seq);
+
+-- A days-mode line's days: held (not yet spent or returned), paid until, and what its
+-- release gave back.
+CREATE TABLE line_days (
+    line_id        TEXT PRIMARY KEY REFERENCES lines (id),
+    account_id     TEXT NOT NULL REFERENCES accounts (id),
+    days_on_line   INTEGER NOT NULL,
+    paid_until     INTEGER,
+    days_returned  INTEGER
+);
