@@ -59,6 +59,8 @@ pub struct App {
     pub cloud: Arc<crate::cloud::CloudService>,
     /// Calls and their audio.
     pub calls: Arc<crate::calls::CallService>,
+    /// Partner billing in days: settings, invoices.
+    pub days: Arc<crate::billing::days::DaysService>,
 }
 
 /// What the outside world is, for an [`App`]: the WhatsApp connector, the payment processor
@@ -189,7 +191,9 @@ impl App {
             lines.clone(),
         );
         calls.register();
+        let days = crate::billing::days::DaysService::new(store.clone(), clock.clone());
         Ok(App {
+            days,
             calls,
             cloud,
             lines,

@@ -121,6 +121,9 @@ pub enum RuleError {
     /// Meta's Graph API could not be reached or failed (502 `meta_unavailable`).
     #[error("{0}")]
     MetaUnavailable(String),
+    /// The account is billed flat, not in days (409 `invalid_state`).
+    #[error("this account is billed flat (monthly plans from the wallet); days billing is set up by the operator")]
+    NotDaysBilling,
     /// The line's plan has no calling (403 `calling_not_enabled`).
     #[error("calling is not enabled on this line: its plan is messaging only")]
     CallingNotEnabled,

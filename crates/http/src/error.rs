@@ -365,6 +365,7 @@ impl From<AppError> for ApiError {
                     RuleError::MetaUnavailable(_) => {
                         ApiError::new(ErrorCode::MetaUnavailable, message)
                     }
+                    RuleError::NotDaysBilling => ApiError::new(ErrorCode::InvalidState, message),
                     RuleError::CallingNotEnabled => {
                         ApiError::new(ErrorCode::CallingNotEnabled, message)
                     }

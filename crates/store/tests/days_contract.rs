@@ -8,8 +8,8 @@ use wagate_domain::billing::days::{extend, invoice_paid, release, BillingMode};
 use wagate_domain::ids::InvoiceId;
 use wagate_domain::money::Micros;
 use wagate_store::{
-    testing, AccountStore, Batch, Conflict, DayStore, DaysPostingWrite, DaysWrite,
-    InvoiceRecord, InvoiceStatus, LineRecord, LineStore, NewAccount, SqlStore,
+    testing, AccountStore, Batch, Conflict, DayStore, DaysPostingWrite, DaysWrite, InvoiceRecord,
+    InvoiceStatus, LineRecord, LineStore, NewAccount, SqlStore,
 };
 
 fn t(s: &str) -> Timestamp {
@@ -38,12 +38,19 @@ async fn days_writes(store: SqlStore) {
         .await
         .unwrap();
     let a = account.id.clone();
-    assert_eq!(store.day_account(&a).await.unwrap(), None, "flat by default");
+    assert_eq!(
+        store.day_account(&a).await.unwrap(),
+        None,
+        "flat by default"
+    );
     let settings = store
         .set_day_account(&a, BillingMode::Days, Micros(500_000), false, now)
         .await
         .unwrap();
-    assert_eq!((settings.mode, settings.balance_days), (BillingMode::Days, 0));
+    assert_eq!(
+        (settings.mode, settings.balance_days),
+        (BillingMode::Days, 0)
+    );
 
     // An invoice is paid once: the second payment changes nothing, credit included.
     let inv = InvoiceRecord {
@@ -82,7 +89,10 @@ async fn days_writes(store: SqlStore) {
         store.commit(pay(), now).await.unwrap(),
         Err(Conflict::InvoiceSettled)
     );
-    assert_eq!(store.day_account(&a).await.unwrap().unwrap().balance_days, 2_250);
+    assert_eq!(
+        store.day_account(&a).await.unwrap().unwrap().balance_days,
+        2_250
+    );
     let paid = store.get_invoice(&a, &inv.id).await.unwrap().unwrap();
     assert_eq!(paid.status, InvoiceStatus::Paid);
     assert_eq!(paid.paid_by.as_deref(), Some("operator"));
@@ -114,8 +124,14 @@ async fn days_writes(store: SqlStore) {
         "a stale paid_until moves nothing (and takes no days)"
     );
     let held = store.line_days(&line.id).await.unwrap();
-    assert_eq!((held.days_on_line, held.paid_until), (30, Some(e.paid_until)));
-    assert_eq!(store.day_account(&a).await.unwrap().unwrap().balance_days, 2_220);
+    assert_eq!(
+        (held.days_on_line, held.paid_until),
+        (30, Some(e.paid_until))
+    );
+    assert_eq!(
+        store.day_account(&a).await.unwrap().unwrap().balance_days,
+        2_220
+    );
 
     // A prepaid balance never goes below zero.
     let too_much = extend(&a, &line.id, 5_000, false, 3_000, Some(e.paid_until), now).unwrap();
@@ -132,7 +148,10 @@ async fn days_writes(store: SqlStore) {
         store.commit(over, now).await.unwrap(),
         Err(Conflict::InsufficientDays)
     );
-    assert_eq!(store.day_account(&a).await.unwrap().unwrap().balance_days, 2_220);
+    assert_eq!(
+        store.day_account(&a).await.unwrap().unwrap().balance_days,
+        2_220
+    );
 
     // Release after 10 days: 20 back, 10 used; the ledger balances.
     let later = t("2026-03-11T00:00:00Z");
@@ -149,10 +168,22 @@ async fn days_writes(store: SqlStore) {
         ..DaysWrite::default()
     });
     assert_eq!(store.commit(rel, later).await.unwrap(), Ok(()));
-    assert_eq!(store.day_account(&a).await.unwrap().unwrap().balance_days, 2_240);
-    assert_eq!(store.line_days(&line.id).await.unwrap().days_returned, Some(20));
+    assert_eq!(
+        store.day_account(&a).await.unwrap().unwrap().balance_days,
+        2_240
+    );
+    assert_eq!(
+        store.line_days(&line.id).await.unwrap().days_returned,
+        Some(20)
+    );
     let totals = store.day_ledger_totals(&a).await.unwrap();
-    let get = |k: &str| totals.iter().find(|(n, _)| n == k).map(|(_, d)| *d).unwrap_or(0);
+    let get = |k: &str| {
+        totals
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, d)| *d)
+            .unwrap_or(0)
+    };
     assert_eq!(get("sold"), -2_250);
     assert_eq!(get("balance"), 2_240);
     assert_eq!(get("used"), 10);

@@ -29,6 +29,9 @@ enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     Accounts(AccountsCommand),
+    /// Manage invoices for days (partner billing).
+    #[command(subcommand)]
+    Invoices(InvoicesCommand),
     /// Print the OpenAPI document.
     Openapi,
     /// Price WhatsApp Business Platform traffic exactly as Meta charges it (JSON Lines in,
@@ -41,6 +44,7 @@ enum Async {
     Serve(ServeArgs),
     Migrate(CommonArgs),
     Accounts(AccountsCommand),
+    Invoices(InvoicesCommand),
 }
 
 #[derive(Debug, Args)]
@@ -76,6 +80,47 @@ struct ServeArgs {
 enum AccountsCommand {
     /// Create an account and print its API key (shown once).
     Create(CreateAccountArgs),
+    /// Change how an account is billed.
+    Update(UpdateAccountArgs),
+}
+
+/// How an account is billed, as the operator sets it.
+#[derive(Debug, Args)]
+struct BillingArgs {
+    /// `flat` (monthly plans from the wallet, the default) or `days` (partner billing: a
+    /// balance of days bought by invoice).
+    #[arg(long, value_parser = ["flat", "days"])]
+    billing: Option<String>,
+    /// The account's price of one day, e.g. `0.50` (needed with `--billing days`).
+    #[arg(long)]
+    day_price: Option<String>,
+    /// Days billing only: the balance may go below zero, and the month's use is invoiced.
+    #[arg(long)]
+    postpaid: bool,
+}
+
+#[derive(Debug, Args)]
+struct UpdateAccountArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// The account (`acct_…`).
+    account: String,
+    #[command(flatten)]
+    billing: BillingArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum InvoicesCommand {
+    /// Record that an invoice was paid (a bank transfer): its days are credited once.
+    MarkPaid(MarkPaidArgs),
+}
+
+#[derive(Debug, Args)]
+struct MarkPaidArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// The invoice (`inv_…`).
+    invoice: String,
 }
 
 #[derive(Debug, Args)]
@@ -88,6 +133,8 @@ struct CreateAccountArgs {
     /// Turn on the calling rollout for this account.
     #[arg(long)]
     calling: bool,
+    #[command(flatten)]
+    billing: BillingArgs,
     /// Print `{"account_id", "api_key"}` as JSON.
     #[arg(long)]
     json: bool,
@@ -101,6 +148,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve(a) => Async::Serve(a),
         Command::Migrate(c) => Async::Migrate(c),
         Command::Accounts(a) => Async::Accounts(a),
+        Command::Invoices(i) => Async::Invoices(i),
         Command::Openapi => {
             // A reader that stops early (`| head`) is not an error.
             use std::io::Write;
@@ -150,6 +198,8 @@ pub fn run(cli: Cli) -> ExitCode {
                 Ok(())
             }
             Async::Accounts(AccountsCommand::Create(a)) => create_account(a).await,
+            Async::Accounts(AccountsCommand::Update(a)) => update_account(a).await,
+            Async::Invoices(InvoicesCommand::MarkPaid(a)) => mark_paid(a).await,
         }
     });
     match result {
@@ -170,8 +220,9 @@ pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
     store.context("cannot open the store")
 }
 
-async fn create_account(a: CreateAccountArgs) -> anyhow::Result<()> {
-    let config = Config::resolve(&a.common, &ServeExtras::default())?;
+/// The application an operator command acts through, on the configured existing store.
+async fn operator_app(common: &CommonArgs) -> anyhow::Result<App> {
+    let config = Config::resolve(common, &ServeExtras::default())?;
     if let StoreLocation::SqliteDir(dir) = &config.store {
         // A mistyped --data-dir must not silently start a second, empty store.
         if !dir.join("wagate.db").exists() {
@@ -191,8 +242,8 @@ async fn create_account(a: CreateAccountArgs) -> anyhow::Result<()> {
     };
     store.claim_store_mode(mode).await?;
     let store: Arc<dyn Store> = Arc::new(store);
-    let app = match mode {
-        // Creating an account connects nothing: no connector, no server key needed.
+    Ok(match mode {
+        // Operator commands connect nothing: no connector, no server key needed.
         KeyMode::Live => App::production(
             store,
             crate::serve::production_outside(
@@ -207,10 +258,44 @@ async fn create_account(a: CreateAccountArgs) -> anyhow::Result<()> {
                 .unwrap_or_else(crate::serve::wall_now);
             App::sandbox(store, Arc::new(ManualClock::new(now)))?
         }
+    })
+}
+
+/// Applies `--billing/--day-price/--postpaid` to an account (nothing when no flag is given).
+async fn apply_billing(
+    app: &App,
+    account: &wagate_domain::ids::AccountId,
+    b: &BillingArgs,
+) -> anyhow::Result<Option<wagate_store::DayAccountRecord>> {
+    use wagate_domain::billing::days::BillingMode;
+    let mode = match b.billing.as_deref() {
+        None if b.day_price.is_none() && !b.postpaid => return Ok(None),
+        None | Some("days") => BillingMode::Days,
+        Some(_) => BillingMode::Flat,
     };
+    let day_price = match &b.day_price {
+        Some(p) => wagate_domain::money::Micros::parse(p)
+            .map_err(|e| anyhow::anyhow!("--day-price {p}: {e}"))?,
+        None if mode == BillingMode::Days => match app.store.day_account(account).await? {
+            Some(d) if d.day_price.0 > 0 => d.day_price,
+            _ => anyhow::bail!("--billing days needs --day-price (e.g. --day-price 0.50)"),
+        },
+        None => wagate_domain::money::Micros(0),
+    };
+    let set = app
+        .days
+        .set_mode(account, mode, day_price, b.postpaid)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(Some(set))
+}
+
+async fn create_account(a: CreateAccountArgs) -> anyhow::Result<()> {
+    let app = operator_app(&a.common).await?;
     let created = wagate_app::accounts::create_account(&app, &a.name, a.calling)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    apply_billing(&app, &created.account.id, &a.billing).await?;
     if a.json {
         println!(
             "{}",
@@ -221,5 +306,45 @@ async fn create_account(a: CreateAccountArgs) -> anyhow::Result<()> {
         println!("api key: {}", created.api_key);
         println!("(the key is shown only once; store it now)");
     }
+    Ok(())
+}
+
+async fn update_account(a: UpdateAccountArgs) -> anyhow::Result<()> {
+    let app = operator_app(&a.common).await?;
+    let account = wagate_domain::ids::AccountId::parse(&a.account)
+        .map_err(|_| anyhow::anyhow!("{} is not an account id (acct_…)", a.account))?;
+    match apply_billing(&app, &account, &a.billing).await? {
+        Some(d) => println!(
+            "{}",
+            serde_json::json!({
+                "account_id": account,
+                "billing": d.mode.as_str(),
+                "day_price": d.day_price.to_string(),
+                "postpaid": d.postpaid,
+                "balance_days": d.balance_days,
+            })
+        ),
+        None => anyhow::bail!("nothing to change: give --billing, --day-price or --postpaid"),
+    }
+    Ok(())
+}
+
+async fn mark_paid(a: MarkPaidArgs) -> anyhow::Result<()> {
+    let app = operator_app(&a.common).await?;
+    let id = wagate_domain::ids::InvoiceId::parse(&a.invoice)
+        .map_err(|_| anyhow::anyhow!("{} is not an invoice id (inv_…)", a.invoice))?;
+    let done = app
+        .days
+        .mark_paid(&id)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "invoice": wagate_app::billing::days::invoice_json(&done.invoice),
+            "credited_now": done.newly,
+            "balance_days": done.balance_days,
+        })
+    );
     Ok(())
 }

@@ -8,6 +8,7 @@
 //! the row and asks the processor for the outcome instead of charging again.
 
 pub mod charges;
+pub mod days;
 pub mod wallet;
 
 use std::sync::Arc;

@@ -35,6 +35,8 @@ pub const EVENT_TYPES: &[&str] = &[
     "call.answered",
     "call.ended",
     "line.fair_use_exceeded",
+    "invoice.created",
+    "invoice.paid",
     "number.purchased",
     "number.released",
     "account_update",

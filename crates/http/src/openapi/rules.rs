@@ -11,6 +11,7 @@ use wagate_app::cloud::{
     CURRENCY, MAX_ID_LEN, MAX_LANGUAGE_LEN, MAX_TEMPLATE_NAME, MAX_TOKEN_LEN, TEMPLATE_CATEGORIES,
 };
 use wagate_app::webhooks::EVENT_TYPES;
+use wagate_domain::billing::days::{DAYS_PER_CHANNEL, MAX_INVOICE_DAYS};
 use wagate_domain::line::{
     E164_MAX_DIGITS, E164_MIN_DIGITS, LABEL_MAX_CHARS, METADATA_MAX_KEYS, METADATA_MAX_KEY_CHARS,
     METADATA_MAX_VALUE_CHARS, TEXT_MAX_CHARS,
@@ -289,6 +290,22 @@ fn rules() -> Vec<Rule> {
         rule(
             "/components/schemas/AdvanceIn/properties/to",
             json!({"format": "date-time", "pattern": clock_time_pattern()}),
+        ),
+        // Invoices for days: channel-months or days, one of them.
+        rule(
+            "/components/schemas/CreateInvoiceIn/properties/channels",
+            json!({"minimum": 1, "maximum": MAX_INVOICE_DAYS / DAYS_PER_CHANNEL}),
+        ),
+        rule(
+            "/components/schemas/CreateInvoiceIn/properties/days",
+            json!({"minimum": 1, "maximum": MAX_INVOICE_DAYS}),
+        ),
+        rule(
+            "/components/schemas/CreateInvoiceIn",
+            json!({"oneOf": [
+                {"required": ["channels"], "properties": {"channels": {"type": "integer"}, "days": {"type": "null"}}},
+                {"required": ["days"], "properties": {"days": {"type": "integer"}, "channels": {"type": "null"}}},
+            ]}),
         ),
         rule(
             "/components/schemas/AdvanceIn",

@@ -4,6 +4,7 @@ pub(crate) mod account;
 pub(crate) mod billing;
 pub(crate) mod calls;
 pub(crate) mod connect;
+pub(crate) mod days;
 pub(crate) mod keys;
 pub(crate) mod lines;
 pub(crate) mod meta;
@@ -117,6 +118,12 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/billing/transactions", get(billing::transactions))
         .route("/api/v1/billing/forecast", get(billing::forecast))
+        .route("/api/v1/billing/days", get(days::get_days))
+        .route(
+            "/api/v1/billing/invoices",
+            get(days::list_invoices).post(days::create_invoice),
+        )
+        .route("/api/v1/billing/invoices/{id}", get(days::get_invoice))
         .route(
             "/api/v1/pricing/reconciliation",
             get(pricing::reconciliation),

@@ -13,8 +13,8 @@ use wagate_domain::time::to_micros;
 use super::{id, int, opt_int, opt_text, opt_ts, text, ts, SqlStore};
 use crate::error::corrupt;
 use crate::{
-    Conflict, DayAccountRecord, DayStore, DaysWrite, InvoiceRecord, InvoiceStatus,
-    LineDaysRecord, StoreResult,
+    Conflict, DayAccountRecord, DayStore, DaysWrite, InvoiceRecord, InvoiceStatus, LineDaysRecord,
+    StoreResult,
 };
 
 const INVOICE_COLS: &str = "id, account_id, status, days, day_price, amount, currency, \
@@ -259,10 +259,12 @@ impl DayStore for SqlStore {
     }
 
     async fn invoice_by_id(&self, id: &InvoiceId) -> StoreResult<Option<InvoiceRecord>> {
-        let row = sqlx::query(&format!("SELECT {INVOICE_COLS} FROM invoices WHERE id = $1"))
-            .bind(id.as_str())
-            .fetch_optional(&self.read)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {INVOICE_COLS} FROM invoices WHERE id = $1"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(&self.read)
+        .await?;
         row.as_ref().map(invoice).transpose()
     }
 
@@ -296,8 +298,7 @@ impl DayStore for SqlStore {
             Some(r) => LineDaysRecord {
                 days_on_line: int(&r, "days_on_line")?,
                 paid_until: opt_ts(&r, "paid_until")?,
-                days_returned: opt_int(&r, "days_returned")?
-                    .map(|d| u32::try_from(d).unwrap_or(0)),
+                days_returned: opt_int(&r, "days_returned")?.map(|d| u32::try_from(d).unwrap_or(0)),
             },
         })
     }

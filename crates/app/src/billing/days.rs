@@ -1,0 +1,242 @@
+//! Partner billing in days (PRODUCT.md §11): the account's days settings (set by the
+//! operator), invoices for days, and their payment — each credit of days written once, in the
+//! transaction that marks the invoice paid, with its `invoice.paid` event.
+
+use std::sync::Arc;
+
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{json, Value};
+use wagate_domain::billing::days::{invoice_amount, invoice_days, invoice_paid, BillingMode};
+use wagate_domain::clock::Clock;
+use wagate_domain::ids::{AccountId, InvoiceId};
+use wagate_domain::money::Micros;
+use wagate_domain::page::{Page, PageRequest};
+use wagate_domain::time::rfc3339;
+use wagate_store::{
+    Batch, Conflict, DayAccountRecord, DaysPostingWrite, DaysWrite, InvoiceRecord, InvoiceStatus,
+    Store,
+};
+
+use crate::accounts::Principal;
+use crate::error::{AppError, AppResult, RuleError};
+use crate::webhooks::new_event;
+
+/// How long an invoice gives to pay it.
+pub const INVOICE_DUE_AFTER: SignedDuration = SignedDuration::from_hours(14 * 24);
+
+/// The currency of days billing.
+const CURRENCY: &str = "USD";
+
+/// Days settings, invoices and their payment.
+pub struct DaysService {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for DaysService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DaysService").finish_non_exhaustive()
+    }
+}
+
+/// What marking an invoice paid did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarkedPaid {
+    /// The invoice, paid.
+    pub invoice: InvoiceRecord,
+    /// Whether this call paid it (false: it was paid before, and nothing changed).
+    pub newly: bool,
+    /// The account's days balance after it.
+    pub balance_days: i64,
+}
+
+impl DaysService {
+    /// The service.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Arc<Self> {
+        Arc::new(DaysService { store, clock })
+    }
+
+    /// The account's days settings; 409 `invalid_state` for an account billed flat.
+    pub async fn settings(&self, account: &AccountId) -> AppResult<DayAccountRecord> {
+        match self.store.day_account(account).await? {
+            Some(d) if d.mode == BillingMode::Days => Ok(d),
+            _ => Err(RuleError::NotDaysBilling.into()),
+        }
+    }
+
+    /// Sets how an account is billed (the operator's `wagate accounts create/update`).
+    pub async fn set_mode(
+        &self,
+        account: &AccountId,
+        mode: BillingMode,
+        day_price: Micros,
+        postpaid: bool,
+    ) -> AppResult<DayAccountRecord> {
+        if mode == BillingMode::Days && day_price.0 <= 0 {
+            return Err(AppError::invalid("day_price", "must be above zero"));
+        }
+        if self.store.get_account(account).await?.is_none() {
+            return Err(AppError::NotFound("account"));
+        }
+        Ok(self
+            .store
+            .set_day_account(account, mode, day_price, postpaid, self.clock.now())
+            .await?)
+    }
+
+    /// Issues an invoice for `channels × 30` days or for `days` (exactly one of them), at the
+    /// account's day price; `invoice.created`.
+    pub async fn create_invoice(
+        &self,
+        who: &Principal,
+        channels: Option<u32>,
+        days: Option<u32>,
+    ) -> AppResult<InvoiceRecord> {
+        let days = invoice_days(channels, days).map_err(|e| {
+            let param = if channels.is_some() {
+                "channels"
+            } else {
+                "days"
+            };
+            AppError::invalid(param, e.to_string())
+        })?;
+        let settings = self.settings(&who.account.id).await?;
+        let amount = invoice_amount(days, settings.day_price)
+            .map_err(|e| AppError::invalid("days", e.to_string()))?;
+        let now = self.clock.now();
+        let invoice = InvoiceRecord {
+            id: InvoiceId::generate(),
+            account_id: who.account.id.clone(),
+            status: InvoiceStatus::Open,
+            days,
+            day_price: settings.day_price,
+            amount,
+            currency: CURRENCY.to_owned(),
+            created_at: now,
+            due_at: now.checked_add(INVOICE_DUE_AFTER).unwrap_or(now),
+            paid_at: None,
+            paid_by: None,
+            payment_id: None,
+        };
+        let batch = Batch {
+            days: Some(Box::new(DaysWrite {
+                insert_invoice: Some(invoice.clone()),
+                ..DaysWrite::default()
+            })),
+            events: vec![invoice_event(&invoice, "invoice.created", now)],
+            ..Batch::default()
+        };
+        match self.store.commit(batch, now).await? {
+            Ok(()) => Ok(invoice),
+            Err(c) => Err(anyhow::anyhow!("issuing an invoice: {c}").into()),
+        }
+    }
+
+    /// One invoice of the account.
+    pub async fn invoice(&self, who: &Principal, id: &InvoiceId) -> AppResult<InvoiceRecord> {
+        self.store
+            .get_invoice(&who.account.id, id)
+            .await?
+            .ok_or(AppError::NotFound("invoice"))
+    }
+
+    /// The account's invoices, newest first.
+    pub async fn invoices(
+        &self,
+        who: &Principal,
+        page: &PageRequest,
+    ) -> AppResult<Page<InvoiceRecord>> {
+        Ok(self.store.list_invoices(&who.account.id, page).await?)
+    }
+
+    /// The operator marks an invoice paid (a bank transfer): its days are credited once, with
+    /// `invoice.paid`. Marking a paid invoice again changes nothing.
+    pub async fn mark_paid(&self, id: &InvoiceId) -> AppResult<MarkedPaid> {
+        let invoice = self
+            .store
+            .invoice_by_id(id)
+            .await?
+            .ok_or(AppError::NotFound("invoice"))?;
+        let now = self.clock.now();
+        let mut paid = invoice.clone();
+        paid.status = InvoiceStatus::Paid;
+        paid.paid_at = Some(now);
+        paid.paid_by = Some("operator".to_owned());
+        let newly = if invoice.status == InvoiceStatus::Paid {
+            false
+        } else {
+            let batch = Batch {
+                days: Some(Box::new(DaysWrite {
+                    pay_invoice: Some((id.clone(), now, "operator".to_owned(), None)),
+                    postings: vec![DaysPostingWrite {
+                        account_id: invoice.account_id.clone(),
+                        posting: invoice_paid(&invoice.account_id, invoice.days),
+                        invoice_id: Some(id.clone()),
+                        line_id: None,
+                    }],
+                    ..DaysWrite::default()
+                })),
+                events: vec![invoice_event(&paid, "invoice.paid", now)],
+                ..Batch::default()
+            };
+            match self.store.commit(batch, now).await? {
+                Ok(()) => true,
+                Err(Conflict::InvoiceSettled) => false,
+                Err(c) => return Err(anyhow::anyhow!("paying an invoice: {c}").into()),
+            }
+        };
+        let invoice = self
+            .store
+            .invoice_by_id(id)
+            .await?
+            .ok_or(AppError::NotFound("invoice"))?;
+        let balance_days = self
+            .store
+            .day_account(&invoice.account_id)
+            .await?
+            .map_or(0, |d| d.balance_days);
+        Ok(MarkedPaid {
+            invoice,
+            newly,
+            balance_days,
+        })
+    }
+}
+
+/// The invoice object.
+pub fn invoice_json(i: &InvoiceRecord) -> Value {
+    json!({
+        "id": i.id,
+        "object": "invoice",
+        "status": i.status.as_str(),
+        "days": i.days,
+        "day_price": i.day_price.to_string(),
+        "amount": i.amount.to_string(),
+        "currency": i.currency,
+        "created_at": rfc3339(i.created_at),
+        "due_at": rfc3339(i.due_at),
+        "paid_at": i.paid_at.map(rfc3339),
+        "paid_by": i.paid_by,
+    })
+}
+
+/// The days settings object of `GET /billing/days`.
+pub fn days_json(d: &DayAccountRecord) -> Value {
+    json!({
+        "object": "days_balance",
+        "balance_days": d.balance_days,
+        "day_price": d.day_price.to_string(),
+        "currency": CURRENCY,
+        "postpaid": d.postpaid,
+    })
+}
+
+fn invoice_event(i: &InvoiceRecord, kind: &str, now: Timestamp) -> wagate_store::NewEvent {
+    new_event(
+        &i.account_id,
+        kind,
+        None,
+        json!({ "invoice": invoice_json(i) }),
+        now,
+    )
+}
