@@ -121,6 +121,20 @@ pub enum RuleError {
     /// Meta's Graph API could not be reached or failed (502 `meta_unavailable`).
     #[error("{0}")]
     MetaUnavailable(String),
+    /// A days-mode line past its `paid_until` (402 `line_unpaid`).
+    #[error("the line's days ran out{}: extend it with POST /api/v1/wa/lines/{{id}}/extend", paid_until.as_ref().map(|p| format!(" at {p}")).unwrap_or_default())]
+    LineUnpaid {
+        /// When its days ran out (none if it never had any).
+        paid_until: Option<String>,
+    },
+    /// The prepaid days balance is short (402 `insufficient_days`).
+    #[error("the balance holds {balance} days; {requested} were asked for: buy days with POST /api/v1/billing/invoices")]
+    InsufficientDays {
+        /// Days on the balance.
+        balance: i64,
+        /// Days asked for.
+        requested: u32,
+    },
     /// The account is billed flat, not in days (409 `invalid_state`).
     #[error("this account is billed flat (monthly plans from the wallet); days billing is set up by the operator")]
     NotDaysBilling,

@@ -163,6 +163,8 @@ pub enum ReleaseReason {
     Requested,
     /// Unpaid at the end of grace.
     PaymentFailed,
+    /// A days-mode line left unextended five days past its `paid_until`.
+    Unpaid,
 }
 
 impl ReleaseReason {
@@ -171,6 +173,7 @@ impl ReleaseReason {
         match self {
             ReleaseReason::Requested => "requested",
             ReleaseReason::PaymentFailed => "payment_failed",
+            ReleaseReason::Unpaid => "unpaid",
         }
     }
 }

@@ -84,11 +84,15 @@ pub enum ErrorCode {
     CallEnded,
     /// 503 `calling_unavailable`: this server's connector cannot call.
     CallingUnavailable,
+    /// 402 `line_unpaid`: a days-mode line past its `paid_until`.
+    LineUnpaid,
+    /// 402 `insufficient_days`: the prepaid days balance is short.
+    InsufficientDays,
 }
 
 impl ErrorCode {
     /// Every code of the catalogue.
-    pub const ALL: [ErrorCode; 38] = {
+    pub const ALL: [ErrorCode; 40] = {
         use ErrorCode::*;
         [
             InvalidJson,
@@ -129,6 +133,8 @@ impl ErrorCode {
             LineBusy,
             CallEnded,
             CallingUnavailable,
+            LineUnpaid,
+            InsufficientDays,
         ]
     };
 
@@ -179,6 +185,8 @@ impl ErrorCode {
             LineBusy => "line_busy",
             CallEnded => "call_ended",
             CallingUnavailable => "calling_unavailable",
+            LineUnpaid => "line_unpaid",
+            InsufficientDays => "insufficient_days",
         }
     }
 
@@ -188,7 +196,9 @@ impl ErrorCode {
         match self {
             InvalidJson | BadRequest => StatusCode::BAD_REQUEST,
             Unauthorized | InvalidSignature => StatusCode::UNAUTHORIZED,
-            CardRequired | CardDeclined | InsufficientBalance => StatusCode::PAYMENT_REQUIRED,
+            CardRequired | CardDeclined | InsufficientBalance | LineUnpaid | InsufficientDays => {
+                StatusCode::PAYMENT_REQUIRED
+            }
             Forbidden | CallingNotAvailable | CallingNotEnabled => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -366,6 +376,14 @@ impl From<AppError> for ApiError {
                         ApiError::new(ErrorCode::MetaUnavailable, message)
                     }
                     RuleError::NotDaysBilling => ApiError::new(ErrorCode::InvalidState, message),
+                    RuleError::LineUnpaid { paid_until } => {
+                        ApiError::new(ErrorCode::LineUnpaid, message).with("paid_until", paid_until)
+                    }
+                    RuleError::InsufficientDays { balance, requested } => {
+                        ApiError::new(ErrorCode::InsufficientDays, message)
+                            .with("balance_days", balance)
+                            .with("requested_days", requested)
+                    }
                     RuleError::CallingNotEnabled => {
                         ApiError::new(ErrorCode::CallingNotEnabled, message)
                     }

@@ -112,6 +112,8 @@ pub struct DaysPostingWrite {
     pub invoice_id: Option<InvoiceId>,
     /// The line it concerns.
     pub line_id: Option<LineId>,
+    /// The business's note (an extension's `comment`).
+    pub comment: Option<String>,
 }
 
 /// Days settings, invoices and the days ledger.

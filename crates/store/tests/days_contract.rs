@@ -80,6 +80,7 @@ async fn days_writes(store: SqlStore) {
                 posting: invoice_paid(&a, 2_250),
                 invoice_id: Some(inv.id.clone()),
                 line_id: None,
+                comment: None,
             }],
             ..DaysWrite::default()
         })
@@ -112,6 +113,7 @@ async fn days_writes(store: SqlStore) {
                 posting: e.posting.clone(),
                 invoice_id: None,
                 line_id: Some(line.id.clone()),
+                comment: None,
             }],
             paid_until: Some((line.id.clone(), expected, e.paid_until)),
             ..DaysWrite::default()
@@ -141,6 +143,7 @@ async fn days_writes(store: SqlStore) {
             posting: too_much.posting,
             invoice_id: None,
             line_id: Some(line.id.clone()),
+            comment: None,
         }],
         ..DaysWrite::default()
     });
@@ -163,6 +166,7 @@ async fn days_writes(store: SqlStore) {
             posting: r.posting,
             invoice_id: None,
             line_id: Some(line.id.clone()),
+            comment: None,
         }],
         days_returned: Some((line.id.clone(), 20)),
         ..DaysWrite::default()

@@ -173,6 +173,7 @@ impl DaysService {
                         posting: invoice_paid(&invoice.account_id, invoice.days),
                         invoice_id: Some(id.clone()),
                         line_id: None,
+                        comment: None,
                     }],
                     ..DaysWrite::default()
                 })),

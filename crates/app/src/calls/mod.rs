@@ -137,6 +137,7 @@ impl CallService {
         validate_e164("to", to).map_err(|e| AppError::invalid(e.param, e.message))?;
         let line = self.lines.get(&who.account.id, line_id).await?;
         can_call(&line)?;
+        self.lines.check_paid(&line).await?;
         let calls = self.calling()?;
         let now = self.clock.now();
         let call = CallRecord {

@@ -83,6 +83,10 @@ impl LineJobs {
         s.register(SEND_JOB, Arc::new(Send(self.clone())));
         s.register(super::UNLINK_JOB, Arc::new(Unlink(self.clone())));
         s.register(
+            super::days::UNPAID_RELEASE_JOB,
+            Arc::new(super::days::UnpaidRelease(self.lines.clone())),
+        );
+        s.register(
             super::DISCONNECT_NOTICE_JOB,
             Arc::new(DisconnectNotice(self.lines.clone())),
         );

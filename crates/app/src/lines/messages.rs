@@ -32,6 +32,7 @@ impl LineService {
             s if !s.is_linked() => return Err(RuleError::LineNotReady(s.as_str()).into()),
             _ => {}
         }
+        self.check_paid(&line).await?;
         let now = self.clock.now();
         if let Some(until) = line.rate_limited_until.filter(|u| *u > now) {
             let wait = until.duration_since(now).as_secs().max(1);

@@ -5,6 +5,7 @@
 //! its messages, the webhook events it causes and the jobs it schedules. A batch refused
 //! because the line moved meanwhile is recomputed from a fresh read.
 
+pub mod days;
 pub mod jobs;
 pub mod messages;
 pub mod ownership;
@@ -252,9 +253,12 @@ impl LineService {
             validate_label(label).map_err(|e| AppError::invalid(e.param, e.message))?;
         }
         validate_metadata(&req.metadata).map_err(|e| AppError::invalid(e.param, e.message))?;
-        let billing = self.store.billing_account(&who.account.id).await?;
-        if billing.card.is_none() {
-            return Err(RuleError::CardRequired.into());
+        // An account billed in days pays by invoice: its lines need no card.
+        if self.days_billing(&who.account.id).await?.is_none() {
+            let billing = self.store.billing_account(&who.account.id).await?;
+            if billing.card.is_none() {
+                return Err(RuleError::CardRequired.into());
+            }
         }
         let now = self.clock.now();
         // 32 base-62 characters: ~190 random bits.
@@ -434,7 +438,9 @@ impl LineService {
                 json!({ "reason": reason.as_str() }),
             ));
             let cloud = current.kind == wagate_domain::line::LineKind::Cloud;
+            let days = self.release_days(&current, now).await?;
             let batch = Batch {
+                days: days.map(Box::new),
                 update_line: Some(next),
                 update_messages: updates,
                 // A message sent meanwhile must not be announced as failed: start over.
@@ -542,23 +548,29 @@ impl LineService {
                 let plan = Plan::at_scan(l.calling_enabled, l.allow_calling, choice);
                 next.calling_choice = plan == Plan::Calling;
                 next.plan = Some(plan);
-                next.price = Some(plan.price(&self.config.prices));
                 next.ready_at = Some(now);
-                let billing = self.store.billing_account(&l.account_id).await?;
-                trial = !billing.trial_used;
-                let (anchor, reason) = first_charge(now, trial);
-                next.anchor_at = Some(anchor);
-                if trial {
-                    next.billing_status = BillingStatus::Trialing;
-                    next.trial_ends_at = Some(anchor);
-                    next.current_period_start = Some(now);
-                    next.current_period_end = Some(anchor);
-                    batch.billing_account = Some(l.account_id.clone());
-                    batch.claim_trial = true;
+                if self.days_billing(&l.account_id).await?.is_some() {
+                    // Billed in days: no flat price, trial or charge; the line sends while
+                    // its days last (`extend`).
+                    next.price = None;
+                } else {
+                    next.price = Some(plan.price(&self.config.prices));
+                    let billing = self.store.billing_account(&l.account_id).await?;
+                    trial = !billing.trial_used;
+                    let (anchor, reason) = first_charge(now, trial);
+                    next.anchor_at = Some(anchor);
+                    if trial {
+                        next.billing_status = BillingStatus::Trialing;
+                        next.trial_ends_at = Some(anchor);
+                        next.current_period_start = Some(now);
+                        next.current_period_end = Some(anchor);
+                        batch.billing_account = Some(l.account_id.clone());
+                        batch.claim_trial = true;
+                    }
+                    batch
+                        .jobs
+                        .push(charge_job(&l.account_id, id, 0, 0, anchor, reason));
                 }
-                batch
-                    .jobs
-                    .push(charge_job(&l.account_id, id, 0, 0, anchor, reason));
             }
             let after = committed(next.clone());
             batch.events.push(self.line_event(

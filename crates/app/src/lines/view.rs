@@ -45,6 +45,9 @@ pub fn line_json(l: &LineRecord, public_url: &str, limits: &DailyLimits, now: Ti
         "blocked_reason": l.blocked_reason,
         // Filled in for calling lines where calling minutes are read (the API's line object).
         "fair_use": null,
+        // Filled in for lines of accounts billed in days (the API's line object).
+        "paid_until": null,
+        "days_returned": null,
         "status_detail": status_detail(l),
     })
 }

@@ -71,6 +71,7 @@ impl Modify for BearerAuth {
         routes::lines::update,
         routes::lines::release,
         routes::lines::pair_code,
+        routes::lines::extend,
         routes::lines::send,
         routes::lines::messages,
         routes::calls::place,

@@ -11,7 +11,7 @@ use wagate_app::cloud::{
     CURRENCY, MAX_ID_LEN, MAX_LANGUAGE_LEN, MAX_TEMPLATE_NAME, MAX_TOKEN_LEN, TEMPLATE_CATEGORIES,
 };
 use wagate_app::webhooks::EVENT_TYPES;
-use wagate_domain::billing::days::{DAYS_PER_CHANNEL, MAX_INVOICE_DAYS};
+use wagate_domain::billing::days::{DAYS_PER_CHANNEL, MAX_EXTEND_DAYS, MAX_INVOICE_DAYS};
 use wagate_domain::line::{
     E164_MAX_DIGITS, E164_MIN_DIGITS, LABEL_MAX_CHARS, METADATA_MAX_KEYS, METADATA_MAX_KEY_CHARS,
     METADATA_MAX_VALUE_CHARS, TEXT_MAX_CHARS,
@@ -291,6 +291,14 @@ fn rules() -> Vec<Rule> {
             "/components/schemas/AdvanceIn/properties/to",
             json!({"format": "date-time", "pattern": clock_time_pattern()}),
         ),
+        rule(
+            "/components/schemas/ExtendIn/properties/days",
+            json!({"minimum": 1, "maximum": MAX_EXTEND_DAYS}),
+        ),
+        rule(
+            "/components/schemas/ExtendIn/properties/comment",
+            json!({"maxLength": crate::routes::lines::EXTEND_COMMENT_MAX_CHARS}),
+        ),
         // Invoices for days: channel-months or days, one of them.
         rule(
             "/components/schemas/CreateInvoiceIn/properties/channels",
@@ -536,7 +544,7 @@ mod tests {
         }
         assert_eq!(
             (lists, posts),
-            (6, 26),
+            (7, 28),
             "every list and every authenticated POST"
         );
     }

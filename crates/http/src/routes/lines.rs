@@ -78,6 +78,11 @@ pub struct LineOut {
     /// reached the fair-use level of 50 (flagged lines are never blocked or charged); null
     /// on messaging lines.
     pub fair_use: Option<FairUseOut>,
+    /// Accounts billed in days: the line sends while this is in the future (extend it with
+    /// `POST /wa/lines/{id}/extend`); null otherwise.
+    pub paid_until: Option<String>,
+    /// Accounts billed in days: the whole unused days its release returned to the balance.
+    pub days_returned: Option<u32>,
     /// A sentence on why the line is not working and what happens next; null when `status`
     /// says it all.
     pub status_detail: Option<String>,
@@ -136,6 +141,49 @@ pub struct LineList {
     /// Whether another page follows.
     pub has_more: bool,
 }
+
+/// Days to move from the balance to a line.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtendIn {
+    /// Whole days, 1 to 3660.
+    pub days: u32,
+    /// Your note, kept with the move of days.
+    pub comment: Option<String>,
+}
+
+/// Extends a line of an account billed in days: `days` move from the balance to the line and
+/// its `paid_until` grows by them from the later of now and `paid_until`. A prepaid balance
+/// short of them → 402 `insufficient_days`; an account billed flat → 409 `invalid_state`.
+#[utoipa::path(post, path = "/api/v1/wa/lines/{id}/extend", operation_id = "extendLine", tag = "lines", security(("api_key" = [])),
+    params(("id" = String, Path)), request_body = ExtendIn,
+    responses((status = 200, description = "The line, with its new `paid_until`", body = LineOut),
+        (status = 402, description = "`insufficient_days`", body = crate::openapi::ErrorOut),
+        (status = 409, description = "`line_released`, `invalid_state` (billed flat)", body = crate::openapi::ErrorOut)))]
+pub async fn extend(
+    State(st): State<AppState>,
+    Authed(who): Authed,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<ExtendIn>,
+) -> ApiResult<ApiJson<Value>> {
+    if let Some(c) = &input.comment {
+        if c.chars().count() > EXTEND_COMMENT_MAX_CHARS {
+            return Err(ApiError::invalid(
+                "comment",
+                format!("at most {EXTEND_COMMENT_MAX_CHARS} characters"),
+            ));
+        }
+    }
+    let (line, _) = st
+        .app
+        .lines
+        .extend(&who, &line_id(&id)?, input.days, input.comment)
+        .await?;
+    Ok(ApiJson(line_out(&st, &line).await?))
+}
+
+/// Longest extension comment, in characters.
+pub const EXTEND_COMMENT_MAX_CHARS: usize = 500;
 
 /// A calling line's fair-use reading.
 #[derive(Debug, Serialize, ToSchema)]
@@ -300,16 +348,19 @@ pub(crate) async fn lines_out(
     let health = std::cell::OnceCell::new();
     let refs: Vec<&wagate_store::LineRecord> = lines.iter().collect();
     let fair_use = st.app.calls.fair_use(&refs).await?;
-    Ok(lines
-        .iter()
-        .map(|l| {
-            let mut out = line_out_with(st, l, &health);
-            if let Some(f) = fair_use.get(&l.id) {
-                out["fair_use"] = wagate_app::calls::fair_use_json(f);
-            }
-            out
-        })
-        .collect())
+    let mut out = Vec::with_capacity(lines.len());
+    for l in lines {
+        let mut o = line_out_with(st, l, &health);
+        if let Some(f) = fair_use.get(&l.id) {
+            o["fair_use"] = wagate_app::calls::fair_use_json(f);
+        }
+        if let Some(d) = st.app.lines.line_days(l).await? {
+            o["paid_until"] = d.paid_until.map(wagate_domain::time::rfc3339).into();
+            o["days_returned"] = d.days_returned.into();
+        }
+        out.push(o);
+    }
+    Ok(out)
 }
 
 /// [`line_out`] for many lines: the connector's health (a walk over its connections) is
@@ -721,6 +772,8 @@ mod tests {
             release_reason: None,
             blocked_reason: None,
             fair_use: None,
+            paid_until: None,
+            days_returned: None,
             status_detail: None,
         };
         let now: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();

@@ -92,6 +92,7 @@ pub fn router(state: AppState) -> Router {
             get(lines::get).patch(lines::update).delete(lines::release),
         )
         .route("/api/v1/wa/lines/{id}/pair_code", post(lines::pair_code))
+        .route("/api/v1/wa/lines/{id}/extend", post(lines::extend))
         .route(
             "/api/v1/wa/lines/{id}/messages",
             get(lines::messages).post(lines::send),

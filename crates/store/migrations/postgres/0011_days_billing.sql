@@ -39,6 +39,8 @@ CREATE TABLE day_entries (
     days         BIGINT NOT NULL,
     invoice_id   TEXT,
     line_id      TEXT,
+    -- The business's note on an extension.
+    comment      TEXT,
     created_at   BIGINT NOT NULL
 );
 CREATE INDEX day_entries_account ON day_entries (account_id, seq);

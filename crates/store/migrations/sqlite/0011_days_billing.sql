@@ -39,6 +39,8 @@ CREATE TABLE day_entries (
     days         INTEGER NOT NULL,
     invoice_id   TEXT,
     line_id      TEXT,
+    -- The business's note on an extension.
+    comment      TEXT,
     created_at   INTEGER NOT NULL
 );
 CREATE INDEX day_entries_account ON day_entries (account_id, seq);

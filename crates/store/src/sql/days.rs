@@ -119,8 +119,8 @@ pub(crate) async fn apply_days(
         for e in p.posting.entries() {
             sqlx::query(
                 "INSERT INTO day_entries (account_id, posting, txn_type, ledger, days,
-                     invoice_id, line_id, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                     invoice_id, line_id, comment, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(p.account_id.as_str())
             .bind(&posting_id)
@@ -129,6 +129,7 @@ pub(crate) async fn apply_days(
             .bind(e.days)
             .bind(p.invoice_id.as_ref().map(InvoiceId::as_str))
             .bind(p.line_id.as_ref().map(LineId::as_str))
+            .bind(p.comment.as_deref())
             .bind(to_micros(now))
             .execute(&mut *conn)
             .await?;
