@@ -44,9 +44,13 @@ pub enum MediaRefused {
 }
 
 impl CallService {
-    /// Opens the audio of call `id` for a client presenting `token`: only the call's own
-    /// token, only while the call is answered.
-    pub async fn open_media(&self, id: &str, token: &str) -> Result<CallMedia, MediaRefused> {
+    /// The call `id` if `token` is its media token and its audio can flow now (it is
+    /// answered); nothing is opened yet.
+    pub async fn authorize_media(
+        &self,
+        id: &str,
+        token: &str,
+    ) -> Result<wagate_store::CallRecord, MediaRefused> {
         let id = CallId::parse(id).map_err(|_| MediaRefused::BadToken)?;
         let call = self
             .store
@@ -59,16 +63,21 @@ impl CallService {
             return Err(MediaRefused::BadToken);
         }
         match call.status {
-            CallStatus::Answered => {}
-            CallStatus::Ended => return Err(AppError::from(RuleError::CallEnded).into()),
-            s => {
-                return Err(AppError::from(RuleError::CallNotNow(format!(
-                    "the call is {}; its audio flows once it is answered",
-                    s.as_str()
-                )))
-                .into())
-            }
+            CallStatus::Answered => Ok(call),
+            CallStatus::Ended => Err(AppError::from(RuleError::CallEnded).into()),
+            s => Err(AppError::from(RuleError::CallNotNow(format!(
+                "the call is {}; its audio flows once it is answered",
+                s.as_str()
+            )))
+            .into()),
         }
+    }
+
+    /// Opens the audio of an authorized call (a second open replaces the first).
+    pub async fn open_media(
+        &self,
+        call: &wagate_store::CallRecord,
+    ) -> Result<CallMedia, MediaRefused> {
         let calls = self.calling()?;
         let provider = call.provider_id.as_deref().unwrap_or_default();
         calls

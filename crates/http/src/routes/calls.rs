@@ -206,6 +206,7 @@ pub async fn reject(
 #[utoipa::path(get, path = "/api/v1/calls/{id}/media", operation_id = "openCallMedia", tag = "calls",
     params(("id" = String, Path), MediaParams),
     responses((status = 101, description = "Switching to the WebSocket protocol"),
+        (status = 400, description = "`bad_request`: the right token, but not a WebSocket request", body = crate::openapi::ErrorOut),
         (status = 401, description = "`unauthorized`: unknown call or wrong token", body = crate::openapi::ErrorOut),
         (status = 409, description = "`invalid_state`, `call_ended`", body = crate::openapi::ErrorOut)))]
 pub async fn media(
@@ -218,8 +219,19 @@ pub async fn media(
         Ok(Query(p)) => p.token.unwrap_or_default(),
         Err(_) => String::new(),
     };
-    // Checked first: a plain GET (a link preview, a retry) must not take the call's audio
-    // from the socket that carries it.
+    let refused = |e: MediaRefused| match e {
+        MediaRefused::BadToken => {
+            ApiError::new(ErrorCode::Unauthorized, "unknown call or wrong media token")
+                .into_response()
+        }
+        MediaRefused::Other(e) => ApiError::from(e).into_response(),
+    };
+    let call = match st.app.calls.authorize_media(&id, &token).await {
+        Ok(c) => c,
+        Err(e) => return refused(e),
+    };
+    // Before the audio is opened: a plain GET (a link preview, a retry) must not take the
+    // call's audio from the socket that carries it.
     let Ok(upgrade) = upgrade else {
         return ApiError::new(
             ErrorCode::BadRequest,
@@ -227,13 +239,9 @@ pub async fn media(
         )
         .into_response();
     };
-    let media = match st.app.calls.open_media(&id, &token).await {
+    let media = match st.app.calls.open_media(&call).await {
         Ok(m) => m,
-        Err(MediaRefused::BadToken) => {
-            return ApiError::new(ErrorCode::Unauthorized, "unknown call or wrong media token")
-                .into_response()
-        }
-        Err(MediaRefused::Other(e)) => return ApiError::from(e).into_response(),
+        Err(e) => return refused(e),
     };
     let metrics = st.app.calls.media.clone();
     upgrade
