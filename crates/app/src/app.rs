@@ -191,7 +191,8 @@ impl App {
             lines.clone(),
         );
         calls.register();
-        let days = crate::billing::days::DaysService::new(store.clone(), clock.clone());
+        let days =
+            crate::billing::days::DaysService::new(store.clone(), clock.clone(), billing.clone());
         Ok(App {
             days,
             calls,

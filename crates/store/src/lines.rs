@@ -351,6 +351,8 @@ pub enum PaymentPurpose {
     AutoTopup,
     /// Funding a line charge.
     LineCharge,
+    /// Paying an invoice for days.
+    Invoice,
 }
 
 impl PaymentPurpose {
@@ -360,6 +362,7 @@ impl PaymentPurpose {
             PaymentPurpose::Topup => "topup",
             PaymentPurpose::AutoTopup => "auto_topup",
             PaymentPurpose::LineCharge => "line_charge",
+            PaymentPurpose::Invoice => "invoice",
         }
     }
 }

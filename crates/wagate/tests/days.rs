@@ -132,6 +132,46 @@ async fn days(kind: &str) {
     let (_, events) = p.get("/api/v1/webhooks/events?type=invoice.paid").await;
     assert_eq!(events["data"].as_array().unwrap().len(), 1, "{events}");
 
+    // Paid by card: twice is once; a decline leaves it open, and paying again settles it.
+    p.ok(
+        "/api/v1/billing/card",
+        json!({"source_id": "cnon:card-nonce-ok"}),
+    )
+    .await;
+    let small = p.ok("/api/v1/billing/invoices", json!({"days": 10})).await;
+    let pay = format!(
+        "/api/v1/billing/invoices/{}/pay",
+        small["id"].as_str().unwrap()
+    );
+    p.ok("/api/v1/sandbox/payments/fail_next", json!({"count": 1}))
+        .await;
+    let (st, b) = p.post(&pay, json!({})).await;
+    assert_eq!(
+        (st, b["error"].as_str()),
+        (402, Some("card_declined")),
+        "{b}"
+    );
+    assert_eq!(p.balance().await, 2_250);
+    let paid = p.ok(&pay, json!({})).await;
+    assert_eq!(
+        (paid["status"].as_str(), paid["paid_by"].as_str()),
+        (Some("paid"), Some("card"))
+    );
+    let again = p.ok(&pay, json!({})).await;
+    assert_eq!(again, paid, "paying a paid invoice changes nothing");
+    let marked = cli(
+        &backing,
+        &["invoices", "mark-paid", small["id"].as_str().unwrap()],
+    )
+    .await;
+    assert_eq!(marked["credited_now"], false);
+    assert_eq!(p.balance().await, 2_260);
+    let (_, tx) = p.get("/api/v1/billing/transactions").await;
+    assert!(
+        tx["data"].as_array().unwrap().is_empty(),
+        "days are never money: {tx}"
+    );
+
     // A line needs no card; ready on scan, it sends only once it has days.
     let line = p.ok("/api/v1/wa/lines", json!({})).await;
     let id = line["id"].as_str().unwrap().to_owned();
@@ -156,7 +196,7 @@ async fn days(kind: &str) {
         )
         .await;
     assert_eq!(extended["paid_until"], "2026-01-31T00:00:00Z", "{extended}");
-    assert_eq!(p.balance().await, 2_220);
+    assert_eq!(p.balance().await, 2_230);
     let (st, b) = p
         .post(&format!("/api/v1/wa/lines/{id}/messages"), msg.clone())
         .await;
@@ -172,7 +212,7 @@ async fn days(kind: &str) {
     .await;
     assert_eq!(st, 200, "{released}");
     assert_eq!(released["days_returned"], 20, "{released}");
-    assert_eq!(p.balance().await, 2_240);
+    assert_eq!(p.balance().await, 2_250);
 
     // A line left unpaid: released 5 days after its paid_until, nothing to return.
     let line = p.ok("/api/v1/wa/lines", json!({})).await;
@@ -199,7 +239,7 @@ async fn days(kind: &str) {
         (Some("released"), Some("unpaid"), Some(0)),
         "{l}"
     );
-    assert_eq!(p.balance().await, 2_239);
+    assert_eq!(p.balance().await, 2_249);
 
     // A short balance, and bad input, are refused clearly.
     let line = p.ok("/api/v1/wa/lines", json!({})).await;
@@ -215,7 +255,7 @@ async fn days(kind: &str) {
         (402, Some("insufficient_days")),
         "{b}"
     );
-    assert_eq!(b["balance_days"], 2_239);
+    assert_eq!(b["balance_days"], 2_249);
     for (path, body) in [
         ("/api/v1/billing/invoices", json!({"channels": 0})),
         (
@@ -240,7 +280,7 @@ async fn days(kind: &str) {
             "{path} {body} {b}"
         );
     }
-    assert_eq!(p.balance().await, 2_239, "nothing moved");
+    assert_eq!(p.balance().await, 2_249, "nothing moved");
 
     // Another account sees none of it; a flat account has no days.
     let (st, b) = s.get(&format!("/api/v1/billing/invoices/{inv_id}")).await;

@@ -14,9 +14,10 @@ use wagate_domain::page::{Page, PageRequest};
 use wagate_domain::time::rfc3339;
 use wagate_store::{
     Batch, Conflict, DayAccountRecord, DaysPostingWrite, DaysWrite, InvoiceRecord, InvoiceStatus,
-    Store,
+    PaymentPurpose, PaymentStatus, Store,
 };
 
+use super::Outcome;
 use crate::accounts::Principal;
 use crate::error::{AppError, AppResult, RuleError};
 use crate::webhooks::new_event;
@@ -31,6 +32,7 @@ const CURRENCY: &str = "USD";
 pub struct DaysService {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+    billing: Arc<super::BillingService>,
 }
 
 impl std::fmt::Debug for DaysService {
@@ -51,9 +53,17 @@ pub struct MarkedPaid {
 }
 
 impl DaysService {
-    /// The service.
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Arc<Self> {
-        Arc::new(DaysService { store, clock })
+    /// The service; card payments go through `billing`'s processor.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        billing: Arc<super::BillingService>,
+    ) -> Arc<Self> {
+        Arc::new(DaysService {
+            store,
+            clock,
+            billing,
+        })
     }
 
     /// The account's days settings; 409 `invalid_state` for an account billed flat.
@@ -147,6 +157,119 @@ impl DaysService {
         page: &PageRequest,
     ) -> AppResult<Page<InvoiceRecord>> {
         Ok(self.store.list_invoices(&who.account.id, page).await?)
+    }
+
+    /// Pays an open invoice with the card on file: its days are credited once, with
+    /// `invoice.paid`. Paying a paid invoice changes nothing and answers the invoice; a
+    /// decline → 402 `card_declined` (pay again, or with another card, later). The card is
+    /// charged at most once per attempt, whoever retries: the attempt key is the invoice's,
+    /// and only a refused attempt makes room for a new one.
+    pub async fn pay(&self, who: &Principal, id: &InvoiceId) -> AppResult<InvoiceRecord> {
+        let invoice = self.invoice(who, id).await?;
+        if invoice.status == InvoiceStatus::Paid {
+            return Ok(invoice);
+        }
+        if !self.billing.processor.configured() {
+            return Err(RuleError::PaymentsNotConfigured.into());
+        }
+        let billing = self.store.billing_account(&who.account.id).await?;
+        if billing.card.is_none() {
+            return Err(RuleError::CardRequired.into());
+        }
+        let attempt_key = self.attempt_key(id).await?;
+        let (payment, outcome) = self
+            .billing
+            .pay(
+                &billing,
+                PaymentPurpose::Invoice,
+                attempt_key,
+                invoice.amount,
+                None,
+                &format!("wagate invoice {id} ({} days)", invoice.days),
+            )
+            .await?;
+        let now = self.clock.now();
+        let record = |days: Option<Box<DaysWrite>>, events| Batch {
+            billing_account: Some(who.account.id.clone()),
+            payment_update: (payment.status == PaymentStatus::Pending)
+                .then(|| outcome.update(&payment.id))
+                .flatten(),
+            days,
+            events,
+            ..Batch::default()
+        };
+        match &outcome {
+            Outcome::Succeeded { .. } => {
+                let mut paid = invoice.clone();
+                paid.status = InvoiceStatus::Paid;
+                paid.paid_at = Some(now);
+                paid.paid_by = Some("card".to_owned());
+                paid.payment_id = Some(payment.id.to_string());
+                let credit = Box::new(DaysWrite {
+                    pay_invoice: Some((
+                        id.clone(),
+                        now,
+                        "card".to_owned(),
+                        Some(payment.id.to_string()),
+                    )),
+                    postings: vec![DaysPostingWrite {
+                        account_id: who.account.id.clone(),
+                        posting: invoice_paid(&who.account.id, invoice.days),
+                        invoice_id: Some(id.clone()),
+                        line_id: None,
+                        comment: None,
+                    }],
+                    ..DaysWrite::default()
+                });
+                let events = vec![invoice_event(&paid, "invoice.paid", now)];
+                match self.store.commit(record(Some(credit), events), now).await? {
+                    Ok(()) | Err(Conflict::PaymentSettled) => {}
+                    Err(Conflict::InvoiceSettled) => {
+                        // Marked paid by the operator while the card was charged: the charge
+                        // is recorded, the days were credited once by the mark.
+                        tracing::warn!(invoice = %id, payment = %payment.id, "an invoice was paid by card and marked paid at once; refund the card payment");
+                        let _ = self.store.commit(record(None, Vec::new()), now).await?;
+                    }
+                    Err(c) => return Err(anyhow::anyhow!("recording an invoice payment: {c}").into()),
+                }
+                self.invoice(who, id).await
+            }
+            Outcome::Refused {
+                status,
+                code,
+                message,
+            } => {
+                let _ = self.store.commit(record(None, Vec::new()), now).await?;
+                Err(match status {
+                    PaymentStatus::Declined => RuleError::CardDeclined {
+                        code: code.clone(),
+                        message: message.clone(),
+                    }
+                    .into(),
+                    _ if code == "card_required" => RuleError::CardRequired.into(),
+                    _ => RuleError::ProcessorUnavailable(format!("{code}: {message}")).into(),
+                })
+            }
+            Outcome::Unknown(e) => Err(RuleError::ProcessorUnavailable(format!(
+                "the card payment's outcome is not known yet ({e}); pay again to settle it, it is never charged twice"
+            ))
+            .into()),
+        }
+    }
+
+    /// The key of this invoice's live payment attempt: the first whose attempt was not
+    /// refused (a pending or succeeded one is resolved or replayed, never charged anew).
+    async fn attempt_key(&self, id: &InvoiceId) -> AppResult<String> {
+        for n in 0u32.. {
+            let key = format!("invoice:{id}:{n}");
+            match self.store.payment_by_key(&key).await? {
+                Some(p) if matches!(p.status, PaymentStatus::Declined | PaymentStatus::Failed) => {
+                    continue
+                }
+                _ => return Ok(key),
+            }
+        }
+        unreachable!("an unbounded range ends only by returning")
     }
 
     /// The operator marks an invoice paid (a bank transfer): its days are credited once, with

@@ -98,6 +98,7 @@ impl Modify for BearerAuth {
         routes::days::create_invoice,
         routes::days::list_invoices,
         routes::days::get_invoice,
+        routes::days::pay_invoice,
         routes::webhooks::create_endpoint,
         routes::webhooks::list_endpoints,
         routes::webhooks::get_endpoint,

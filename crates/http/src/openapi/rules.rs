@@ -544,7 +544,7 @@ mod tests {
         }
         assert_eq!(
             (lists, posts),
-            (7, 28),
+            (7, 29),
             "every list and every authenticated POST"
         );
     }

@@ -52,7 +52,7 @@ pub struct InvoiceOut {
     pub due_at: String,
     /// When it was paid.
     pub paid_at: Option<String>,
-    /// `operator` (marked paid: a bank transfer).
+    /// `card` (paid with the card on file) or `operator` (marked paid: a bank transfer).
     pub paid_by: Option<String>,
 }
 
@@ -126,6 +126,23 @@ pub async fn list_invoices(
         data: found.data.iter().map(invoice_json).collect(),
         has_more: found.has_more,
     }))
+}
+
+/// Pays an open invoice with the card on file: its days are credited once (`invoice.paid`).
+/// Paying a paid invoice changes nothing and answers it. A decline → 402 `card_declined`.
+#[utoipa::path(post, path = "/api/v1/billing/invoices/{id}/pay", operation_id = "payInvoice", tag = "billing", security(("api_key" = [])),
+    params(("id" = String, Path)), request_body(content = super::EmptyIn, description = "No parameters (`{}` or no body)"),
+    responses((status = 200, description = "The invoice, paid", body = InvoiceOut),
+        (status = 402, description = "`card_required`, `card_declined`", body = crate::openapi::ErrorOut),
+        (status = 502, description = "`processor_unavailable`: pay again to settle it (never charged twice)", body = crate::openapi::ErrorOut)))]
+pub async fn pay_invoice(
+    State(st): State<AppState>,
+    Authed(who): Authed,
+    Path(id): Path<String>,
+    _body: ApiJson<super::EmptyIn>,
+) -> ApiResult<ApiJson<Value>> {
+    let invoice = st.app.days.pay(&who, &invoice_id(&id)?).await?;
+    Ok(ApiJson(invoice_json(&invoice)))
 }
 
 /// One invoice.

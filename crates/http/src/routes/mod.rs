@@ -125,6 +125,7 @@ pub fn router(state: AppState) -> Router {
             get(days::list_invoices).post(days::create_invoice),
         )
         .route("/api/v1/billing/invoices/{id}", get(days::get_invoice))
+        .route("/api/v1/billing/invoices/{id}/pay", post(days::pay_invoice))
         .route(
             "/api/v1/pricing/reconciliation",
             get(pricing::reconciliation),

@@ -54,3 +54,8 @@ CREATE TABLE line_days (
     paid_until     BIGINT,
     days_returned  BIGINT
 );
+
+-- Invoices for days may be paid by card: payments gain the purpose `invoice`.
+ALTER TABLE payments DROP CONSTRAINT payments_purpose_check;
+ALTER TABLE payments ADD CONSTRAINT payments_purpose_check
+    CHECK (purpose IN ('topup', 'auto_topup', 'line_charge', 'invoice'));

@@ -54,3 +54,29 @@ CREATE TABLE line_days (
     paid_until     INTEGER,
     days_returned  INTEGER
 );
+
+-- Invoices for days may be paid by card: payments gain the purpose `invoice` (SQLite changes
+-- a CHECK constraint only by rebuilding the table).
+CREATE TABLE payments_new (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    id            TEXT NOT NULL UNIQUE,
+    account_id    TEXT NOT NULL REFERENCES accounts (id),
+    purpose       TEXT NOT NULL CHECK (purpose IN ('topup', 'auto_topup', 'line_charge', 'invoice')),
+    attempt_key   TEXT NOT NULL UNIQUE,
+    line_id       TEXT,
+    period        INTEGER,
+    amount        INTEGER NOT NULL CHECK (amount > 0),
+    status        TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'declined', 'failed')),
+    processor_id  TEXT,
+    error_code    TEXT,
+    error_message TEXT,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL
+);
+INSERT INTO payments_new (seq, id, account_id, purpose, attempt_key, line_id, period, amount,
+    status, processor_id, error_code, error_message, created_at, updated_at)
+SELECT seq, id, account_id, purpose, attempt_key, line_id, period, amount, status,
+    processor_id, error_code, error_message, created_at, updated_at FROM payments;
+DROP TABLE payments;
+ALTER TABLE payments_new RENAME TO payments;
+CREATE INDEX payments_account ON payments (account_id, seq);

@@ -166,6 +166,7 @@ fn payment(row: &AnyRow) -> StoreResult<PaymentRecord> {
         "topup" => PaymentPurpose::Topup,
         "auto_topup" => PaymentPurpose::AutoTopup,
         "line_charge" => PaymentPurpose::LineCharge,
+        "invoice" => PaymentPurpose::Invoice,
         other => return Err(corrupt("payments.purpose", other)),
     };
     let status = match text(row, "status")?.as_str() {
