@@ -61,6 +61,8 @@ pub struct App {
     pub calls: Arc<crate::calls::CallService>,
     /// Partner billing in days: settings, invoices.
     pub days: Arc<crate::billing::days::DaysService>,
+    /// Per-line Stripe subscriptions and Stripe's webhooks.
+    pub subscriptions: Arc<crate::billing::subscriptions::SubscriptionService>,
 }
 
 /// What the outside world is, for an [`App`]: the WhatsApp connector, the payment processor
@@ -74,6 +76,8 @@ pub struct Outside {
     pub lines: LinesConfig,
     /// Meta's Cloud API (`None`: Meta's Graph API, no app secret, no cloud lines).
     pub cloud: Option<crate::cloud::CloudConfig>,
+    /// Stripe, for per-line subscriptions (`None`: not configured).
+    pub stripe: Option<crate::billing::subscriptions::StripeSetup>,
 }
 
 impl Outside {
@@ -84,6 +88,7 @@ impl Outside {
             processor: Arc::new(wagate_payments::SandboxProcessor::new()),
             lines: LinesConfig::default(),
             cloud: None,
+            stripe: None,
         }
     }
 }
@@ -193,7 +198,14 @@ impl App {
         calls.register();
         let days =
             crate::billing::days::DaysService::new(store.clone(), clock.clone(), billing.clone());
+        let subscriptions = crate::billing::subscriptions::SubscriptionService::new(
+            store.clone(),
+            clock.clone(),
+            lines.clone(),
+            outside.stripe,
+        );
         Ok(App {
+            subscriptions,
             days,
             calls,
             cloud,

@@ -135,6 +135,9 @@ pub enum RuleError {
         /// Days asked for.
         requested: u32,
     },
+    /// This server has no Stripe settings (503 `stripe_not_configured`).
+    #[error("Stripe is not configured on this server (stripe_secret_key, stripe_webhook_secret)")]
+    StripeNotConfigured,
     /// The account is billed flat, not in days (409 `invalid_state`).
     #[error("this account is billed flat (monthly plans from the wallet); days billing is set up by the operator")]
     NotDaysBilling,

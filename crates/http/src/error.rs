@@ -88,11 +88,13 @@ pub enum ErrorCode {
     LineUnpaid,
     /// 402 `insufficient_days`: the prepaid days balance is short.
     InsufficientDays,
+    /// 503 `stripe_not_configured`: this server has no Stripe settings.
+    StripeNotConfigured,
 }
 
 impl ErrorCode {
     /// Every code of the catalogue.
-    pub const ALL: [ErrorCode; 40] = {
+    pub const ALL: [ErrorCode; 41] = {
         use ErrorCode::*;
         [
             InvalidJson,
@@ -135,6 +137,7 @@ impl ErrorCode {
             CallingUnavailable,
             LineUnpaid,
             InsufficientDays,
+            StripeNotConfigured,
         ]
     };
 
@@ -187,6 +190,7 @@ impl ErrorCode {
             CallingUnavailable => "calling_unavailable",
             LineUnpaid => "line_unpaid",
             InsufficientDays => "insufficient_days",
+            StripeNotConfigured => "stripe_not_configured",
         }
     }
 
@@ -226,7 +230,8 @@ impl ErrorCode {
             | PaymentsNotConfigured
             | ConnectorUnavailable
             | CloudNotConfigured
-            | CallingUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            | CallingUnavailable
+            | StripeNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -376,6 +381,9 @@ impl From<AppError> for ApiError {
                         ApiError::new(ErrorCode::MetaUnavailable, message)
                     }
                     RuleError::NotDaysBilling => ApiError::new(ErrorCode::InvalidState, message),
+                    RuleError::StripeNotConfigured => {
+                        ApiError::new(ErrorCode::StripeNotConfigured, message)
+                    }
                     RuleError::LineUnpaid { paid_until } => {
                         ApiError::new(ErrorCode::LineUnpaid, message).with("paid_until", paid_until)
                     }

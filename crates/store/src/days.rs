@@ -99,6 +99,30 @@ pub struct DaysWrite {
     pub paid_until: Option<(LineId, Option<Timestamp>, Timestamp)>,
     /// A released line's returned days.
     pub days_returned: Option<(LineId, u32)>,
+    /// The Stripe event this batch applies; a [`crate::Conflict::AlreadyApplied`] if it was
+    /// applied before (Stripe redelivers).
+    pub stripe_event: Option<String>,
+    /// A line's Stripe subscription, written whole (inserted or replaced).
+    pub subscription: Option<LineSubscriptionRecord>,
+}
+
+/// A line's Stripe subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineSubscriptionRecord {
+    /// The line it keeps paid.
+    pub line_id: LineId,
+    /// The owner.
+    pub account_id: AccountId,
+    /// Stripe's `sub_…`.
+    pub subscription_id: String,
+    /// `month` or `year`.
+    pub interval: String,
+    /// Stripe's status (`active`, `past_due`, `canceled`, …).
+    pub status: String,
+    /// What each period costs, in cents.
+    pub amount_cents: i64,
+    /// Subscribed.
+    pub created_at: Timestamp,
 }
 
 /// A posting with what it concerns.
@@ -147,6 +171,19 @@ pub trait DayStore {
     ) -> StoreResult<Page<InvoiceRecord>>;
     /// A line's days (default when it has none).
     async fn line_days(&self, line: &LineId) -> StoreResult<LineDaysRecord>;
+    /// The account's Stripe customer id, once made.
+    async fn stripe_customer(&self, account: &AccountId) -> StoreResult<Option<String>>;
+    /// Records the account's Stripe customer; the one already recorded wins.
+    async fn set_stripe_customer(&self, account: &AccountId, customer: &str)
+        -> StoreResult<String>;
+    /// A line's Stripe subscription.
+    async fn line_subscription(&self, line: &LineId)
+        -> StoreResult<Option<LineSubscriptionRecord>>;
+    /// The line subscription with Stripe's id `subscription`.
+    async fn subscription_by_stripe_id(
+        &self,
+        subscription: &str,
+    ) -> StoreResult<Option<LineSubscriptionRecord>>;
     /// The sum of the account's days ledger per ledger name (`sold`, `balance`, `line:…`,
     /// `used`): for checks that days are conserved.
     async fn day_ledger_totals(&self, account: &AccountId) -> StoreResult<Vec<(String, i64)>>;

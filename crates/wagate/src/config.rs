@@ -51,6 +51,23 @@ pub struct FileConfig {
     meta_verify_token: Option<String>,
     meta_rate_cards: Option<Vec<String>>,
     meta_tiers: Option<Vec<String>>,
+    stripe_api_url: Option<String>,
+    stripe_secret_key: Option<String>,
+    stripe_webhook_secret: Option<String>,
+    stripe_year_months: Option<u32>,
+}
+
+/// Stripe, for per-line subscriptions (`WAGATE_STRIPE_*`, `stripe_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StripeSettings {
+    /// Stripe's API base (`https://api.stripe.com` by default; a fake in tests).
+    pub api_url: String,
+    /// The secret key (`sk_…`).
+    pub secret_key: SecretText,
+    /// The webhook endpoint's signing secret (`whsec_…`).
+    pub webhook_secret: SecretText,
+    /// What a year costs, in months (10 by default).
+    pub year_months: u32,
 }
 
 /// Meta's Cloud API settings (sandbox and production alike).
@@ -168,6 +185,8 @@ pub struct Config {
     /// The server key (`WAGATE_SECRET_KEY`), which seals WhatsApp sessions and Cloud API
     /// access tokens.
     pub secret_key: Option<SecretText>,
+    /// Stripe, when configured.
+    pub stripe: Option<StripeSettings>,
 }
 
 /// A secret setting: its `Debug` never shows it.
@@ -325,7 +344,34 @@ impl Config {
                 .or(file.meta_tiers)
                 .unwrap_or_default(),
         };
+        let stripe = match (
+            env("WAGATE_STRIPE_SECRET_KEY").or(file.stripe_secret_key),
+            env("WAGATE_STRIPE_WEBHOOK_SECRET").or(file.stripe_webhook_secret),
+        ) {
+            (Some(secret_key), Some(webhook_secret)) => {
+                let year_months = match env("WAGATE_STRIPE_YEAR_MONTHS") {
+                    Some(v) => v.parse().map_err(|_| {
+                        anyhow::anyhow!("WAGATE_STRIPE_YEAR_MONTHS must be a whole number")
+                    })?,
+                    None => file.stripe_year_months.unwrap_or(10),
+                };
+                if !(1..=12).contains(&year_months) {
+                    bail!("stripe_year_months must be between 1 and 12");
+                }
+                Some(StripeSettings {
+                    api_url: env("WAGATE_STRIPE_API_URL")
+                        .or(file.stripe_api_url)
+                        .unwrap_or_else(|| wagate_stripe::DEFAULT_API_URL.to_owned()),
+                    secret_key: SecretText(secret_key),
+                    webhook_secret: SecretText(webhook_secret),
+                    year_months,
+                })
+            }
+            (None, None) => None,
+            _ => bail!("Stripe needs both stripe_secret_key and stripe_webhook_secret"),
+        };
         Ok(Config {
+            stripe,
             meta,
             secret_key: env(wagate_whatsapp::seal::SECRET_KEY_ENV).map(SecretText),
             listen,

@@ -68,6 +68,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         store.save_sandbox_clock(start).await?;
         let outside = wagate_app::Outside {
             cloud: Some(cloud_config(&config)?),
+            stripe: stripe_setup(&config)?,
             ..wagate_app::Outside::sandbox()
         };
         App::sandbox_with(store.clone(), Arc::new(ManualClock::new(start)), outside)?
@@ -293,7 +294,27 @@ pub fn production_outside(
         processor,
         lines: wagate_app::lines::LinesConfig::default(),
         cloud: Some(cloud_config(config)?),
+        stripe: stripe_setup(config)?,
     })
+}
+
+/// Stripe for per-line subscriptions, when its secret key and webhook secret are set.
+pub fn stripe_setup(
+    config: &Config,
+) -> anyhow::Result<Option<wagate_app::billing::subscriptions::StripeSetup>> {
+    let Some(s) = &config.stripe else {
+        return Ok(None);
+    };
+    let client = wagate_stripe::StripeClient::new(
+        wagate_stripe::StripeConfig::new(s.api_url.clone(), s.secret_key.0.clone()),
+        wagate_stripe::StripeClient::http_client().map_err(|e| anyhow::anyhow!("{e}"))?,
+    )
+    .map_err(|e| anyhow::anyhow!("invalid stripe_api_url {:?}: {e}", s.api_url))?;
+    Ok(Some(wagate_app::billing::subscriptions::StripeSetup {
+        client,
+        webhook_secret: s.webhook_secret.0.clone(),
+        year_months: s.year_months,
+    }))
 }
 
 /// The sandbox's server key when none is given: Cloud API tokens in a sandbox are test

@@ -9,6 +9,7 @@
 
 pub mod charges;
 pub mod days;
+pub mod subscriptions;
 pub mod wallet;
 
 use std::sync::Arc;

@@ -184,7 +184,11 @@ fn days_error(e: DaysError) -> AppError {
 }
 
 /// The job that releases `line` if `paid_until` passes by five days with no extension.
-fn unpaid_release_job(account: &AccountId, line: &LineId, paid_until: Timestamp) -> NewJob {
+pub(crate) fn unpaid_release_job(
+    account: &AccountId,
+    line: &LineId,
+    paid_until: Timestamp,
+) -> NewJob {
     NewJob {
         kind: UNPAID_RELEASE_JOB.to_owned(),
         account_id: Some(account.clone()),

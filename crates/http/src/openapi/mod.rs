@@ -72,6 +72,8 @@ impl Modify for BearerAuth {
         routes::lines::release,
         routes::lines::pair_code,
         routes::lines::extend,
+        routes::stripe::subscribe,
+        routes::stripe::receive,
         routes::lines::send,
         routes::lines::messages,
         routes::calls::place,

@@ -10,6 +10,7 @@ pub(crate) mod lines;
 pub(crate) mod meta;
 pub(crate) mod pricing;
 pub(crate) mod sandbox;
+pub(crate) mod stripe;
 pub(crate) mod system;
 pub(crate) mod webhooks;
 
@@ -93,6 +94,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/wa/lines/{id}/pair_code", post(lines::pair_code))
         .route("/api/v1/wa/lines/{id}/extend", post(lines::extend))
+        .route(
+            "/api/v1/wa/lines/{id}/subscription",
+            post(stripe::subscribe),
+        )
         .route(
             "/api/v1/wa/lines/{id}/messages",
             get(lines::messages).post(lines::send),
@@ -183,6 +188,7 @@ pub fn router(state: AppState) -> Router {
         .route("/connect/{token}/calling", post(connect::set_calling))
         .route("/connect/{token}/pair_code", post(connect::pair_code))
         .route("/meta/webhooks", get(meta::verify).post(meta::receive))
+        .route("/stripe/webhooks", post(stripe::receive))
         // Authenticated by the call's own token: browsers cannot set headers on a WebSocket.
         .route("/api/v1/calls/{id}/media", get(calls::media))
         .merge(authed)

@@ -59,3 +59,23 @@ CREATE TABLE line_days (
 ALTER TABLE payments DROP CONSTRAINT payments_purpose_check;
 ALTER TABLE payments ADD CONSTRAINT payments_purpose_check
     CHECK (purpose IN ('topup', 'auto_topup', 'line_charge', 'invoice'));
+
+-- Per-line Stripe subscriptions: the account's Stripe customer (made once), each line's
+-- subscription, and the Stripe events applied (Stripe redelivers; each applies once).
+CREATE TABLE stripe_customers (
+    account_id   TEXT PRIMARY KEY REFERENCES accounts (id),
+    customer_id  TEXT NOT NULL UNIQUE
+);
+CREATE TABLE line_subscriptions (
+    line_id          TEXT PRIMARY KEY REFERENCES lines (id),
+    account_id       TEXT NOT NULL REFERENCES accounts (id),
+    subscription_id  TEXT NOT NULL UNIQUE,
+    billing_interval TEXT NOT NULL CHECK (billing_interval IN ('month', 'year')),
+    status           TEXT NOT NULL,
+    amount_cents     BIGINT NOT NULL,
+    created_at       BIGINT NOT NULL
+);
+CREATE TABLE stripe_events (
+    event_id     TEXT PRIMARY KEY,
+    received_at  BIGINT NOT NULL
+);

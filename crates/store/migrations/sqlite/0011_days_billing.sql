@@ -80,3 +80,23 @@ SELECT seq, id, account_id, purpose, attempt_key, line_id, period, amount, statu
 DROP TABLE payments;
 ALTER TABLE payments_new RENAME TO payments;
 CREATE INDEX payments_account ON payments (account_id, seq);
+
+-- Per-line Stripe subscriptions: the account's Stripe customer (made once), each line's
+-- subscription, and the Stripe events applied (Stripe redelivers; each applies once).
+CREATE TABLE stripe_customers (
+    account_id   TEXT PRIMARY KEY REFERENCES accounts (id),
+    customer_id  TEXT NOT NULL UNIQUE
+);
+CREATE TABLE line_subscriptions (
+    line_id          TEXT PRIMARY KEY REFERENCES lines (id),
+    account_id       TEXT NOT NULL REFERENCES accounts (id),
+    subscription_id  TEXT NOT NULL UNIQUE,
+    billing_interval TEXT NOT NULL CHECK (billing_interval IN ('month', 'year')),
+    status           TEXT NOT NULL,
+    amount_cents     INTEGER NOT NULL,
+    created_at       INTEGER NOT NULL
+);
+CREATE TABLE stripe_events (
+    event_id     TEXT PRIMARY KEY,
+    received_at  INTEGER NOT NULL
+);

@@ -12,6 +12,7 @@ use wagate_domain::time::to_micros;
 
 use super::{id, int, opt_int, opt_text, opt_ts, text, ts, SqlStore};
 use crate::error::corrupt;
+use crate::LineSubscriptionRecord;
 use crate::{
     Conflict, DayAccountRecord, DayStore, DaysWrite, InvoiceRecord, InvoiceStatus, LineDaysRecord,
     StoreResult,
@@ -19,6 +20,21 @@ use crate::{
 
 const INVOICE_COLS: &str = "id, account_id, status, days, day_price, amount, currency, \
     created_at, due_at, paid_at, paid_by, payment_id";
+
+const SUBSCRIPTION_COLS: &str = "line_id, account_id, subscription_id, billing_interval, \
+    status, amount_cents, created_at";
+
+fn subscription(row: &AnyRow) -> StoreResult<LineSubscriptionRecord> {
+    Ok(LineSubscriptionRecord {
+        line_id: id(row, "line_id")?,
+        account_id: id(row, "account_id")?,
+        subscription_id: text(row, "subscription_id")?,
+        interval: text(row, "billing_interval")?,
+        status: text(row, "status")?,
+        amount_cents: int(row, "amount_cents")?,
+        created_at: ts(row, "created_at")?,
+    })
+}
 
 fn day_account(row: &AnyRow) -> StoreResult<DayAccountRecord> {
     let mode = text(row, "mode")?;
@@ -77,6 +93,38 @@ pub(crate) async fn apply_days(
     write: &DaysWrite,
     now: Timestamp,
 ) -> StoreResult<Result<(), Conflict>> {
+    if let Some(event) = &write.stripe_event {
+        let done = sqlx::query(
+            "INSERT INTO stripe_events (event_id, received_at) VALUES ($1, $2)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(event)
+        .bind(to_micros(now))
+        .execute(&mut *conn)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(Err(Conflict::AlreadyApplied));
+        }
+    }
+    if let Some(sub) = &write.subscription {
+        sqlx::query(
+            "INSERT INTO line_subscriptions (line_id, account_id, subscription_id,
+                 billing_interval, status, amount_cents, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (line_id) DO UPDATE SET subscription_id = excluded.subscription_id,
+                 billing_interval = excluded.billing_interval, status = excluded.status,
+                 amount_cents = excluded.amount_cents, created_at = excluded.created_at",
+        )
+        .bind(sub.line_id.as_str())
+        .bind(sub.account_id.as_str())
+        .bind(&sub.subscription_id)
+        .bind(&sub.interval)
+        .bind(&sub.status)
+        .bind(sub.amount_cents)
+        .bind(to_micros(sub.created_at))
+        .execute(&mut *conn)
+        .await?;
+    }
     if let Some(i) = &write.insert_invoice {
         sqlx::query(&format!(
             "INSERT INTO invoices ({INVOICE_COLS})
@@ -167,6 +215,15 @@ pub(crate) async fn apply_days(
         }
     }
     if let Some((line, expected, next)) = &write.paid_until {
+        // A line paid by subscription may have no days row yet.
+        sqlx::query(
+            "INSERT INTO line_days (line_id, account_id, days_on_line)
+             SELECT id, account_id, 0 FROM lines WHERE id = $1
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(line.as_str())
+        .execute(&mut *conn)
+        .await?;
         let done = sqlx::query(
             "UPDATE line_days SET paid_until = $2
              WHERE line_id = $1 AND paid_until IS NOT DISTINCT FROM $3",
@@ -302,6 +359,63 @@ impl DayStore for SqlStore {
                 days_returned: opt_int(&r, "days_returned")?.map(|d| u32::try_from(d).unwrap_or(0)),
             },
         })
+    }
+
+    async fn stripe_customer(&self, account: &AccountId) -> StoreResult<Option<String>> {
+        let row = sqlx::query("SELECT customer_id FROM stripe_customers WHERE account_id = $1")
+            .bind(account.as_str())
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(|r| text(r, "customer_id")).transpose()
+    }
+
+    async fn set_stripe_customer(
+        &self,
+        account: &AccountId,
+        customer: &str,
+    ) -> StoreResult<String> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO stripe_customers (account_id, customer_id) VALUES ($1, $2)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(account.as_str())
+        .bind(customer)
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query("SELECT customer_id FROM stripe_customers WHERE account_id = $1")
+            .bind(account.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+        let id = text(&row, "customer_id")?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn line_subscription(
+        &self,
+        line: &LineId,
+    ) -> StoreResult<Option<LineSubscriptionRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {SUBSCRIPTION_COLS} FROM line_subscriptions WHERE line_id = $1"
+        ))
+        .bind(line.as_str())
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(subscription).transpose()
+    }
+
+    async fn subscription_by_stripe_id(
+        &self,
+        id: &str,
+    ) -> StoreResult<Option<LineSubscriptionRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {SUBSCRIPTION_COLS} FROM line_subscriptions WHERE subscription_id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(subscription).transpose()
     }
 
     async fn day_ledger_totals(&self, account: &AccountId) -> StoreResult<Vec<(String, i64)>> {
