@@ -204,6 +204,7 @@ impl App {
             lines.clone(),
             outside.stripe,
         );
+        subscriptions.register(&scheduler);
         Ok(App {
             subscriptions,
             days,

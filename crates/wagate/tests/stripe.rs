@@ -17,14 +17,25 @@ const WEBHOOK_SECRET: &str = "whsec_wagate_test";
 async fn partner(backing: &Backing) -> String {
     let out = Command::new(bin())
         .args([
-            "accounts", "create", "--name", "Few Lines Ltd", "--json", "--billing", "days",
-            "--day-price", "0.50",
+            "accounts",
+            "create",
+            "--name",
+            "Few Lines Ltd",
+            "--json",
+            "--billing",
+            "days",
+            "--day-price",
+            "0.50",
         ])
         .args(backing.args())
         .output()
         .await
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     v["api_key"].as_str().unwrap().to_owned()
 }
@@ -76,13 +87,23 @@ async fn yearly(kind: &str) {
     let (st, line) = post(&s, &key, "/api/v1/wa/lines", json!({})).await;
     assert_eq!(st, 201, "{line}");
     let id = line["id"].as_str().unwrap().to_owned();
-    let (st, b) = post(&s, &key, &format!("/api/v1/sandbox/lines/{id}/scan"), json!({})).await;
+    let (st, b) = post(
+        &s,
+        &key,
+        &format!("/api/v1/sandbox/lines/{id}/scan"),
+        json!({}),
+    )
+    .await;
     assert_eq!(st, 200, "{b}");
 
     // The first subscription needs a card; a declined one subscribes nothing.
     let sub_path = format!("/api/v1/wa/lines/{id}/subscription");
     let (st, b) = post(&s, &key, &sub_path, json!({"interval": "year"})).await;
-    assert_eq!((st, b["param"].as_str()), (422, Some("payment_method")), "{b}");
+    assert_eq!(
+        (st, b["param"].as_str()),
+        (422, Some("payment_method")),
+        "{b}"
+    );
     let (st, b) = post(
         &s,
         &key,
@@ -90,7 +111,11 @@ async fn yearly(kind: &str) {
         json!({"interval": "year", "payment_method": "pm_card_chargeDeclined"}),
     )
     .await;
-    assert_eq!((st, b["error"].as_str()), (402, Some("card_declined")), "{b}");
+    assert_eq!(
+        (st, b["error"].as_str()),
+        (402, Some("card_declined")),
+        "{b}"
+    );
 
     // A year costs 10 months: 10 × 30 days × 0.50 = 150.00, and pays the line a year.
     let (st, sub) = post(
@@ -102,7 +127,11 @@ async fn yearly(kind: &str) {
     .await;
     assert_eq!(st, 201, "{sub}");
     assert_eq!(
-        (sub["status"].as_str(), sub["amount"].as_str(), sub["paid_until"].as_str()),
+        (
+            sub["status"].as_str(),
+            sub["amount"].as_str(),
+            sub["paid_until"].as_str()
+        ),
         (Some("active"), Some("150.00"), Some("2027-01-01T00:00:00Z")),
         "{sub}"
     );
@@ -111,12 +140,25 @@ async fn yearly(kind: &str) {
         .requests()
         .into_iter()
         .filter(|r| r.method == "POST" && r.path == "/v1/prices")
-        .any(|r| r.param("unit_amount") == Some("15000") && r.param("recurring[interval]") == Some("year"));
+        .any(|r| {
+            r.param("unit_amount") == Some("15000")
+                && r.param("recurring[interval]") == Some("year")
+        });
     assert!(priced, "Stripe was asked for a yearly price of 15000 cents");
     let (st, b) = post(&s, &key, &sub_path, json!({"interval": "month"})).await;
-    assert_eq!((st, b["error"].as_str()), (409, Some("invalid_state")), "{b}");
+    assert_eq!(
+        (st, b["error"].as_str()),
+        (409, Some("invalid_state")),
+        "{b}"
+    );
     let msg = json!({"to": "+447700900123", "text": "hi"});
-    let (st, b) = post(&s, &key, &format!("/api/v1/wa/lines/{id}/messages"), msg.clone()).await;
+    let (st, b) = post(
+        &s,
+        &key,
+        &format!("/api/v1/wa/lines/{id}/messages"),
+        msg.clone(),
+    )
+    .await;
     assert_eq!(st, 202, "{b}");
 
     // A year on: Stripe renews, the line is paid another year; a redelivery changes nothing.
@@ -129,7 +171,10 @@ async fn yearly(kind: &str) {
         .iter()
         .find(|p| p.event_type.as_deref() == Some("invoice.paid"))
         .unwrap();
-    let again = driver.redeliver(paid.event_id.as_deref().unwrap()).await.unwrap();
+    let again = driver
+        .redeliver(paid.event_id.as_deref().unwrap())
+        .await
+        .unwrap();
     assert_eq!(again.status, 200);
     let line = get(&s, &key, &format!("/api/v1/wa/lines/{id}")).await;
     assert_eq!(line["paid_until"], "2028-01-01T00:00:00Z");
@@ -158,6 +203,20 @@ async fn yearly(kind: &str) {
         (Some("released"), Some("unpaid")),
         "{line}"
     );
+    // Released, its subscription is cancelled at Stripe, so nothing bills it any more.
+    let cancel_path = format!("/v1/subscriptions/{sub_id}");
+    let mut cancelled = false;
+    for _ in 0..100 {
+        cancelled = fake
+            .requests()
+            .iter()
+            .any(|r| r.method == "DELETE" && r.path == cancel_path && r.status == 200);
+        if cancelled {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(cancelled, "the subscription was cancelled at Stripe");
 }
 
 #[tokio::test]
@@ -174,14 +233,22 @@ async fn without_stripe_settings_subscriptions_say_so() {
         json!({"interval": "month", "payment_method": "pm_card_visa"}),
     )
     .await;
-    assert_eq!((st, b["error"].as_str()), (503, Some("stripe_not_configured")), "{b}");
+    assert_eq!(
+        (st, b["error"].as_str()),
+        (503, Some("stripe_not_configured")),
+        "{b}"
+    );
     let (st, b) = send(
         s.http
             .post(format!("{}/stripe/webhooks", s.base))
             .body("{}"),
     )
     .await;
-    assert_eq!((st, b["error"].as_str()), (503, Some("stripe_not_configured")), "{b}");
+    assert_eq!(
+        (st, b["error"].as_str()),
+        (503, Some("stripe_not_configured")),
+        "{b}"
+    );
     let (st, b) = post(
         &s,
         &key,

@@ -56,6 +56,9 @@ impl SubscriptionInterval {
     }
 }
 
+/// Job: cancel a released line's Stripe subscription, so Stripe stops charging for it.
+pub const CANCEL_JOB: &str = "stripe.cancel_subscription";
+
 /// How far Stripe's signature timestamp may be from now.
 const TOLERANCE_SECS: i64 = wagate_stripe::DEFAULT_TOLERANCE_SECS;
 
@@ -116,6 +119,37 @@ impl SubscriptionService {
             lines,
             stripe,
         })
+    }
+
+    /// Registers the job that cancels released lines' subscriptions.
+    pub fn register(self: &Arc<Self>, scheduler: &crate::scheduler::Scheduler) {
+        scheduler.register(CANCEL_JOB, Arc::new(CancelJob(self.clone())));
+    }
+
+    /// Cancels a released line's subscription at Stripe and records it canceled.
+    async fn cancel(&self, line: &LineId) -> AppResult<()> {
+        let Some(mut record) = self.store.line_subscription(line).await? else {
+            return Ok(());
+        };
+        if !live(&record.status) {
+            return Ok(());
+        }
+        let stripe = self.stripe()?;
+        match stripe
+            .client
+            .cancel_subscription(&record.subscription_id)
+            .await
+        {
+            Ok(_) => {}
+            // Gone at Stripe already: nothing bills the line.
+            Err(StripeError::InvalidRequest(e)) if e.http_status == 404 => {}
+            Err(e) => {
+                return Err(anyhow::anyhow!("cancelling {}: {e}", record.subscription_id).into())
+            }
+        }
+        record.status = "canceled".to_owned();
+        self.record(record, None, None).await?;
+        Ok(())
     }
 
     fn stripe(&self) -> AppResult<&StripeSetup> {
@@ -341,8 +375,25 @@ impl SubscriptionService {
     }
 }
 
+/// The cancel job.
+struct CancelJob(Arc<SubscriptionService>);
+
+#[derive(serde::Deserialize)]
+struct CancelPayload {
+    line: LineId,
+}
+
+#[async_trait::async_trait]
+impl crate::scheduler::JobHandler for CancelJob {
+    async fn run(&self, job: &wagate_domain::jobs::Job) -> anyhow::Result<()> {
+        let p: CancelPayload = serde_json::from_value(job.payload.clone())?;
+        self.0.cancel(&p.line).await?;
+        Ok(())
+    }
+}
+
 /// Whether a subscription in `status` still bills the line.
-fn live(status: &str) -> bool {
+pub(crate) fn live(status: &str) -> bool {
     matches!(
         status,
         "active" | "trialing" | "past_due" | "incomplete" | "unpaid"

@@ -439,6 +439,30 @@ impl LineService {
             ));
             let cloud = current.kind == wagate_domain::line::LineKind::Cloud;
             let days = self.release_days(&current, now).await?;
+            let mut jobs = if cloud {
+                Vec::new()
+            } else {
+                vec![job(
+                    UNLINK_JOB,
+                    account,
+                    json!({ "line": id }),
+                    now,
+                    id.to_string(),
+                )]
+            };
+            // A line paid by a Stripe subscription: Stripe must stop charging for it.
+            if let Some(sub) = self.store.line_subscription(id).await? {
+                if crate::billing::subscriptions::live(&sub.status) {
+                    jobs.push(NewJob {
+                        kind: crate::billing::subscriptions::CANCEL_JOB.to_owned(),
+                        account_id: Some(account.clone()),
+                        payload: json!({ "line": id }),
+                        due_at: now,
+                        dedupe_key: Some(format!("{id}:{}", sub.subscription_id)),
+                        line_id: None,
+                    });
+                }
+            }
             let batch = Batch {
                 days: days.map(Box::new),
                 update_line: Some(next),
@@ -448,17 +472,7 @@ impl LineService {
                 events,
                 // A cloud line has no linked device to unlink: its Meta number is freed for
                 // a new line instead.
-                jobs: if cloud {
-                    Vec::new()
-                } else {
-                    vec![job(
-                        UNLINK_JOB,
-                        account,
-                        json!({ "line": id }),
-                        now,
-                        id.to_string(),
-                    )]
-                },
+                jobs,
                 meta: cloud.then(|| {
                     Box::new(wagate_store::MetaWrite {
                         release_cloud_line: Some(id.clone()),

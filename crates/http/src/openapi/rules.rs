@@ -299,6 +299,14 @@ fn rules() -> Vec<Rule> {
             "/components/schemas/ExtendIn/properties/comment",
             json!({"maxLength": crate::routes::lines::EXTEND_COMMENT_MAX_CHARS}),
         ),
+        rule(
+            "/components/schemas/SubscribeIn/properties/interval",
+            json!({"enum": ["month", "year"]}),
+        ),
+        rule(
+            "/components/schemas/SubscribeIn/properties/payment_method",
+            json!({"minLength": 1, "maxLength": 255}),
+        ),
         // Invoices for days: channel-months or days, one of them.
         rule(
             "/components/schemas/CreateInvoiceIn/properties/channels",
@@ -544,7 +552,7 @@ mod tests {
         }
         assert_eq!(
             (lists, posts),
-            (7, 29),
+            (7, 30),
             "every list and every authenticated POST"
         );
     }

@@ -72,6 +72,14 @@ pub async fn subscribe(
 ) -> ApiResult<(StatusCode, ApiJson<Value>)> {
     let interval = SubscriptionInterval::parse(&input.interval)
         .ok_or_else(|| ApiError::invalid("interval", "must be month or year"))?;
+    if let Some(pm) = &input.payment_method {
+        if pm.is_empty() || pm.len() > 255 {
+            return Err(ApiError::invalid(
+                "payment_method",
+                "a Stripe PaymentMethod id, 1 to 255 characters",
+            ));
+        }
+    }
     let line = line_id(&id)?;
     let (sub, paid_until) = st
         .app
