@@ -196,8 +196,13 @@ impl App {
             lines.clone(),
         );
         calls.register();
-        let days =
-            crate::billing::days::DaysService::new(store.clone(), clock.clone(), billing.clone());
+        let days = crate::billing::days::DaysService::new(
+            store.clone(),
+            clock.clone(),
+            billing.clone(),
+            scheduler.clone(),
+        );
+        days.register();
         let subscriptions = crate::billing::subscriptions::SubscriptionService::new(
             store.clone(),
             clock.clone(),

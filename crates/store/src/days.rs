@@ -71,6 +71,8 @@ pub struct InvoiceRecord {
     pub paid_by: Option<String>,
     /// The card payment that paid it.
     pub payment_id: Option<String>,
+    /// A postpaid month's invoice: the first instant of the month it bills.
+    pub period_start: Option<Timestamp>,
 }
 
 /// A days-mode line's days.
@@ -87,7 +89,8 @@ pub struct LineDaysRecord {
 /// The days part of a batch.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DaysWrite {
-    /// A new invoice.
+    /// A new invoice; a [`crate::Conflict::AlreadyApplied`] if it bills a postpaid month
+    /// already invoiced.
     pub insert_invoice: Option<InvoiceRecord>,
     /// Marks an open invoice paid `(id, at, by, payment)`; a [`crate::Conflict::InvoiceSettled`]
     /// if it is not open (so its days are credited once, however often it is paid).
@@ -171,6 +174,14 @@ pub trait DayStore {
     ) -> StoreResult<Page<InvoiceRecord>>;
     /// A line's days (default when it has none).
     async fn line_days(&self, line: &LineId) -> StoreResult<LineDaysRecord>;
+    /// The net change of the account's balance by extensions and releases (not invoices)
+    /// between `from` (included) and `to`: a postpaid month's use, negated.
+    async fn balance_moves(
+        &self,
+        account: &AccountId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<i64>;
     /// The account's Stripe customer id, once made.
     async fn stripe_customer(&self, account: &AccountId) -> StoreResult<Option<String>>;
     /// Records the account's Stripe customer; the one already recorded wins.

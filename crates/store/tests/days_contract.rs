@@ -66,6 +66,7 @@ async fn days_writes(store: SqlStore) {
         paid_at: None,
         paid_by: None,
         payment_id: None,
+        period_start: None,
     };
     let insert = days(DaysWrite {
         insert_invoice: Some(inv.clone()),

@@ -302,3 +302,87 @@ async fn days(kind: &str) {
         .await;
     assert_eq!((st, b["error"].as_str()), (404, Some("not_found")), "{b}");
 }
+
+both_backends!(test_a_postpaid_month_is_invoiced_once, postpaid);
+async fn postpaid(kind: &str) {
+    let (backing, _g) = fresh(kind).await;
+    let s = Server::sandbox(&backing).await;
+    let created = cli(
+        &backing,
+        &[
+            "accounts",
+            "create",
+            "--name",
+            "Postpaid Partner",
+            "--json",
+            "--billing",
+            "days",
+            "--day-price",
+            "0.40",
+            "--postpaid",
+        ],
+    )
+    .await;
+    let p = As {
+        s: &s,
+        key: created["api_key"].as_str().unwrap().to_owned(),
+    };
+    // January: two lines draw 30 and 20 days with nothing bought; one is released after 5.
+    let mut lines = Vec::new();
+    for days in [30, 20] {
+        let line = p.ok("/api/v1/wa/lines", json!({})).await;
+        let id = line["id"].as_str().unwrap().to_owned();
+        p.ok(&format!("/api/v1/sandbox/lines/{id}/scan"), json!({}))
+            .await;
+        p.ok(
+            &format!("/api/v1/wa/lines/{id}/extend"),
+            json!({ "days": days }),
+        )
+        .await;
+        lines.push(id);
+    }
+    assert_eq!(
+        p.balance().await,
+        -50,
+        "postpaid: the balance goes below zero"
+    );
+    advance(&s, 5 * 86_400).await;
+    let (st, _) = send(
+        s.http
+            .delete(format!("{}/api/v1/wa/lines/{}", s.base, lines[1]))
+            .bearer_auth(&p.key),
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert_eq!(p.balance().await, -35, "15 whole days came back");
+
+    // February 1st: one invoice for the 35 days January used.
+    advance(&s, 26 * 86_400 - 1).await;
+    let (_, none) = p.get("/api/v1/billing/invoices").await;
+    assert!(
+        none["data"].as_array().unwrap().is_empty(),
+        "not before the 1st"
+    );
+    advance(&s, 1).await;
+    let (_, list) = p.get("/api/v1/billing/invoices").await;
+    let invoices = list["data"].as_array().unwrap();
+    assert_eq!(invoices.len(), 1, "{list}");
+    assert_eq!(
+        (
+            invoices[0]["days"].as_u64(),
+            invoices[0]["amount"].as_str(),
+            invoices[0]["period_start"].as_str()
+        ),
+        (Some(35), Some("14.00"), Some("2026-01-01T00:00:00Z"))
+    );
+    let (_, created_events) = p.get("/api/v1/webhooks/events?type=invoice.created").await;
+    assert_eq!(created_events["data"].as_array().unwrap().len(), 1);
+    let inv = invoices[0]["id"].as_str().unwrap();
+    cli(&backing, &["invoices", "mark-paid", inv]).await;
+    assert_eq!(p.balance().await, 0, "paid: the balance is square");
+
+    // A month without use: no invoice.
+    advance(&s, 28 * 86_400).await;
+    let (_, list) = p.get("/api/v1/billing/invoices").await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1, "{list}");
+}

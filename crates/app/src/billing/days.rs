@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{json, Value};
-use wagate_domain::billing::days::{invoice_amount, invoice_days, invoice_paid, BillingMode};
+use wagate_domain::billing::days::{
+    invoice_amount, invoice_days, invoice_paid, next_month_start, postpaid_days,
+    previous_month_start, BillingMode,
+};
 use wagate_domain::clock::Clock;
 use wagate_domain::ids::{AccountId, InvoiceId};
 use wagate_domain::money::Micros;
@@ -33,6 +36,40 @@ pub struct DaysService {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     billing: Arc<super::BillingService>,
+    scheduler: crate::scheduler::Scheduler,
+}
+
+/// Job: a postpaid account's invoice for the days it used in the month before `month`.
+pub const POSTPAID_JOB: &str = "days.postpaid_invoice";
+
+/// The postpaid invoice job of `account` for the month that ends at `month_start`.
+fn postpaid_job(account: &AccountId, month_start: Timestamp) -> wagate_domain::jobs::NewJob {
+    wagate_domain::jobs::NewJob {
+        kind: POSTPAID_JOB.to_owned(),
+        account_id: Some(account.clone()),
+        payload: json!({ "account": account, "month_start": rfc3339(month_start) }),
+        due_at: month_start,
+        dedupe_key: Some(format!("{account}:{}", month_start.as_second())),
+        line_id: None,
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct PostpaidPayload {
+    account: AccountId,
+    month_start: Timestamp,
+}
+
+/// The postpaid invoice job.
+struct PostpaidJob(Arc<DaysService>);
+
+#[async_trait::async_trait]
+impl crate::scheduler::JobHandler for PostpaidJob {
+    async fn run(&self, job: &wagate_domain::jobs::Job) -> anyhow::Result<()> {
+        let p: PostpaidPayload = serde_json::from_value(job.payload.clone())?;
+        self.0.invoice_postpaid(&p.account, p.month_start).await?;
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for DaysService {
@@ -58,12 +95,72 @@ impl DaysService {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         billing: Arc<super::BillingService>,
+        scheduler: crate::scheduler::Scheduler,
     ) -> Arc<Self> {
         Arc::new(DaysService {
             store,
             clock,
             billing,
+            scheduler,
         })
+    }
+
+    /// Registers the postpaid month-end invoice job.
+    pub fn register(self: &Arc<Self>) {
+        self.scheduler
+            .register(POSTPAID_JOB, Arc::new(PostpaidJob(self.clone())));
+    }
+
+    /// On the 1st of a month, a postpaid account's invoice for the days its lines drew in
+    /// the month before (net of days released back), with `invoice.created`; nothing when it
+    /// drew none. Schedules the next month's in the same transaction; one invoice per month,
+    /// however often it runs.
+    async fn invoice_postpaid(&self, account: &AccountId, month_start: Timestamp) -> AppResult<()> {
+        let Some(settings) = self
+            .store
+            .day_account(account)
+            .await?
+            .filter(|d| d.mode == BillingMode::Days && d.postpaid)
+        else {
+            return Ok(());
+        };
+        let from = previous_month_start(month_start);
+        let moves = self.store.balance_moves(account, from, month_start).await?;
+        let now = self.clock.now();
+        let mut batch = Batch {
+            jobs: vec![postpaid_job(account, next_month_start(month_start))],
+            ..Batch::default()
+        };
+        if let Some(days) = postpaid_days(moves) {
+            let amount = invoice_amount(days, settings.day_price)
+                .map_err(|e| anyhow::anyhow!("a postpaid invoice: {e}"))?;
+            let invoice = InvoiceRecord {
+                id: InvoiceId::generate(),
+                account_id: account.clone(),
+                status: InvoiceStatus::Open,
+                days,
+                day_price: settings.day_price,
+                amount,
+                currency: CURRENCY.to_owned(),
+                created_at: now,
+                due_at: now.checked_add(INVOICE_DUE_AFTER).unwrap_or(now),
+                paid_at: None,
+                paid_by: None,
+                payment_id: None,
+                period_start: Some(from),
+            };
+            batch
+                .events
+                .push(invoice_event(&invoice, "invoice.created", now));
+            batch.days = Some(Box::new(DaysWrite {
+                insert_invoice: Some(invoice),
+                ..DaysWrite::default()
+            }));
+        }
+        match self.store.commit(batch, now).await? {
+            Ok(()) | Err(Conflict::AlreadyApplied) => Ok(()),
+            Err(c) => Err(anyhow::anyhow!("a postpaid invoice: {c}").into()),
+        }
     }
 
     /// The account's days settings; 409 `invalid_state` for an account billed flat.
@@ -88,10 +185,16 @@ impl DaysService {
         if self.store.get_account(account).await?.is_none() {
             return Err(AppError::NotFound("account"));
         }
-        Ok(self
+        let now = self.clock.now();
+        let set = self
             .store
-            .set_day_account(account, mode, day_price, postpaid, self.clock.now())
-            .await?)
+            .set_day_account(account, mode, day_price, postpaid, now)
+            .await?;
+        if set.mode == BillingMode::Days && set.postpaid {
+            let first = postpaid_job(account, next_month_start(now));
+            self.store.schedule_jobs(&[first], now).await?;
+        }
+        Ok(set)
     }
 
     /// Issues an invoice for `channels × 30` days or for `days` (exactly one of them), at the
@@ -127,6 +230,7 @@ impl DaysService {
             paid_at: None,
             paid_by: None,
             payment_id: None,
+            period_start: None,
         };
         let batch = Batch {
             days: Some(Box::new(DaysWrite {
@@ -341,6 +445,7 @@ pub fn invoice_json(i: &InvoiceRecord) -> Value {
         "due_at": rfc3339(i.due_at),
         "paid_at": i.paid_at.map(rfc3339),
         "paid_by": i.paid_by,
+        "period_start": i.period_start.map(rfc3339),
     })
 }
 

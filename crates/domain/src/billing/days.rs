@@ -295,6 +295,38 @@ pub fn release(
     }
 }
 
+/// The first instant of the UTC month after the one `t` is in: when a postpaid account's
+/// month is invoiced.
+pub fn next_month_start(t: Timestamp) -> Timestamp {
+    let d = t.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let first = d.first_of_month();
+    first
+        .checked_add(jiff::Span::new().months(1))
+        .ok()
+        .and_then(|n| n.to_zoned(jiff::tz::TimeZone::UTC).ok())
+        .map(|z| z.timestamp())
+        .unwrap_or(Timestamp::MAX)
+}
+
+/// The first instant of the UTC month before the one that starts at `month_start`.
+pub fn previous_month_start(month_start: Timestamp) -> Timestamp {
+    let d = month_start.to_zoned(jiff::tz::TimeZone::UTC).date();
+    d.first_of_month()
+        .checked_sub(jiff::Span::new().months(1))
+        .ok()
+        .and_then(|p| p.to_zoned(jiff::tz::TimeZone::UTC).ok())
+        .map(|z| z.timestamp())
+        .unwrap_or(month_start)
+}
+
+/// The days a postpaid account owes for a month, from the net change its extensions and
+/// releases made to the balance in it (negative: days drawn); `None` when it drew none.
+pub fn postpaid_days(balance_moves: i64) -> Option<u32> {
+    u32::try_from(balance_moves.checked_neg()?)
+        .ok()
+        .filter(|d| *d > 0)
+}
+
 /// Whether a days-mode line may send at `now`: only while it is paid.
 pub fn is_paid(paid_until: Option<Timestamp>, now: Timestamp) -> bool {
     paid_until.is_some_and(|p| p > now)
@@ -387,6 +419,33 @@ mod tests {
         assert_eq!(lapsed.returned, 0);
         assert!(!is_paid(Some(e.paid_until), e.paid_until));
         assert_eq!(unpaid_release_at(e.paid_until), t("2026-04-05T00:00:00Z"));
+    }
+
+    #[test]
+    fn postpaid_months() {
+        assert_eq!(
+            next_month_start(t("2026-01-31T23:59:59Z")),
+            t("2026-02-01T00:00:00Z")
+        );
+        assert_eq!(
+            next_month_start(t("2026-12-01T00:00:00Z")),
+            t("2027-01-01T00:00:00Z")
+        );
+        assert_eq!(
+            previous_month_start(t("2026-03-01T00:00:00Z")),
+            t("2026-02-01T00:00:00Z")
+        );
+        assert_eq!(
+            previous_month_start(t("2026-01-01T00:00:00Z")),
+            t("2025-12-01T00:00:00Z")
+        );
+        assert_eq!(postpaid_days(-30), Some(30));
+        assert_eq!(postpaid_days(0), None);
+        assert_eq!(
+            postpaid_days(12),
+            None,
+            "more returned than drawn: nothing owed"
+        );
     }
 
     #[derive(Debug, Clone)]

@@ -54,6 +54,8 @@ pub struct InvoiceOut {
     pub paid_at: Option<String>,
     /// `card` (paid with the card on file) or `operator` (marked paid: a bank transfer).
     pub paid_by: Option<String>,
+    /// A postpaid month's invoice: the first instant of the month whose use it bills.
+    pub period_start: Option<String>,
 }
 
 /// A page of invoices.
@@ -184,6 +186,7 @@ mod tests {
             paid_at: None,
             paid_by: None,
             payment_id: None,
+            period_start: None,
         };
         let schema = InvoiceOut {
             id: String::new(),
@@ -197,6 +200,7 @@ mod tests {
             due_at: String::new(),
             paid_at: None,
             paid_by: None,
+            period_start: None,
         };
         assert_eq!(
             keys(&serde_json::to_value(&schema).unwrap()),

@@ -24,9 +24,12 @@ CREATE TABLE invoices (
     due_at       INTEGER NOT NULL,
     paid_at      INTEGER,
     paid_by      TEXT,
-    payment_id   TEXT
+    payment_id   TEXT,
+    -- A postpaid month's invoice: the month it bills (one invoice per account and month).
+    period_start INTEGER
 );
 CREATE INDEX invoices_account ON invoices (account_id, seq);
+CREATE UNIQUE INDEX invoices_postpaid_month ON invoices (account_id, period_start);
 
 -- The days ledger: every move of days, each posting's rows summing to zero. `ledger` is
 -- `sold`, `balance`, `line:<id>` or `used`.

@@ -19,7 +19,7 @@ use crate::{
 };
 
 const INVOICE_COLS: &str = "id, account_id, status, days, day_price, amount, currency, \
-    created_at, due_at, paid_at, paid_by, payment_id";
+    created_at, due_at, paid_at, paid_by, payment_id, period_start";
 
 const SUBSCRIPTION_COLS: &str = "line_id, account_id, subscription_id, billing_interval, \
     status, amount_cents, created_at";
@@ -66,6 +66,7 @@ fn invoice(row: &AnyRow) -> StoreResult<InvoiceRecord> {
         paid_at: opt_ts(row, "paid_at")?,
         paid_by: opt_text(row, "paid_by")?,
         payment_id: opt_text(row, "payment_id")?,
+        period_start: opt_ts(row, "period_start")?,
     })
 }
 
@@ -126,9 +127,11 @@ pub(crate) async fn apply_days(
         .await?;
     }
     if let Some(i) = &write.insert_invoice {
-        sqlx::query(&format!(
+        // Ids are random: only a second invoice for a postpaid month can conflict.
+        let done = sqlx::query(&format!(
             "INSERT INTO invoices ({INVOICE_COLS})
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+             ON CONFLICT DO NOTHING"
         ))
         .bind(i.id.as_str())
         .bind(i.account_id.as_str())
@@ -142,8 +145,12 @@ pub(crate) async fn apply_days(
         .bind(i.paid_at.map(to_micros))
         .bind(i.paid_by.as_deref())
         .bind(i.payment_id.as_deref())
+        .bind(i.period_start.map(to_micros))
         .execute(&mut *conn)
         .await?;
+        if done.rows_affected() != 1 {
+            return Ok(Err(Conflict::AlreadyApplied));
+        }
     }
     if let Some((invoice, at, by, payment)) = &write.pay_invoice {
         // The open → paid step is the once-only gate: a second payment or mark finds it paid
@@ -359,6 +366,25 @@ impl DayStore for SqlStore {
                 days_returned: opt_int(&r, "days_returned")?.map(|d| u32::try_from(d).unwrap_or(0)),
             },
         })
+    }
+
+    async fn balance_moves(
+        &self,
+        account: &AccountId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<i64> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(days), 0) AS BIGINT) AS total FROM day_entries
+             WHERE account_id = $1 AND ledger = 'balance' AND txn_type <> 'invoice_paid'
+               AND created_at >= $2 AND created_at < $3",
+        )
+        .bind(account.as_str())
+        .bind(to_micros(from))
+        .bind(to_micros(to))
+        .fetch_one(&self.read)
+        .await?;
+        int(&row, "total")
     }
 
     async fn stripe_customer(&self, account: &AccountId) -> StoreResult<Option<String>> {
