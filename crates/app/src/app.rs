@@ -201,6 +201,7 @@ impl App {
             clock.clone(),
             billing.clone(),
             scheduler.clone(),
+            lines.clone(),
         );
         days.register();
         let subscriptions = crate::billing::subscriptions::SubscriptionService::new(

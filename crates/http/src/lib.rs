@@ -9,6 +9,7 @@ pub mod connect_page;
 pub mod error;
 pub mod guard;
 pub mod idempotency;
+pub mod invoice_page;
 mod json;
 pub mod metrics;
 pub mod openapi;

@@ -73,6 +73,8 @@ pub struct InvoiceRecord {
     pub payment_id: Option<String>,
     /// A postpaid month's invoice: the first instant of the month it bills.
     pub period_start: Option<Timestamp>,
+    /// The secret of its hosted page and PDF.
+    pub page_token: String,
 }
 
 /// A days-mode line's days.
@@ -164,6 +166,8 @@ pub trait DayStore {
         account: &AccountId,
         id: &InvoiceId,
     ) -> StoreResult<Option<InvoiceRecord>>;
+    /// The invoice behind a hosted page's token.
+    async fn invoice_by_page_token(&self, token: &str) -> StoreResult<Option<InvoiceRecord>>;
     /// One invoice, whatever its account (the operator).
     async fn invoice_by_id(&self, id: &InvoiceId) -> StoreResult<Option<InvoiceRecord>>;
     /// The account's invoices, newest first.

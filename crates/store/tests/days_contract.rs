@@ -67,6 +67,7 @@ async fn days_writes(store: SqlStore) {
         paid_by: None,
         payment_id: None,
         period_start: None,
+        page_token: wagate_domain::ids::random_base62(32),
     };
     let insert = days(DaysWrite {
         insert_invoice: Some(inv.clone()),

@@ -341,7 +341,7 @@ async fn mark_paid(a: MarkPaidArgs) -> anyhow::Result<()> {
     println!(
         "{}",
         serde_json::json!({
-            "invoice": wagate_app::billing::days::invoice_json(&done.invoice),
+            "invoice": wagate_app::billing::days::invoice_json(&done.invoice, &app.lines.public_url()),
             "credited_now": done.newly,
             "balance_days": done.balance_days,
         })

@@ -132,6 +132,50 @@ async fn days(kind: &str) {
     let (_, events) = p.get("/api/v1/webhooks/events?type=invoice.paid").await;
     assert_eq!(events["data"].as_array().unwrap().len(), 1, "{events}");
 
+    // Its hosted page and its PDF say the same numbers.
+    let page_url = paid["hosted_url"].as_str().unwrap();
+    assert!(
+        page_url.starts_with(&format!("{}/invoices/", s.base)),
+        "{page_url}"
+    );
+    let page = s.http.get(page_url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    for needle in [
+        inv_id.as_str(),
+        "Partner",
+        "2250",
+        "0.50 USD",
+        "1125.00 USD",
+        "Paid",
+    ] {
+        assert!(html.contains(needle), "the page shows {needle}");
+    }
+    let pdf = s
+        .http
+        .get(paid["pdf_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pdf.status(), 200);
+    assert_eq!(pdf.headers()["content-type"], "application/pdf");
+    let bytes = pdf.bytes().await.unwrap();
+    let doc = lopdf::Document::load_mem(&bytes).expect("a well-formed PDF");
+    let text = doc.extract_text(&[1]).unwrap();
+    for needle in [
+        format!("Invoice {inv_id}"),
+        "Days: 2250".to_owned(),
+        "Price per day: 0.50 USD".to_owned(),
+        "Total: 1125.00 USD".to_owned(),
+        "Status: Paid".to_owned(),
+    ] {
+        assert!(text.contains(&needle), "the PDF says {needle:?}: {text:?}");
+    }
+    let (st, _) = send(s.http.get(format!("{}/invoices/nope", s.base))).await;
+    assert_eq!(st, 404);
+    let (st, b) = send(s.http.get(format!("{}/invoices/nope/pdf", s.base))).await;
+    assert_eq!((st, b["error"].as_str()), (404, Some("not_found")));
+
     // Paid by card: twice is once; a decline leaves it open, and paying again settles it.
     p.ok(
         "/api/v1/billing/card",

@@ -37,6 +37,7 @@ pub struct DaysService {
     clock: Arc<dyn Clock>,
     billing: Arc<super::BillingService>,
     scheduler: crate::scheduler::Scheduler,
+    lines: Arc<crate::lines::LineService>,
 }
 
 /// Job: a postpaid account's invoice for the days it used in the month before `month`.
@@ -96,13 +97,31 @@ impl DaysService {
         clock: Arc<dyn Clock>,
         billing: Arc<super::BillingService>,
         scheduler: crate::scheduler::Scheduler,
+        lines: Arc<crate::lines::LineService>,
     ) -> Arc<Self> {
         Arc::new(DaysService {
             store,
             clock,
             billing,
             scheduler,
+            lines,
         })
+    }
+
+    /// The invoice behind a hosted page's token (the page is public to whoever has the link).
+    pub async fn invoice_page(&self, token: &str) -> AppResult<(InvoiceRecord, String)> {
+        let invoice = self
+            .store
+            .invoice_by_page_token(token)
+            .await?
+            .ok_or(AppError::NotFound("invoice"))?;
+        let name = self
+            .store
+            .get_account(&invoice.account_id)
+            .await?
+            .map(|a| a.name)
+            .unwrap_or_default();
+        Ok((invoice, name))
     }
 
     /// Registers the postpaid month-end invoice job.
@@ -148,10 +167,11 @@ impl DaysService {
                 paid_by: None,
                 payment_id: None,
                 period_start: Some(from),
+                page_token: wagate_domain::ids::random_base62(32),
             };
             batch
                 .events
-                .push(invoice_event(&invoice, "invoice.created", now));
+                .push(self.invoice_event(&invoice, "invoice.created", now));
             batch.days = Some(Box::new(DaysWrite {
                 insert_invoice: Some(invoice),
                 ..DaysWrite::default()
@@ -231,13 +251,14 @@ impl DaysService {
             paid_by: None,
             payment_id: None,
             period_start: None,
+            page_token: wagate_domain::ids::random_base62(32),
         };
         let batch = Batch {
             days: Some(Box::new(DaysWrite {
                 insert_invoice: Some(invoice.clone()),
                 ..DaysWrite::default()
             })),
-            events: vec![invoice_event(&invoice, "invoice.created", now)],
+            events: vec![self.invoice_event(&invoice, "invoice.created", now)],
             ..Batch::default()
         };
         match self.store.commit(batch, now).await? {
@@ -325,7 +346,7 @@ impl DaysService {
                     }],
                     ..DaysWrite::default()
                 });
-                let events = vec![invoice_event(&paid, "invoice.paid", now)];
+                let events = vec![self.invoice_event(&paid, "invoice.paid", now)];
                 match self.store.commit(record(Some(credit), events), now).await? {
                     Ok(()) | Err(Conflict::PaymentSettled) => {}
                     Err(Conflict::InvoiceSettled) => {
@@ -404,7 +425,7 @@ impl DaysService {
                     }],
                     ..DaysWrite::default()
                 })),
-                events: vec![invoice_event(&paid, "invoice.paid", now)],
+                events: vec![self.invoice_event(&paid, "invoice.paid", now)],
                 ..Batch::default()
             };
             match self.store.commit(batch, now).await? {
@@ -431,8 +452,18 @@ impl DaysService {
     }
 }
 
+/// The invoice's hosted page under the public base URL (its PDF is `…/pdf`).
+pub fn hosted_url(i: &InvoiceRecord, public_url: &str) -> String {
+    format!(
+        "{}/invoices/{}",
+        public_url.trim_end_matches('/'),
+        i.page_token
+    )
+}
+
 /// The invoice object.
-pub fn invoice_json(i: &InvoiceRecord) -> Value {
+pub fn invoice_json(i: &InvoiceRecord, public_url: &str) -> Value {
+    let page = hosted_url(i, public_url);
     json!({
         "id": i.id,
         "object": "invoice",
@@ -446,6 +477,8 @@ pub fn invoice_json(i: &InvoiceRecord) -> Value {
         "paid_at": i.paid_at.map(rfc3339),
         "paid_by": i.paid_by,
         "period_start": i.period_start.map(rfc3339),
+        "pdf_url": format!("{page}/pdf"),
+        "hosted_url": page,
     })
 }
 
@@ -460,12 +493,19 @@ pub fn days_json(d: &DayAccountRecord) -> Value {
     })
 }
 
-fn invoice_event(i: &InvoiceRecord, kind: &str, now: Timestamp) -> wagate_store::NewEvent {
-    new_event(
-        &i.account_id,
-        kind,
-        None,
-        json!({ "invoice": invoice_json(i) }),
-        now,
-    )
+impl DaysService {
+    fn invoice_event(
+        &self,
+        i: &InvoiceRecord,
+        kind: &str,
+        now: Timestamp,
+    ) -> wagate_store::NewEvent {
+        new_event(
+            &i.account_id,
+            kind,
+            None,
+            json!({ "invoice": invoice_json(i, &self.lines.public_url()) }),
+            now,
+        )
+    }
 }

@@ -101,6 +101,8 @@ impl Modify for BearerAuth {
         routes::days::list_invoices,
         routes::days::get_invoice,
         routes::days::pay_invoice,
+        routes::days::page,
+        routes::days::pdf,
         routes::webhooks::create_endpoint,
         routes::webhooks::list_endpoints,
         routes::webhooks::get_endpoint,

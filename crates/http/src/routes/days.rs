@@ -56,6 +56,10 @@ pub struct InvoiceOut {
     pub paid_by: Option<String>,
     /// A postpaid month's invoice: the first instant of the month whose use it bills.
     pub period_start: Option<String>,
+    /// The invoice as a web page (public to whoever has the link, like Stripe's).
+    pub hosted_url: String,
+    /// The invoice as a PDF.
+    pub pdf_url: String,
 }
 
 /// A page of invoices.
@@ -76,6 +80,59 @@ pub struct CreateInvoiceIn {
     pub channels: Option<u32>,
     /// Days, instead of channels.
     pub days: Option<u32>,
+}
+
+/// The invoice's hosted page (HTML). Public to whoever has the link; an unknown token → the
+/// friendly 404 page.
+#[utoipa::path(get, path = "/invoices/{token}", operation_id = "showInvoicePage", tag = "billing",
+    params(("token" = String, Path)),
+    responses((status = 200, description = "The invoice page", content_type = "text/html"),
+        (status = 404, description = "No such invoice", content_type = "text/html")))]
+pub async fn page(
+    State(st): State<AppState>,
+    Path(token): Path<String>,
+) -> axum::response::Response {
+    use axum::response::{Html, IntoResponse};
+    match st.app.days.invoice_page(&token).await {
+        Ok((invoice, name)) => {
+            Html(crate::invoice_page::render_page(&invoice, &name, &token)).into_response()
+        }
+        Err(wagate_app::AppError::NotFound(_)) => (
+            StatusCode::NOT_FOUND,
+            Html(crate::connect_page::render_not_found()),
+        )
+            .into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// The invoice as a PDF.
+#[utoipa::path(get, path = "/invoices/{token}/pdf", operation_id = "downloadInvoicePdf", tag = "billing",
+    params(("token" = String, Path)),
+    responses((status = 200, description = "The invoice", content_type = "application/pdf"),
+        (status = 404, description = "No such invoice", body = crate::openapi::ErrorOut)))]
+pub async fn pdf(
+    State(st): State<AppState>,
+    Path(token): Path<String>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match st.app.days.invoice_page(&token).await {
+        Ok((invoice, name)) => (
+            [
+                (
+                    axum::http::header::CONTENT_TYPE,
+                    "application/pdf".to_owned(),
+                ),
+                (
+                    axum::http::header::CONTENT_DISPOSITION,
+                    format!("inline; filename=\"{}.pdf\"", invoice.id),
+                ),
+            ],
+            crate::invoice_page::render_pdf(&invoice, &name),
+        )
+            .into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
 }
 
 fn invoice_id(id: &str) -> ApiResult<InvoiceId> {
@@ -111,7 +168,10 @@ pub async fn create_invoice(
         .days
         .create_invoice(&who, input.channels, input.days)
         .await?;
-    Ok((StatusCode::CREATED, ApiJson(invoice_json(&invoice))))
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(invoice_json(&invoice, &st.app.lines.public_url())),
+    ))
 }
 
 /// The account's invoices, newest first.
@@ -125,7 +185,11 @@ pub async fn list_invoices(
     let page = query(q)?.page()?;
     let found = st.app.days.invoices(&who, &page).await?;
     Ok(ApiJson(InvoiceList {
-        data: found.data.iter().map(invoice_json).collect(),
+        data: found
+            .data
+            .iter()
+            .map(|i| invoice_json(i, &st.app.lines.public_url()))
+            .collect(),
         has_more: found.has_more,
     }))
 }
@@ -144,7 +208,7 @@ pub async fn pay_invoice(
     _body: ApiJson<super::EmptyIn>,
 ) -> ApiResult<ApiJson<Value>> {
     let invoice = st.app.days.pay(&who, &invoice_id(&id)?).await?;
-    Ok(ApiJson(invoice_json(&invoice)))
+    Ok(ApiJson(invoice_json(&invoice, &st.app.lines.public_url())))
 }
 
 /// One invoice.
@@ -156,7 +220,7 @@ pub async fn get_invoice(
     Path(id): Path<String>,
 ) -> ApiResult<ApiJson<Value>> {
     let invoice = st.app.days.invoice(&who, &invoice_id(&id)?).await?;
-    Ok(ApiJson(invoice_json(&invoice)))
+    Ok(ApiJson(invoice_json(&invoice, &st.app.lines.public_url())))
 }
 
 #[cfg(test)]
@@ -187,6 +251,7 @@ mod tests {
             paid_by: None,
             payment_id: None,
             period_start: None,
+            page_token: wagate_domain::ids::random_base62(32),
         };
         let schema = InvoiceOut {
             id: String::new(),
@@ -201,10 +266,12 @@ mod tests {
             paid_at: None,
             paid_by: None,
             period_start: None,
+            hosted_url: String::new(),
+            pdf_url: String::new(),
         };
         assert_eq!(
             keys(&serde_json::to_value(&schema).unwrap()),
-            keys(&invoice_json(&invoice))
+            keys(&invoice_json(&invoice, "http://x"))
         );
         let days = wagate_store::DayAccountRecord {
             account_id: account,

@@ -189,6 +189,8 @@ pub fn router(state: AppState) -> Router {
         .route("/connect/{token}/pair_code", post(connect::pair_code))
         .route("/meta/webhooks", get(meta::verify).post(meta::receive))
         .route("/stripe/webhooks", post(stripe::receive))
+        .route("/invoices/{token}", get(days::page))
+        .route("/invoices/{token}/pdf", get(days::pdf))
         // Authenticated by the call's own token: browsers cannot set headers on a WebSocket.
         .route("/api/v1/calls/{id}/media", get(calls::media))
         .merge(authed)

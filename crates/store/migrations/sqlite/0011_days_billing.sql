@@ -25,6 +25,8 @@ CREATE TABLE invoices (
     paid_at      INTEGER,
     paid_by      TEXT,
     payment_id   TEXT,
+    -- The secret of the invoice's hosted page and PDF (like a line's connect token).
+    page_token   TEXT NOT NULL UNIQUE,
     -- A postpaid month's invoice: the month it bills (one invoice per account and month).
     period_start INTEGER
 );

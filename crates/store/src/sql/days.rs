@@ -19,7 +19,7 @@ use crate::{
 };
 
 const INVOICE_COLS: &str = "id, account_id, status, days, day_price, amount, currency, \
-    created_at, due_at, paid_at, paid_by, payment_id, period_start";
+    created_at, due_at, paid_at, paid_by, payment_id, period_start, page_token";
 
 const SUBSCRIPTION_COLS: &str = "line_id, account_id, subscription_id, billing_interval, \
     status, amount_cents, created_at";
@@ -67,6 +67,7 @@ fn invoice(row: &AnyRow) -> StoreResult<InvoiceRecord> {
         paid_by: opt_text(row, "paid_by")?,
         payment_id: opt_text(row, "payment_id")?,
         period_start: opt_ts(row, "period_start")?,
+        page_token: text(row, "page_token")?,
     })
 }
 
@@ -130,7 +131,7 @@ pub(crate) async fn apply_days(
         // Ids are random: only a second invoice for a postpaid month can conflict.
         let done = sqlx::query(&format!(
             "INSERT INTO invoices ({INVOICE_COLS})
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
              ON CONFLICT DO NOTHING"
         ))
         .bind(i.id.as_str())
@@ -146,6 +147,7 @@ pub(crate) async fn apply_days(
         .bind(i.paid_by.as_deref())
         .bind(i.payment_id.as_deref())
         .bind(i.period_start.map(to_micros))
+        .bind(&i.page_token)
         .execute(&mut *conn)
         .await?;
         if done.rows_affected() != 1 {
@@ -318,6 +320,16 @@ impl DayStore for SqlStore {
         ))
         .bind(id.as_str())
         .bind(account.as_str())
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(invoice).transpose()
+    }
+
+    async fn invoice_by_page_token(&self, token: &str) -> StoreResult<Option<InvoiceRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {INVOICE_COLS} FROM invoices WHERE page_token = $1"
+        ))
+        .bind(token)
         .fetch_optional(&self.read)
         .await?;
         row.as_ref().map(invoice).transpose()
