@@ -4,26 +4,9 @@
 
 mod common;
 
-use common::{bin, fresh, send, Backing, Server};
+use common::{cli, fresh, send, Server};
 use reqwest::Method;
 use serde_json::{json, Value};
-use tokio::process::Command;
-
-/// Runs the operator CLI on the store; its JSON output.
-async fn cli(backing: &Backing, args: &[&str]) -> Value {
-    let out = Command::new(bin())
-        .args(args)
-        .args(backing.args())
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 /// A client of the server with another account's key.
 struct As<'a> {

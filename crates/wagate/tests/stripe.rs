@@ -6,17 +6,17 @@
 
 mod common;
 
-use common::{bin, fresh, send, Backing, Server, CLOCK_START};
+use common::{cli, fresh, send, Backing, Server, CLOCK_START};
 use jiff::Timestamp;
 use serde_json::{json, Value};
-use tokio::process::Command;
 use wagate_stripe::fake::FakeStripe;
 
 const WEBHOOK_SECRET: &str = "whsec_wagate_test";
 
 async fn partner(backing: &Backing) -> String {
-    let out = Command::new(bin())
-        .args([
+    let created = cli(
+        backing,
+        &[
             "accounts",
             "create",
             "--name",
@@ -26,18 +26,10 @@ async fn partner(backing: &Backing) -> String {
             "days",
             "--day-price",
             "0.50",
-        ])
-        .args(backing.args())
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["api_key"].as_str().unwrap().to_owned()
+        ],
+    )
+    .await;
+    created["api_key"].as_str().unwrap().to_owned()
 }
 
 async fn post(s: &Server, key: &str, path: &str, body: Value) -> (u16, Value) {

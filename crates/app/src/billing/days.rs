@@ -151,24 +151,8 @@ impl DaysService {
             ..Batch::default()
         };
         if let Some(days) = postpaid_days(moves) {
-            let amount = invoice_amount(days, settings.day_price)
+            let invoice = open_invoice(account, days, &settings, Some(from), now)
                 .map_err(|e| anyhow::anyhow!("a postpaid invoice: {e}"))?;
-            let invoice = InvoiceRecord {
-                id: InvoiceId::generate(),
-                account_id: account.clone(),
-                status: InvoiceStatus::Open,
-                days,
-                day_price: settings.day_price,
-                amount,
-                currency: CURRENCY.to_owned(),
-                created_at: now,
-                due_at: now.checked_add(INVOICE_DUE_AFTER).unwrap_or(now),
-                paid_at: None,
-                paid_by: None,
-                payment_id: None,
-                period_start: Some(from),
-                page_token: wagate_domain::ids::random_base62(32),
-            };
             batch
                 .events
                 .push(self.invoice_event(&invoice, "invoice.created", now));
@@ -234,25 +218,9 @@ impl DaysService {
             AppError::invalid(param, e.to_string())
         })?;
         let settings = self.settings(&who.account.id).await?;
-        let amount = invoice_amount(days, settings.day_price)
-            .map_err(|e| AppError::invalid("days", e.to_string()))?;
         let now = self.clock.now();
-        let invoice = InvoiceRecord {
-            id: InvoiceId::generate(),
-            account_id: who.account.id.clone(),
-            status: InvoiceStatus::Open,
-            days,
-            day_price: settings.day_price,
-            amount,
-            currency: CURRENCY.to_owned(),
-            created_at: now,
-            due_at: now.checked_add(INVOICE_DUE_AFTER).unwrap_or(now),
-            paid_at: None,
-            paid_by: None,
-            payment_id: None,
-            period_start: None,
-            page_token: wagate_domain::ids::random_base62(32),
-        };
+        let invoice = open_invoice(&who.account.id, days, &settings, None, now)
+            .map_err(|e| AppError::invalid("days", e.to_string()))?;
         let batch = Batch {
             days: Some(Box::new(DaysWrite {
                 insert_invoice: Some(invoice.clone()),
@@ -450,6 +418,33 @@ impl DaysService {
             balance_days,
         })
     }
+}
+
+/// A new open invoice for `days` at the account's day price, due in 14 days, with the secret
+/// of its hosted page.
+fn open_invoice(
+    account: &AccountId,
+    days: u32,
+    settings: &DayAccountRecord,
+    period_start: Option<Timestamp>,
+    now: Timestamp,
+) -> Result<InvoiceRecord, wagate_domain::billing::days::DaysError> {
+    Ok(InvoiceRecord {
+        id: InvoiceId::generate(),
+        account_id: account.clone(),
+        status: InvoiceStatus::Open,
+        days,
+        day_price: settings.day_price,
+        amount: invoice_amount(days, settings.day_price)?,
+        currency: CURRENCY.to_owned(),
+        created_at: now,
+        due_at: now.checked_add(INVOICE_DUE_AFTER).unwrap_or(now),
+        paid_at: None,
+        paid_by: None,
+        payment_id: None,
+        period_start,
+        page_token: wagate_domain::ids::random_base62(32),
+    })
 }
 
 /// The invoice's hosted page under the public base URL (its PDF is `…/pdf`).

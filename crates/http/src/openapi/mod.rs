@@ -101,8 +101,6 @@ impl Modify for BearerAuth {
         routes::days::list_invoices,
         routes::days::get_invoice,
         routes::days::pay_invoice,
-        routes::days::page,
-        routes::days::pdf,
         routes::webhooks::create_endpoint,
         routes::webhooks::list_endpoints,
         routes::webhooks::get_endpoint,

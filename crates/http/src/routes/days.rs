@@ -83,11 +83,8 @@ pub struct CreateInvoiceIn {
 }
 
 /// The invoice's hosted page (HTML). Public to whoever has the link; an unknown token → the
-/// friendly 404 page.
-#[utoipa::path(get, path = "/invoices/{token}", operation_id = "showInvoicePage", tag = "billing",
-    params(("token" = String, Path)),
-    responses((status = 200, description = "The invoice page", content_type = "text/html"),
-        (status = 404, description = "No such invoice", content_type = "text/html")))]
+/// friendly 404 page. A browser link, like the connect page: not an API operation, so not in
+/// the OpenAPI document.
 pub async fn page(
     State(st): State<AppState>,
     Path(token): Path<String>,
@@ -106,11 +103,7 @@ pub async fn page(
     }
 }
 
-/// The invoice as a PDF.
-#[utoipa::path(get, path = "/invoices/{token}/pdf", operation_id = "downloadInvoicePdf", tag = "billing",
-    params(("token" = String, Path)),
-    responses((status = 200, description = "The invoice", content_type = "application/pdf"),
-        (status = 404, description = "No such invoice", body = crate::openapi::ErrorOut)))]
+/// The invoice as a PDF (a browser link like the page; not in the OpenAPI document).
 pub async fn pdf(
     State(st): State<AppState>,
     Path(token): Path<String>,

@@ -211,6 +211,22 @@ pub async fn create_account(backing: &Backing, name: &str) -> (String, String) {
     )
 }
 
+/// Runs an operator command (`wagate ARGS… <store flags>`) and returns its JSON output.
+pub async fn cli(backing: &Backing, args: &[&str]) -> Value {
+    let out = Command::new(bin())
+        .args(args)
+        .args(backing.args())
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// Defines a module with `sqlite` and `postgres` tests that each run `$body(kind)`.
 #[macro_export]
 macro_rules! both_backends {
