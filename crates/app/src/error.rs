@@ -135,6 +135,10 @@ pub enum RuleError {
         /// Days asked for.
         requested: u32,
     },
+    /// The account's billing mode cannot change while it has open lines (409
+    /// `invalid_state`).
+    #[error("the account has open lines: its billing mode changes only when none is open (release them first)")]
+    BillingModeLocked,
     /// This server has no Stripe settings (503 `stripe_not_configured`).
     #[error("Stripe is not configured on this server (stripe_secret_key, stripe_webhook_secret)")]
     StripeNotConfigured,

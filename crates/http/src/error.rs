@@ -380,7 +380,9 @@ impl From<AppError> for ApiError {
                     RuleError::MetaUnavailable(_) => {
                         ApiError::new(ErrorCode::MetaUnavailable, message)
                     }
-                    RuleError::NotDaysBilling => ApiError::new(ErrorCode::InvalidState, message),
+                    RuleError::NotDaysBilling | RuleError::BillingModeLocked => {
+                        ApiError::new(ErrorCode::InvalidState, message)
+                    }
                     RuleError::StripeNotConfigured => {
                         ApiError::new(ErrorCode::StripeNotConfigured, message)
                     }

@@ -95,8 +95,12 @@ struct BillingArgs {
     #[arg(long)]
     day_price: Option<String>,
     /// Days billing only: the balance may go below zero, and the month's use is invoiced.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "prepaid")]
     postpaid: bool,
+    /// Days billing only: back to buying days ahead (the default; `update` keeps the
+    /// account's current choice unless `--postpaid` or `--prepaid` is given).
+    #[arg(long)]
+    prepaid: bool,
 }
 
 #[derive(Debug, Args)]
@@ -268,23 +272,31 @@ async fn apply_billing(
     b: &BillingArgs,
 ) -> anyhow::Result<Option<wagate_store::DayAccountRecord>> {
     use wagate_domain::billing::days::BillingMode;
+    let existing = app.store.day_account(account).await?;
     let mode = match b.billing.as_deref() {
-        None if b.day_price.is_none() && !b.postpaid => return Ok(None),
+        None if b.day_price.is_none() && !b.postpaid && !b.prepaid => return Ok(None),
         None | Some("days") => BillingMode::Days,
         Some(_) => BillingMode::Flat,
     };
     let day_price = match &b.day_price {
         Some(p) => wagate_domain::money::Micros::parse(p)
             .map_err(|e| anyhow::anyhow!("--day-price {p}: {e}"))?,
-        None if mode == BillingMode::Days => match app.store.day_account(account).await? {
+        None if mode == BillingMode::Days => match &existing {
             Some(d) if d.day_price.0 > 0 => d.day_price,
             _ => anyhow::bail!("--billing days needs --day-price (e.g. --day-price 0.50)"),
         },
-        None => wagate_domain::money::Micros(0),
+        None => existing
+            .as_ref()
+            .map_or(wagate_domain::money::Micros(0), |d| d.day_price),
+    };
+    let postpaid = match (b.postpaid, b.prepaid) {
+        (true, _) => true,
+        (_, true) => false,
+        _ => existing.as_ref().is_some_and(|d| d.postpaid),
     };
     let set = app
         .days
-        .set_mode(account, mode, day_price, b.postpaid)
+        .set_mode(account, mode, day_price, postpaid)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(Some(set))

@@ -309,6 +309,41 @@ async fn days(kind: &str) {
     }
     assert_eq!(p.balance().await, 2_249, "nothing moved");
 
+    // With lines open, the account's billing mode is locked (they would be billed neither way).
+    let out = tokio::process::Command::new(common::bin())
+        .args([
+            "accounts",
+            "update",
+            created["account_id"].as_str().unwrap(),
+            "--billing",
+            "flat",
+        ])
+        .args(backing.args())
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("open lines"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let updated = cli(
+        &backing,
+        &[
+            "accounts",
+            "update",
+            created["account_id"].as_str().unwrap(),
+            "--day-price",
+            "0.45",
+        ],
+    )
+    .await;
+    assert_eq!(
+        (updated["billing"].as_str(), updated["day_price"].as_str()),
+        (Some("days"), Some("0.45"))
+    );
+
     // Another account sees none of it; a flat account has no days.
     let (st, b) = s.get(&format!("/api/v1/billing/invoices/{inv_id}")).await;
     assert_eq!((st, b["error"].as_str()), (404, Some("not_found")), "{b}");
@@ -407,6 +442,18 @@ async fn postpaid(kind: &str) {
     let inv = invoices[0]["id"].as_str().unwrap();
     cli(&backing, &["invoices", "mark-paid", inv]).await;
     assert_eq!(p.balance().await, 0, "paid: the balance is square");
+    let account = created["account_id"].as_str().unwrap();
+    let kept = cli(
+        &backing,
+        &["accounts", "update", account, "--day-price", "0.40"],
+    )
+    .await;
+    assert_eq!(
+        kept["postpaid"], true,
+        "an update keeps what it does not name"
+    );
+    let prepaid = cli(&backing, &["accounts", "update", account, "--prepaid"]).await;
+    assert_eq!(prepaid["postpaid"], false);
 
     // A month without use: no invoice.
     advance(&s, 28 * 86_400).await;

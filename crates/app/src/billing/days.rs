@@ -189,6 +189,16 @@ impl DaysService {
         if self.store.get_account(account).await?.is_none() {
             return Err(AppError::NotFound("account"));
         }
+        // A line is billed the way its account was when it was scanned (a flat plan with its
+        // charges, or days): switching with lines open would leave them billed neither way.
+        let current = self
+            .store
+            .day_account(account)
+            .await?
+            .map_or(BillingMode::Flat, |d| d.mode);
+        if current != mode && !self.store.open_lines(account).await?.is_empty() {
+            return Err(RuleError::BillingModeLocked.into());
+        }
         let now = self.clock.now();
         let set = self
             .store
