@@ -1,5 +1,5 @@
 //! Call storage (PRODUCT.md §9): the call records, the calling minutes per line and UTC day
-//! that fair use reads, and the part of a [`crate::Batch`] that writes them.
+//! that fair use is computed from, and the part of a [`crate::Batch`] that writes them.
 
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -82,8 +82,6 @@ pub struct CallWrite {
     pub update: Option<CallRecord>,
     /// Seconds talked to add to a line's UTC days: `(line, day, seconds)`.
     pub add_seconds: Vec<(LineId, i64, u64)>,
-    /// The line's fair-use flag after this change.
-    pub fair_use_flag: Option<(LineId, bool)>,
 }
 
 /// Calls and calling minutes.
@@ -112,6 +110,4 @@ pub trait CallStore {
         lines: &[LineId],
         from_day: i64,
     ) -> StoreResult<Vec<(LineId, i64, u64)>>;
-    /// Whether the line is flagged for fair use now.
-    async fn fair_use_flagged(&self, line: &LineId) -> StoreResult<bool>;
 }

@@ -1,5 +1,5 @@
 //! The calls part of the storage contract, on SQLite and PostgreSQL: one open call per line,
-//! changes only under the version read, seconds per UTC day added up, the fair-use flag.
+//! changes only under the version read, seconds per UTC day added up.
 
 use jiff::Timestamp;
 use wagate_domain::account::{KeyMode, NewApiKey};
@@ -105,7 +105,6 @@ async fn call_writes(store: SqlStore) {
                 (line.id.clone(), 20513, 50_395),
                 (line.id.clone(), 20514, 1800),
             ],
-            fair_use_flag: Some((line.id.clone(), true)),
             ..CallWrite::default()
         })
     };
@@ -118,14 +117,12 @@ async fn call_writes(store: SqlStore) {
     let read = store.call_by_id(&first.id).await.unwrap().unwrap();
     assert_eq!((read.version, read.status), (1, CallStatus::Ended));
     assert_eq!(read.end_reason, Some(EndReason::Completed));
-    assert!(store.fair_use_flagged(&line.id).await.unwrap());
 
     // The line is free again; seconds add up per day.
     let third = call(&line, now);
     assert_eq!(store.commit(insert(&third), now).await.unwrap(), Ok(()));
     let more = calls(CallWrite {
         add_seconds: vec![(line.id.clone(), 20514, 200)],
-        fair_use_flag: Some((line.id.clone(), false)),
         ..CallWrite::default()
     });
     assert_eq!(store.commit(more, now).await.unwrap(), Ok(()));
@@ -135,7 +132,6 @@ async fn call_writes(store: SqlStore) {
         .unwrap();
     seconds.sort();
     assert_eq!(seconds, vec![(line.id.clone(), 20514, 2000)]);
-    assert!(!store.fair_use_flagged(&line.id).await.unwrap());
     assert!(store.call_seconds(&[], 0).await.unwrap().is_empty());
     assert!(store
         .call_seconds(&[LineId::generate()], 0)

@@ -91,9 +91,4 @@ impl CallService {
             })
             .map_err(MediaRefused::Other)
     }
-
-    /// Adds one to a media counter.
-    pub fn count(&self, pick: impl FnOnce(&MediaMetrics) -> &AtomicU64) {
-        MediaMetrics::bump(pick(&self.media));
-    }
 }

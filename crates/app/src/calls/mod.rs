@@ -420,12 +420,11 @@ impl CallService {
             if provider_id.is_some() {
                 next.provider_id = provider_id.clone();
             }
-            let (batch, ended) = self.change_batch(&call, &next, now).await?;
+            let batch = self.change_batch(&call, &next, now).await?;
             match self.store.commit(batch, now).await? {
                 Ok(()) => {
-                    if ended.is_some() {
-                        self.scheduler.wake();
-                    }
+                    // Every change carries a webhook event: deliver it now, not at the poll.
+                    self.scheduler.wake();
                     next.version += 1;
                     return Ok(Applied::Changed(next));
                 }
@@ -436,13 +435,13 @@ impl CallService {
         Err(anyhow::anyhow!("the call kept changing").into())
     }
 
-    /// The batch that moves `call` (as read) to `next`, and whether it ends the call.
+    /// The batch that moves `call` (as read) to `next`.
     async fn change_batch(
         &self,
         call: &CallRecord,
         next: &CallRecord,
         now: Timestamp,
-    ) -> AppResult<(Batch, Option<()>)> {
+    ) -> AppResult<Batch> {
         let mut write = CallWrite {
             update: Some(next.clone()),
             ..CallWrite::default()
@@ -458,7 +457,6 @@ impl CallService {
                 now,
             )
         };
-        let mut ended = None;
         match (call.status, next.status) {
             (a, CallStatus::Ringing) if a != CallStatus::Ringing => {
                 batch.events.push(event("call.ringing"));
@@ -470,7 +468,6 @@ impl CallService {
             }
             (a, CallStatus::Ended) if a != CallStatus::Ended => {
                 batch.events.push(event("call.ended"));
-                ended = Some(());
                 if let Some(from) = next.answered_at {
                     // Counted from the whole seconds the call object shows, so minutes and
                     // durations never disagree by a rounding.
@@ -481,9 +478,9 @@ impl CallService {
                         ))
                         .unwrap_or(from);
                     let days = seconds_by_utc_day(from, to);
-                    let (flagged, event) = self.fair_use_change(next, &days, now).await?;
-                    write.fair_use_flag = Some((next.line_id.clone(), flagged));
-                    batch.events.extend(event);
+                    batch
+                        .events
+                        .extend(self.fair_use_event(next, &days, now).await?);
                     write.add_seconds = days
                         .into_iter()
                         .map(|(d, s)| (next.line_id.clone(), d, s))
@@ -493,20 +490,19 @@ impl CallService {
             _ => {}
         }
         batch.calls = Some(Box::new(write));
-        Ok((batch, ended))
+        Ok(batch)
     }
 
-    /// The line's fair-use flag once `days` are added to its calling, and the
-    /// `line.fair_use_exceeded` event when this call is what flags it. The line object's
-    /// reading is computed live, so "before" is too: a window that slid below the level since
-    /// the last call counts as unflagged, and the next climb is a new flagging with its own
-    /// event.
-    async fn fair_use_change(
+    /// `line.fair_use_exceeded` when adding `days` to the line's calling is what flags it.
+    /// The line object's reading is computed live, so "before" is too: a window that slid
+    /// below the level since the last call counts as unflagged, and the next climb is a new
+    /// flagging with its own event.
+    async fn fair_use_event(
         &self,
         call: &CallRecord,
         days: &[(i64, u64)],
         now: Timestamp,
-    ) -> AppResult<(bool, Option<NewEvent>)> {
+    ) -> AppResult<Option<NewEvent>> {
         let from_day = utc_day(now) - (FAIR_USE_WINDOW_DAYS - 1);
         let mut seconds: Vec<(i64, u64)> = self
             .store
@@ -519,10 +515,10 @@ impl CallService {
         seconds.extend_from_slice(days);
         let reading = fair_use(&seconds, now);
         if was || !reading.flagged {
-            return Ok((reading.flagged, None));
+            return Ok(None);
         }
         let Some(line) = self.store.line_by_id(&call.line_id).await? else {
-            return Ok((reading.flagged, None));
+            return Ok(None);
         };
         let mut line_json = self.lines.line_json(&line);
         line_json["fair_use"] = fair_use_json(&reading);
@@ -533,7 +529,7 @@ impl CallService {
             json!({ "line": line_json, "fair_use": fair_use_json(&reading) }),
             now,
         );
-        Ok((true, Some(event)))
+        Ok(Some(event))
     }
 
     async fn on_incoming(

@@ -34,10 +34,3 @@ CREATE TABLE call_days (
     seconds  INTEGER NOT NULL,
     PRIMARY KEY (line_id, day)
 );
-
--- Whether a line is flagged for fair use now: `line.fair_use_exceeded` is sent when this
--- turns on, once per flagging.
-CREATE TABLE call_fair_use (
-    line_id  TEXT PRIMARY KEY REFERENCES lines (id),
-    flagged  INTEGER NOT NULL
-);

@@ -112,16 +112,6 @@ pub(crate) async fn apply_calls(
         .execute(&mut *conn)
         .await?;
     }
-    if let Some((line, flagged)) = &write.fair_use_flag {
-        sqlx::query(
-            "INSERT INTO call_fair_use (line_id, flagged) VALUES ($1, $2)
-             ON CONFLICT (line_id) DO UPDATE SET flagged = excluded.flagged",
-        )
-        .bind(line.as_str())
-        .bind(i64::from(*flagged))
-        .execute(&mut *conn)
-        .await?;
-    }
     Ok(Ok(()))
 }
 
@@ -207,16 +197,5 @@ impl CallStore for SqlStore {
                 ))
             })
             .collect()
-    }
-
-    async fn fair_use_flagged(&self, line: &LineId) -> StoreResult<bool> {
-        let row = sqlx::query("SELECT flagged FROM call_fair_use WHERE line_id = $1")
-            .bind(line.as_str())
-            .fetch_optional(&self.read)
-            .await?;
-        Ok(match row {
-            Some(r) => int(&r, "flagged")? != 0,
-            None => false,
-        })
     }
 }
