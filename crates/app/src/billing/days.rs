@@ -169,10 +169,10 @@ impl DaysService {
 
     /// The account's days settings; 409 `invalid_state` for an account billed flat.
     pub async fn settings(&self, account: &AccountId) -> AppResult<DayAccountRecord> {
-        match self.store.day_account(account).await? {
-            Some(d) if d.mode == BillingMode::Days => Ok(d),
-            _ => Err(RuleError::NotDaysBilling.into()),
-        }
+        self.lines
+            .days_billing(account)
+            .await?
+            .ok_or_else(|| RuleError::NotDaysBilling.into())
     }
 
     /// Sets how an account is billed (the operator's `wagate accounts create/update`).

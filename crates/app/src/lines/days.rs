@@ -54,12 +54,26 @@ impl LineService {
         }
     }
 
-    /// A line's days (for the line object), when its account is billed in days.
-    pub async fn line_days(&self, line: &LineRecord) -> AppResult<Option<LineDaysRecord>> {
-        if self.days_billing(&line.account_id).await?.is_none() {
-            return Ok(None);
+    /// The days of these lines (for line objects), `None` for lines of accounts billed flat:
+    /// each account's billing is read once, not once per line.
+    pub async fn lines_days(&self, lines: &[LineRecord]) -> AppResult<Vec<Option<LineDaysRecord>>> {
+        let mut billed: std::collections::HashMap<&AccountId, bool> = Default::default();
+        let mut out = Vec::with_capacity(lines.len());
+        for l in lines {
+            let days = match billed.get(&l.account_id) {
+                Some(d) => *d,
+                None => {
+                    let d = self.days_billing(&l.account_id).await?.is_some();
+                    billed.insert(&l.account_id, d);
+                    d
+                }
+            };
+            out.push(match days {
+                true => Some(self.store.line_days(&l.id).await?),
+                false => None,
+            });
         }
-        Ok(Some(self.store.line_days(&line.id).await?))
+        Ok(out)
     }
 
     /// Moves `days` from the balance to the line: its `paid_until` grows by `days` from the

@@ -340,7 +340,8 @@ pub(crate) async fn line_out(st: &AppState, l: &wagate_store::LineRecord) -> Api
     Ok(lines_out(st, std::slice::from_ref(l)).await?.remove(0))
 }
 
-/// [`line_out`] for a page of lines: one fair-use query and at most one health walk.
+/// [`line_out`] for a page of lines: one fair-use query, one days-billing read per account and
+/// at most one health walk.
 pub(crate) async fn lines_out(
     st: &AppState,
     lines: &[wagate_store::LineRecord],
@@ -348,19 +349,22 @@ pub(crate) async fn lines_out(
     let health = std::cell::OnceCell::new();
     let refs: Vec<&wagate_store::LineRecord> = lines.iter().collect();
     let fair_use = st.app.calls.fair_use(&refs).await?;
-    let mut out = Vec::with_capacity(lines.len());
-    for l in lines {
-        let mut o = line_out_with(st, l, &health);
-        if let Some(f) = fair_use.get(&l.id) {
-            o["fair_use"] = wagate_app::calls::fair_use_json(f);
-        }
-        if let Some(d) = st.app.lines.line_days(l).await? {
-            o["paid_until"] = d.paid_until.map(wagate_domain::time::rfc3339).into();
-            o["days_returned"] = d.days_returned.into();
-        }
-        out.push(o);
-    }
-    Ok(out)
+    let days = st.app.lines.lines_days(lines).await?;
+    Ok(lines
+        .iter()
+        .zip(days)
+        .map(|(l, days)| {
+            let mut o = line_out_with(st, l, &health);
+            if let Some(f) = fair_use.get(&l.id) {
+                o["fair_use"] = wagate_app::calls::fair_use_json(f);
+            }
+            if let Some(d) = days {
+                o["paid_until"] = d.paid_until.map(wagate_domain::time::rfc3339).into();
+                o["days_returned"] = d.days_returned.into();
+            }
+            o
+        })
+        .collect())
 }
 
 /// [`line_out`] for many lines: the connector's health (a walk over its connections) is

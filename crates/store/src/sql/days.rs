@@ -172,7 +172,12 @@ pub(crate) async fn apply_days(
         }
     }
     for p in &write.postings {
-        let posting_id = format!("{}:{}", txn_name(p.posting.txn_type()), uuid_like());
+        // The entries of one posting share its id.
+        let posting_id = format!(
+            "{}:{}",
+            txn_name(p.posting.txn_type()),
+            wagate_domain::ids::random_base62(20)
+        );
         for e in p.posting.entries() {
             sqlx::query(
                 "INSERT INTO day_entries (account_id, posting, txn_type, ledger, days,
@@ -254,11 +259,6 @@ pub(crate) async fn apply_days(
             .await?;
     }
     Ok(Ok(()))
-}
-
-/// A random posting id (entries of one posting share it).
-fn uuid_like() -> String {
-    wagate_domain::ids::random_base62(20)
 }
 
 #[async_trait]
