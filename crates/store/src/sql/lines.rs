@@ -963,6 +963,10 @@ impl LineStore for SqlStore {
         self.commit_alone(&batch, now).await
     }
 
+    fn commit_in_order(&self, batch: Batch, now: Timestamp) -> crate::OrderedCommit {
+        super::ordered::OrderedGroup::submit(self, batch, now)
+    }
+
     async fn commit_many(
         &self,
         batches: &[(Batch, Timestamp)],
