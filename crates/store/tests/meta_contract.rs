@@ -2,11 +2,12 @@
 //! once, pricing state is written only under the versions read, a message is priced once.
 
 use jiff::Timestamp;
-use wagate_domain::ids::{LineId, MessageId};
+use wagate_domain::account::{KeyMode, NewApiKey};
+use wagate_domain::ids::{EventId, LineId, MessageId};
 use wagate_domain::money::Micros;
 use wagate_store::{
-    testing, Batch, Conflict, LineStore, MessagePricingRecord, MetaStore, MetaWrite, PricingKey,
-    PricingRows, PricingWrite, SqlStore,
+    testing, AccountStore, Batch, Conflict, LineStore, MessagePricingRecord, MetaStore, MetaWrite,
+    NewAccount, NewEvent, PricingKey, PricingRows, PricingWrite, SqlStore, WebhookStore,
 };
 
 fn t(s: &str) -> Timestamp {
@@ -114,9 +115,39 @@ async fn meta_writes(store: SqlStore) {
         read.tiers = Some((utility - 1, 0, guard));
         meta(pricing(read, None, utility, 0, version))
     };
-    let first = store.commit_in_order(built(&read, 3, 104, 201), now);
+    // The webhook event of a refused batch is not written; those of the others are.
+    let account = store
+        .create_account(
+            NewAccount {
+                name: "ordered".into(),
+                calling_enabled: false,
+                is_demo: false,
+            },
+            &NewApiKey::generate(KeyMode::Test),
+            now,
+        )
+        .await
+        .unwrap();
+    let event = || NewEvent {
+        id: EventId::generate(),
+        account_id: account.id.clone(),
+        event_type: "message.status".into(),
+        line_id: None,
+        body: "{}".into(),
+        created_at: now,
+        only_endpoint: None,
+    };
+    let with_event = |mut batch: Batch| {
+        let e = event();
+        let id = e.id.clone();
+        batch.events.push(e);
+        (batch, id)
+    };
+    let (first, first_event) = with_event(built(&read, 3, 104, 201));
+    let (doomed, doomed_event) = with_event(built(&read, 5, 999, 203));
+    let first = store.commit_in_order(first, now);
     let second = store.commit_in_order(built(&read, 4, 201, 202), now);
-    let doomed = store.commit_in_order(built(&read, 5, 999, 203), now);
+    let doomed = store.commit_in_order(doomed, now);
     let on_doomed = store.commit_in_order(built(&read, 6, 203, 204), now);
     let (first, second, doomed, on_doomed) = tokio::join!(first, second, doomed, on_doomed);
     assert_eq!(first.unwrap(), Ok(()));
@@ -125,6 +156,12 @@ async fn meta_writes(store: SqlStore) {
     assert_eq!(on_doomed.unwrap(), Err(Conflict::PricingChanged));
     let read = store.pricing_rows(&key()).await.unwrap();
     assert_eq!(read.tiers, Some((4, 0, 202)));
+    let stored = |id: EventId| {
+        let (store, account) = (&store, &account.id);
+        async move { store.get_event(account, &id).await.unwrap().is_some() }
+    };
+    assert!(stored(first_event).await);
+    assert!(!stored(doomed_event).await);
 
     // A message is priced once; a failed batch writes nothing of it.
     let priced = |amount: i64| MessagePricingRecord {

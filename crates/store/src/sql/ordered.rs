@@ -20,8 +20,10 @@ use jiff::Timestamp;
 use sqlx::AnyConnection;
 use tokio::sync::oneshot;
 
+use super::script::Script;
+use super::webhooks::push_insert_events;
 use super::SqlStore;
-use crate::{Batch, Conflict, StoreError, StoreResult};
+use crate::{Batch, Conflict, NewEvent, StoreError, StoreResult};
 
 /// The most batches one transaction takes: a group holds its rows' locks (PostgreSQL) and the
 /// one writer (SQLite) until it commits.
@@ -114,7 +116,14 @@ async fn flush(store: SqlStore) {
             let n = w.requests.len().min(MAX_GROUP);
             w.requests.drain(..n).collect::<Vec<_>>()
         };
-        match write_group(&store, &requests).await {
+        let mut requests = requests;
+        // The events of the group go in together, after the batches (see `write_group`);
+        // a batch committed alone takes its own back.
+        let events: Vec<Vec<NewEvent>> = requests
+            .iter_mut()
+            .map(|r| std::mem::take(&mut r.batch.events))
+            .collect();
+        match write_group(&store, &requests, &events).await {
             Ok(outcomes) => {
                 for (r, outcome) in requests.into_iter().zip(outcomes) {
                     // A caller that gave up no longer listens.
@@ -123,7 +132,8 @@ async fn flush(store: SqlStore) {
             }
             Err(e) => {
                 tracing::debug!(error = %e, batches = requests.len(), "an ordered group failed; committing one by one");
-                for r in requests {
+                for (mut r, events) in requests.into_iter().zip(events) {
+                    r.batch.events = events;
                     let outcome = store.commit_alone(&r.batch, r.now).await;
                     drop(r.reply.send(outcome));
                 }
@@ -132,9 +142,16 @@ async fn flush(store: SqlStore) {
     }
 }
 
-/// One transaction for all `requests`, each in a savepoint; what each came to. An error
-/// outside a batch's savepoint (beginning, a savepoint statement, the commit) fails the group.
-async fn write_group(store: &SqlStore, requests: &[Request]) -> StoreResult<Vec<OrderedOutcome>> {
+/// One transaction for all `requests`, each in a savepoint; what each came to. The webhook
+/// events of the batches that passed (`events`, taken out of the batches) are written last,
+/// together, in a few multi-row statements: they meet no conflict and no batch reads them.
+/// An error outside a batch's savepoint (beginning, a savepoint statement, the events, the
+/// commit) fails the group.
+async fn write_group(
+    store: &SqlStore,
+    requests: &[Request],
+    events: &[Vec<NewEvent>],
+) -> StoreResult<Vec<OrderedOutcome>> {
     let mut tx = store.begin_write().await?;
     let mut outcomes = Vec::with_capacity(requests.len());
     for r in requests {
@@ -146,6 +163,16 @@ async fn write_group(store: &SqlStore, requests: &[Request]) -> StoreResult<Vec<
         run(&mut tx, "RELEASE SAVEPOINT ordered_batch").await?;
         outcomes.push(outcome);
     }
+    let passed: Vec<(&NewEvent, Timestamp)> = requests
+        .iter()
+        .zip(events)
+        .zip(&outcomes)
+        .filter(|(_, outcome)| matches!(outcome, Ok(Ok(()))))
+        .flat_map(|((r, events), _)| events.iter().map(move |e| (e, r.now)))
+        .collect();
+    let mut script = Script::new(store.backend);
+    push_insert_events(&mut tx, &mut script, &passed).await?;
+    script.run(&mut tx).await?;
     tx.commit().await?;
     Ok(outcomes)
 }
