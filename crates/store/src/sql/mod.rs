@@ -8,6 +8,7 @@ mod idempotency;
 mod jobs;
 mod lines;
 mod meta;
+mod numbers;
 mod ownership;
 mod sandbox;
 mod script;
