@@ -165,6 +165,23 @@ impl SandboxProvider {
         Micros::from_cents((price / 10_000.0).round() as i64)
     }
 
+    /// Its offers right now, without its response time or failures (what the sandbox
+    /// controls show).
+    pub fn offers_now(&self, service: &str, country: &str) -> Vec<ProviderOffer> {
+        if !sells(service, country) {
+            return Vec::new();
+        }
+        let inner = self.lock();
+        [NumberKind::Verification, NumberKind::Rental]
+            .into_iter()
+            .map(|kind| ProviderOffer {
+                kind,
+                price: self.price(service, country, kind),
+                stock: self.stock_of(&inner, &(service.to_owned(), country.to_owned(), kind)),
+            })
+            .collect()
+    }
+
     async fn respond(&self) -> Result<(), ProviderError> {
         let s = self.settings();
         if !s.latency.is_zero() {
@@ -197,18 +214,7 @@ impl NumberProvider for SandboxProvider {
         country: &str,
     ) -> Result<Vec<ProviderOffer>, ProviderError> {
         self.respond().await?;
-        if !sells(service, country) {
-            return Ok(Vec::new());
-        }
-        let inner = self.lock();
-        Ok([NumberKind::Verification, NumberKind::Rental]
-            .into_iter()
-            .map(|kind| ProviderOffer {
-                kind,
-                price: self.price(service, country, kind),
-                stock: self.stock_of(&inner, &(service.to_owned(), country.to_owned(), kind)),
-            })
-            .collect())
+        Ok(self.offers_now(service, country))
     }
 
     async fn order(

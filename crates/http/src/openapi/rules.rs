@@ -552,7 +552,7 @@ mod tests {
         }
         assert_eq!(
             (lists, posts),
-            (7, 30),
+            (8, 35),
             "every list and every authenticated POST"
         );
     }
