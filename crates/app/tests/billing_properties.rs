@@ -893,7 +893,7 @@ async fn run_case(start: Timestamp, ops: Vec<Op>) -> anyhow::Result<()> {
     h.advance_to(end).await.context("final advance")?;
     h.check().await.context("after the final 75 days")?;
     let q = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql).fetch_one(&h.db);
-    eprintln!("STATS ops={} lines={} charges={} payments={} declined={} failed={} released_pf={} pastdue_seen={} txns={} auto={}",
+    eprintln!("STATS ops={} lines={} charges={} payments={} declined={} failed={} released_pf={} pastdue_seen={} txns={} auto={} numbers={} refunds={}",
         ops.len(), h.lines.len(),
         q("SELECT COUNT(*) FROM line_charges").await?,
         q("SELECT COUNT(*) FROM payments").await?,
@@ -903,6 +903,8 @@ async fn run_case(start: Timestamp, ops: Vec<Op>) -> anyhow::Result<()> {
         q("SELECT COUNT(*) FROM line_charges WHERE reason='grace_retry'").await?,
         q("SELECT COUNT(*) FROM ledger_transactions").await?,
         q("SELECT COUNT(*) FROM payments WHERE purpose='auto_topup'").await?,
+        q("SELECT COUNT(*) FROM numbers").await?,
+        q("SELECT COUNT(*) FROM ledger_transactions WHERE type='refund'").await?,
     );
     Ok(())
 }
