@@ -178,7 +178,13 @@ async fn number_writes(store: SqlStore) {
         store.commit(record, now).await.unwrap(),
         Err(Conflict::AlreadyApplied)
     );
-    assert_eq!(store.number_messages(std::slice::from_ref(&n.id)).await.unwrap(), [sms]);
+    assert_eq!(
+        store
+            .number_messages(std::slice::from_ref(&n.id))
+            .await
+            .unwrap(),
+        [sms]
+    );
     let list = store
         .list_numbers(&a, &PageRequest::new(None, None).unwrap())
         .await
