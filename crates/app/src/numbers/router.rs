@@ -68,6 +68,12 @@ impl NumberRouter {
         }
     }
 
+    /// The same router with another per-call timeout (tests use a short one).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
     /// Whether any provider is configured.
     pub fn is_empty(&self) -> bool {
         self.providers.is_empty()
@@ -189,5 +195,90 @@ impl NumberRouter {
         call: impl std::future::Future<Output = Result<T, ProviderError>>,
     ) -> Result<T, ProviderError> {
         self.timed(call).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::numbers::sandbox::network;
+
+    fn names(r: &NumberRouter) -> Vec<String> {
+        r.providers().iter().map(|p| p.name().to_owned()).collect()
+    }
+
+    /// The sandbox's providers by their WhatsApp GB verification price, cheapest first.
+    fn by_price(r: &NumberRouter) -> Vec<(usize, Micros)> {
+        let mut v: Vec<(usize, Micros)> = r
+            .providers()
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let s = p.sandbox().expect("simulated");
+                s.configure(None, None, Some(0.0), None);
+                (i, s.price("whatsapp", "GB", NumberKind::Verification))
+            })
+            .collect();
+        v.sort_by_key(|(i, p)| (*p, *i));
+        v
+    }
+
+    #[tokio::test]
+    async fn a_provider_that_does_not_answer_in_time_is_passed_over() {
+        let r = NumberRouter::new(network()).with_timeout(Duration::from_millis(200));
+        let order = by_price(&r);
+        let (cheapest, next) = (order[0].0, order[1].0);
+        r.providers()[cheapest]
+            .sandbox()
+            .expect("simulated")
+            .configure(None, None, None, Some(Duration::from_secs(5)));
+        let started = std::time::Instant::now();
+        let placed = r
+            .order("whatsapp", "GB", NumberKind::Verification, None, |_| true)
+            .await
+            .expect("the next provider sells it");
+        assert_eq!(placed.provider.name(), names(&r)[next]);
+        assert_eq!(placed.unit_price, order[1].1);
+        assert!(started.elapsed() < Duration::from_secs(2), "bounded by the timeout");
+    }
+
+    #[tokio::test]
+    async fn errors_fail_over_in_price_order_and_stock_decides_the_answer() {
+        let r = NumberRouter::new(network());
+        let order = by_price(&r);
+        let sim = |i: usize| r.providers()[i].sandbox().expect("simulated");
+        sim(order[0].0).configure(None, None, Some(1.0), None);
+        sim(order[1].0).configure(Some(0), None, None, None);
+        let placed = r
+            .order("whatsapp", "GB", NumberKind::Verification, None, |_| true)
+            .await
+            .expect("the dearest sells it");
+        assert_eq!(placed.unit_price, order[2].1);
+        // The dearest is too dear for the caller: the cheaper ones failed or sold out.
+        let refused = r
+            .order("whatsapp", "GB", NumberKind::Verification, None, |p| {
+                p < order[2].1
+            })
+            .await;
+        assert_eq!(
+            refused.map(|p| p.unit_price),
+            Err(RouteError::Unavailable("1 provider(s) with stock failed".into()))
+        );
+        for i in 0..3 {
+            sim(i).configure(Some(0), Some(false), None, None);
+        }
+        assert_eq!(
+            r.order("whatsapp", "GB", NumberKind::Verification, None, |_| true)
+                .await
+                .map(|p| p.unit_price),
+            Err(RouteError::OutOfStock)
+        );
+        assert_eq!(
+            r.order("whatsapp", "GB", NumberKind::Verification, None, |_| false)
+                .await
+                .map(|p| p.unit_price),
+            Err(RouteError::OutOfStock),
+            "nothing in stock: out of stock before too expensive"
+        );
     }
 }
