@@ -239,7 +239,10 @@ mod tests {
             .expect("the next provider sells it");
         assert_eq!(placed.provider.name(), names(&r)[next]);
         assert_eq!(placed.unit_price, order[1].1);
-        assert!(started.elapsed() < Duration::from_secs(2), "bounded by the timeout");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "bounded by the timeout"
+        );
     }
 
     #[tokio::test]
@@ -262,7 +265,9 @@ mod tests {
             .await;
         assert_eq!(
             refused.map(|p| p.unit_price),
-            Err(RouteError::Unavailable("1 provider(s) with stock failed".into()))
+            Err(RouteError::Unavailable(
+                "1 provider(s) with stock failed".into()
+            ))
         );
         for i in 0..3 {
             sim(i).configure(Some(0), Some(false), None, None);
