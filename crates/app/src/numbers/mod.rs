@@ -51,6 +51,19 @@ pub const POLL_JOB: &str = "number.poll";
 /// How often a change of a number is tried again when the number moved meanwhile.
 const MAX_TRIES: usize = 8;
 
+/// The longest SMS text the sandbox delivers (ten concatenated SMS).
+pub const SMS_MAX_CHARS: usize = 1600;
+
+/// The services numbers are sold for (what `service` accepts).
+pub fn services() -> impl Iterator<Item = &'static str> {
+    wagate_numbers::codes::services()
+}
+
+/// The countries numbers are sold in, ISO 3166 alpha-2 (what `country` accepts).
+pub fn countries() -> impl Iterator<Item = &'static str> {
+    wagate_numbers::codes::countries()
+}
+
 /// One line of the price list: the cheapest offer of a kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PriceLine {
@@ -84,10 +97,10 @@ impl std::fmt::Debug for NumberService {
 
 /// Checks a service name: one wagate sells (lower case, as the price list shows).
 fn check_service(service: &str) -> AppResult<()> {
-    if wagate_numbers::codes::services().any(|s| s == service) {
+    if services().any(|s| s == service) {
         return Ok(());
     }
-    let known: Vec<&str> = wagate_numbers::codes::services().collect();
+    let known: Vec<&str> = services().collect();
     Err(AppError::invalid(
         "service",
         format!("unknown service; one of: {}", known.join(", ")),
@@ -96,10 +109,10 @@ fn check_service(service: &str) -> AppResult<()> {
 
 /// Checks a country: an ISO 3166 alpha-2 code wagate sells numbers of.
 fn check_country(country: &str) -> AppResult<()> {
-    if wagate_numbers::codes::countries().any(|c| c == country) {
+    if countries().any(|c| c == country) {
         return Ok(());
     }
-    let known: Vec<&str> = wagate_numbers::codes::countries().collect();
+    let known: Vec<&str> = countries().collect();
     Err(AppError::invalid(
         "country",
         format!(
@@ -634,8 +647,11 @@ impl NumberService {
         id: &NumberId,
         text: &str,
     ) -> AppResult<NumberRecord> {
-        if text.is_empty() || text.chars().count() > 1600 {
-            return Err(AppError::invalid("text", "1 to 1600 characters"));
+        if text.is_empty() || text.chars().count() > SMS_MAX_CHARS {
+            return Err(AppError::invalid(
+                "text",
+                format!("1 to {SMS_MAX_CHARS} characters"),
+            ));
         }
         let n = self.get(who, id).await?;
         let sim = self

@@ -127,7 +127,6 @@ pub struct OrderNumberIn {
     /// ISO 3166 alpha-2 country, e.g. `GB`.
     pub country: String,
     /// `verification` (one code within 20 minutes, refunded without one) or `rental`.
-    #[schema(pattern = "^(verification|rental)$")]
     pub kind: String,
     /// A rental's hours (1–720); not for a verification.
     #[schema(minimum = 1, maximum = 720)]
