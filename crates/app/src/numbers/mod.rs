@@ -9,25 +9,25 @@
 //! repeat a movement of money. Expiry and polling are jobs on the business clock.
 
 pub mod handler_api;
+mod jobs;
 pub mod provider;
 pub mod router;
 pub mod sandbox;
+mod sms;
 mod view;
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use jiff::Timestamp;
-use serde::Deserialize;
 use serde_json::json;
 use wagate_domain::billing::ledger::{number_charge, reversal};
 use wagate_domain::clock::Clock;
 use wagate_domain::ids::{AccountId, NumberId, TransactionId};
-use wagate_domain::jobs::{Job, NewJob};
+use wagate_domain::jobs::NewJob;
 use wagate_domain::money::Micros;
 use wagate_domain::number::{
-    self as rules, check_hours, expires_at, extract_code, order_price, NumberKind, NumberRuleError,
-    NumberStatus, Transition, POLL_EVERY,
+    self as rules, check_hours, expires_at, order_price, NumberKind, NumberRuleError, NumberStatus,
+    Transition,
 };
 use wagate_domain::page::{Page, PageRequest};
 use wagate_store::{
@@ -36,9 +36,9 @@ use wagate_store::{
 
 use crate::accounts::Principal;
 use crate::error::{AppError, AppResult, RuleError};
-use crate::scheduler::{JobHandler, Scheduler};
+use crate::scheduler::Scheduler;
 use crate::webhooks::new_event;
-use provider::{Ending, NumberProvider, ProviderError, ProviderSms};
+use provider::{Ending, NumberProvider};
 use router::{NumberRouter, RouteError};
 
 pub use view::{number_json, sms_json};
@@ -150,9 +150,9 @@ impl NumberService {
     /// Registers the expiry and poll jobs.
     pub fn register(self: &Arc<Self>) {
         self.scheduler
-            .register(EXPIRE_JOB, Arc::new(Expire(self.clone())));
+            .register(EXPIRE_JOB, Arc::new(jobs::Expire(self.clone())));
         self.scheduler
-            .register(POLL_JOB, Arc::new(Poll(self.clone())));
+            .register(POLL_JOB, Arc::new(jobs::Poll(self.clone())));
     }
 
     fn unavailable() -> AppError {
@@ -268,9 +268,9 @@ impl NumberService {
             ended_at: None,
             updated_at: now,
         };
-        let mut jobs = vec![expire_job(&number)];
+        let mut due = vec![jobs::expire_job(&number)];
         if placed.provider.polled() {
-            jobs.extend(poll_job(&number, now));
+            due.extend(jobs::poll_job(&number, now));
         }
         let batch = Batch {
             billing_account: Some(account.clone()),
@@ -280,7 +280,7 @@ impl NumberService {
                 insert: Some(number.clone()),
                 ..NumberWrite::default()
             })),
-            jobs,
+            jobs: due,
             ..Batch::default()
         };
         let committed = self.store.commit(batch, now).await;
@@ -509,7 +509,7 @@ impl NumberService {
                     update: Some(next.clone()),
                     ..NumberWrite::default()
                 })),
-                jobs: vec![expire_job(&next)],
+                jobs: vec![jobs::expire_job(&next)],
                 ..Batch::default()
             };
             match self.store.commit(batch, now).await? {
@@ -528,158 +528,6 @@ impl NumberService {
         Err(anyhow::anyhow!("the number kept changing").into())
     }
 
-    /// Asks the number's provider for its SMS and records what is new: a verification's code
-    /// (`number.code_received`), a rental's SMS (`number.sms_received`).
-    async fn poll(&self, id: &NumberId) -> AppResult<NumberRecord> {
-        let n = self
-            .store
-            .number_by_id(id)
-            .await?
-            .ok_or(AppError::NotFound("number"))?;
-        if n.status.is_final() {
-            return Ok(n);
-        }
-        let Some(p) = self.router.provider(&n.provider) else {
-            tracing::warn!(number = %n.id, provider = %n.provider, "the number's provider is no longer configured");
-            return Ok(n);
-        };
-        let held = self.router.call(p.messages(&n.provider_ref)).await;
-        let held = match held {
-            Ok(h) => h,
-            Err(ProviderError::OutOfStock) => Vec::new(),
-            Err(ProviderError::Failed(e)) => {
-                tracing::info!(number = %n.id, error = %e, "the provider gave no SMS this time");
-                Vec::new()
-            }
-        };
-        self.record(id, &held).await
-    }
-
-    /// Records the SMS of `held` that the number does not have yet, with their events; a
-    /// verification's first code ends it (`code_received`).
-    async fn record(&self, id: &NumberId, held: &[ProviderSms]) -> AppResult<NumberRecord> {
-        for _ in 0..MAX_TRIES {
-            let n = self
-                .store
-                .number_by_id(id)
-                .await?
-                .ok_or(AppError::NotFound("number"))?;
-            let known = self.sms(&[&n]).await?;
-            let now = self.clock.now();
-            let fresh: Vec<NumberMessageRecord> = held
-                .iter()
-                .filter(|s| !known.iter().any(|k| k.provider_key == s.key))
-                .map(|s| NumberMessageRecord {
-                    number_id: n.id.clone(),
-                    provider_key: s.key.clone(),
-                    text: s.text.clone(),
-                    code: extract_code(&s.text),
-                    received_at: now,
-                })
-                .collect();
-            // A final number receives nothing more (a late SMS is the provider's to keep).
-            if fresh.is_empty() || n.status.is_final() || now >= n.expires_at {
-                return Ok(n);
-            }
-            let mut next = n.clone();
-            next.updated_at = now;
-            let mut all = known.clone();
-            all.extend(fresh.iter().cloned());
-            let mut events = Vec::new();
-            let mut completed = false;
-            for m in &fresh {
-                let code_now = m
-                    .code
-                    .as_ref()
-                    .filter(|_| rules::code_arrives(&next.state(), now).is_some());
-                if let Some(code) = code_now {
-                    next.status = NumberStatus::CodeReceived;
-                    next.code = Some(code.clone());
-                    next.code_received_at = Some(now);
-                    completed = true;
-                    events.push(number_event(
-                        "number.code_received",
-                        &next,
-                        &all,
-                        Some(m),
-                        now,
-                    ));
-                } else {
-                    events.push(number_event(
-                        "number.sms_received",
-                        &next,
-                        &all,
-                        Some(m),
-                        now,
-                    ));
-                }
-            }
-            let batch = Batch {
-                numbers: Some(Box::new(NumberWrite {
-                    update: Some(next.clone()),
-                    messages: fresh,
-                    ..NumberWrite::default()
-                })),
-                events,
-                ..Batch::default()
-            };
-            match self.store.commit(batch, now).await? {
-                Ok(()) => {
-                    self.scheduler.wake();
-                    next.version += 1;
-                    if completed {
-                        self.tell_provider(&next, Ending::Completed).await;
-                    }
-                    return Ok(next);
-                }
-                Err(Conflict::NumberChanged | Conflict::AlreadyApplied) => continue,
-                Err(c) => return Err(anyhow::anyhow!("recording a number's SMS: {c}").into()),
-            }
-        }
-        Err(anyhow::anyhow!("the number kept changing").into())
-    }
-
-    /// The sandbox delivers an SMS to the account's number: its provider holds it and the
-    /// number takes it at once (no poll to wait for).
-    pub async fn sandbox_sms(
-        &self,
-        who: &Principal,
-        id: &NumberId,
-        text: &str,
-    ) -> AppResult<NumberRecord> {
-        if text.is_empty() || text.chars().count() > SMS_MAX_CHARS {
-            return Err(AppError::invalid(
-                "text",
-                format!("1 to {SMS_MAX_CHARS} characters"),
-            ));
-        }
-        let n = self.get(who, id).await?;
-        let sim = self
-            .router
-            .provider(&n.provider)
-            .filter(|p| p.sandbox().is_some())
-            .ok_or_else(|| {
-                RuleError::NumberNotNow(
-                    "this number is from a real provider: its SMS come from there".into(),
-                )
-            })?;
-        if n.status.is_final() || self.clock.now() >= n.expires_at {
-            return Err(RuleError::NumberNotNow(format!(
-                "the number is {} and receives no more SMS",
-                if n.status.is_final() {
-                    n.status.as_str()
-                } else {
-                    "past its expiry"
-                }
-            ))
-            .into());
-        }
-        if let Some(s) = sim.sandbox() {
-            s.deliver(&n.provider_ref, text);
-        }
-        self.poll(id).await
-    }
-
     /// The sandbox's simulated providers, in the router's order.
     pub fn sandbox_providers(&self) -> Vec<&sandbox::SandboxProvider> {
         self.router
@@ -690,14 +538,14 @@ impl NumberService {
     }
 
     /// Runs the expiry of a number (its job).
-    async fn expire(&self, id: &NumberId) -> AppResult<()> {
+    pub(super) async fn expire(&self, id: &NumberId) -> AppResult<()> {
         self.end(id, |n, now| Ok(rules::expire(n, now))).await?;
         Ok(())
     }
 }
 
 /// A `number.*` event: the number object, and the SMS that caused it.
-fn number_event(
+pub(super) fn number_event(
     kind: &str,
     n: &NumberRecord,
     sms: &[NumberMessageRecord],
@@ -709,67 +557,4 @@ fn number_event(
         data["sms"] = sms_json(m);
     }
     new_event(&n.account_id, kind, None, data, now)
-}
-
-/// The expiry job of a number, at its `expires_at` (an extension schedules another; the
-/// earlier one then finds the number not yet due and does nothing).
-fn expire_job(n: &NumberRecord) -> NewJob {
-    NewJob {
-        kind: EXPIRE_JOB.to_owned(),
-        account_id: Some(n.account_id.clone()),
-        payload: json!({ "number": n.id }),
-        due_at: n.expires_at,
-        dedupe_key: Some(format!("{}:{}", n.id, n.expires_at.as_second())),
-        line_id: None,
-    }
-}
-
-/// The next poll of a number, [`POLL_EVERY`] after `now`, unless it would fall past its
-/// expiry.
-fn poll_job(n: &NumberRecord, now: Timestamp) -> Option<NewJob> {
-    let due = now.checked_add(POLL_EVERY).ok()?;
-    (due < n.expires_at).then(|| NewJob {
-        kind: POLL_JOB.to_owned(),
-        account_id: Some(n.account_id.clone()),
-        payload: json!({ "number": n.id }),
-        due_at: due,
-        dedupe_key: Some(format!("{}:{}", n.id, due.as_second())),
-        line_id: None,
-    })
-}
-
-#[derive(Deserialize)]
-struct NumberPayload {
-    number: NumberId,
-}
-
-/// The expiry job.
-struct Expire(Arc<NumberService>);
-
-#[async_trait]
-impl JobHandler for Expire {
-    async fn run(&self, job: &Job) -> anyhow::Result<()> {
-        let p: NumberPayload = serde_json::from_value(job.payload.clone())?;
-        self.0.expire(&p.number).await?;
-        Ok(())
-    }
-}
-
-/// The poll job: asks the provider, records what is new, and schedules the next poll while
-/// the number is active.
-struct Poll(Arc<NumberService>);
-
-#[async_trait]
-impl JobHandler for Poll {
-    async fn run(&self, job: &Job) -> anyhow::Result<()> {
-        let p: NumberPayload = serde_json::from_value(job.payload.clone())?;
-        let n = self.0.poll(&p.number).await?;
-        if n.status == NumberStatus::Active {
-            let now = self.0.clock.now();
-            if let Some(next) = poll_job(&n, now) {
-                self.0.store.schedule_jobs(&[next], now).await?;
-            }
-        }
-        Ok(())
-    }
 }
