@@ -479,9 +479,12 @@ impl NumberService {
             .call(provider.extend(&n.provider_ref, hours))
             .await
             .map_err(|e| {
-                RuleError::NumbersUnavailable(format!(
-                    "the provider could not extend the number: {e}"
-                ))
+                // The provider's own words may name it: they go to the log, not the caller.
+                tracing::warn!(number = %n.id, provider = %n.provider, error = %e, "the provider did not extend a rental");
+                RuleError::NumbersUnavailable(
+                    "the number's provider could not extend it right now; nothing was charged"
+                        .into(),
+                )
             })?;
         for _ in 0..MAX_TRIES {
             let n = self.get(who, id).await?;
