@@ -586,3 +586,46 @@ async fn handler_api(kind: &str) {
         "our balance at the provider ran out: {b}"
     );
 }
+
+/// Two servers on one PostgreSQL: one runs the expiries of six verifications while the other
+/// cancels them through its API, at once. Each number ends once, refunded exactly once.
+#[tokio::test]
+async fn two_servers_on_one_postgres_refund_each_number_once() {
+    let (backing, _g) = fresh("postgres").await;
+    let a = Server::sandbox(&backing).await;
+    let b = Server::start(&backing, &["--sandbox"]).await;
+    fund(&a, "10.00").await;
+    providers(&a).await;
+    let mut ids = Vec::new();
+    for _ in 0..6 {
+        let n = ok(&a, VERIFY, verification()).await;
+        ids.push(n["id"].as_str().unwrap().to_owned());
+    }
+    let cancels = ids.iter().map(|id| {
+        send(
+            b.http
+                .post(format!("{}/api/v1/numbers/{id}/cancel", b.base))
+                .bearer_auth(&a.key)
+                .json(&json!({})),
+        )
+    });
+    let (advanced, canceled) = tokio::join!(
+        a.post("/api/v1/sandbox/clock/advance", json!({"seconds": 20 * 60})),
+        futures_util::future::join_all(cancels)
+    );
+    assert_eq!(advanced.0, 200, "{}", advanced.1);
+    for (st, body) in &canceled {
+        // Canceled first (200), or expired first and then refused (409): never both.
+        assert!(*st == 200 || *st == 409, "{st} {body}");
+    }
+    // Let the second server's worker catch up with the clock and try whatever it finds due.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    for id in &ids {
+        let n = get(&a, &format!("/api/v1/numbers/{id}")).await;
+        assert!(n["status"] == "canceled" || n["status"] == "expired", "{n}");
+        assert_eq!(n["refunded"], true);
+    }
+    let tx = get(&a, "/api/v1/billing/transactions").await;
+    assert_eq!(txns_of(&tx, "refund").len(), ids.len(), "{tx}");
+    assert_eq!(micros(&balance(&a).await), 10_000_000);
+}
