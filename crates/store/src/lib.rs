@@ -28,7 +28,7 @@ pub use error::{StoreError, StoreResult};
 pub use lines::*;
 pub use meta::*;
 pub use numbers::*;
-pub use sql::{Backend, SqlStore, DELIVER_JOB};
+pub use sql::{Backend, OrderedCommit, SqlStore, DELIVER_JOB};
 pub use traits::*;
 pub use wa_sessions::*;
 pub use webhooks::*;

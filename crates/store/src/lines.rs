@@ -555,6 +555,13 @@ pub enum EnqueueRefused {
 pub trait LineStore {
     /// Commits a batch atomically.
     async fn commit(&self, batch: Batch, now: Timestamp) -> StoreResult<Result<(), Conflict>>;
+    /// Hands `batch` over to be committed, as [`LineStore::commit`] would, after every batch
+    /// handed over this way before it (sharing their transaction when they wait together, each
+    /// refused alone by its own conflict). The order is fixed when this returns, not when the
+    /// answer is awaited: a caller that priced the batch from state it holds a turn on hands it
+    /// over before giving the turn up, and the next holder's batch, built on this one's state,
+    /// reaches the database after it.
+    fn commit_in_order(&self, batch: Batch, now: Timestamp) -> crate::OrderedCommit;
     /// Commits `batches` in order, each at its own business time, and removes the jobs `done`
     /// whose work they are — in one transaction: what committing the batches one after the
     /// other would leave, with one commit. A conflict in any batch, or a job of `done` that is

@@ -89,6 +89,11 @@ pub struct PricingWrite {
     pub authentication: u64,
     /// Free service conversations the WABA used in the month.
     pub free_used: u32,
+    /// The version each row this write changes is left at. Unique to the write (random):
+    /// a write priced on the state another write left is guarded by that write's version,
+    /// which only the database can hold once that write committed — so it can never pass on
+    /// a row that reached the same count of changes some other way.
+    pub version: i64,
 }
 
 /// What one delivered Cloud API message cost.

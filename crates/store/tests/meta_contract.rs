@@ -2,11 +2,12 @@
 //! once, pricing state is written only under the versions read, a message is priced once.
 
 use jiff::Timestamp;
-use wagate_domain::ids::{LineId, MessageId};
+use wagate_domain::account::{KeyMode, NewApiKey};
+use wagate_domain::ids::{EventId, LineId, MessageId};
 use wagate_domain::money::Micros;
 use wagate_store::{
-    testing, Batch, Conflict, LineStore, MessagePricingRecord, MetaStore, MetaWrite, PricingKey,
-    PricingRows, PricingWrite, SqlStore,
+    testing, AccountStore, Batch, Conflict, LineStore, MessagePricingRecord, MetaStore, MetaWrite,
+    NewAccount, NewEvent, PricingKey, PricingRows, PricingWrite, SqlStore, WebhookStore,
 };
 
 fn t(s: &str) -> Timestamp {
@@ -41,7 +42,13 @@ fn meta(write: MetaWrite) -> Batch {
     }
 }
 
-fn pricing(read: PricingRows, state: Option<&str>, utility: u64, free_used: u32) -> MetaWrite {
+fn pricing(
+    read: PricingRows,
+    state: Option<&str>,
+    utility: u64,
+    free_used: u32,
+    version: i64,
+) -> MetaWrite {
     MetaWrite {
         pricing: Some(PricingWrite {
             key: key(),
@@ -50,6 +57,7 @@ fn pricing(read: PricingRows, state: Option<&str>, utility: u64, free_used: u32)
             utility,
             authentication: 0,
             free_used,
+            version,
         }),
         ..MetaWrite::default()
     }
@@ -73,31 +81,87 @@ async fn meta_writes(store: SqlStore) {
     // Pricing state: created from nothing, then only under the versions read.
     let empty = store.pricing_rows(&key()).await.unwrap();
     assert_eq!(empty, PricingRows::default());
-    let first = pricing(empty.clone(), Some("1 2 3 4 5 6 7 0"), 1, 0);
+    let first = pricing(empty.clone(), Some("1 2 3 4 5 6 7 0"), 1, 0, 101);
     assert_eq!(store.commit(meta(first), now).await.unwrap(), Ok(()));
-    let stale = pricing(empty, Some("9 9 9 9 9 9 9 0"), 5, 0);
+    let stale = pricing(empty, Some("9 9 9 9 9 9 9 0"), 5, 0, 102);
     assert_eq!(
         store.commit(meta(stale), now).await.unwrap(),
         Err(Conflict::PricingChanged)
     );
     let read = store.pricing_rows(&key()).await.unwrap();
-    assert_eq!(read.pair, Some(("1 2 3 4 5 6 7 0".into(), 1)));
-    assert_eq!(read.tiers, Some((1, 0, 1)));
-    assert_eq!(read.free, Some((2026 * 12 + 9, 0, 1)));
+    assert_eq!(read.pair, Some(("1 2 3 4 5 6 7 0".into(), 101)));
+    assert_eq!(read.tiers, Some((1, 0, 101)));
+    assert_eq!(read.free, Some((2026 * 12 + 9, 0, 101)));
     // Counters an event did not move are not its business: no conflict on them; a counter
     // it moves from a stale read is one.
-    let second = pricing(read.clone(), None, 1, 0);
+    let second = pricing(read.clone(), None, 1, 0, 103);
     assert_eq!(store.commit(meta(second), now).await.unwrap(), Ok(()));
-    let moved = pricing(store.pricing_rows(&key()).await.unwrap(), None, 2, 0);
+    let moved = pricing(store.pricing_rows(&key()).await.unwrap(), None, 2, 0, 104);
     assert_eq!(store.commit(meta(moved), now).await.unwrap(), Ok(()));
-    let stale = pricing(read, None, 2, 0);
+    let stale = pricing(read, None, 2, 0, 105);
     assert_eq!(
         store.commit(meta(stale), now).await.unwrap(),
         Err(Conflict::PricingChanged)
     );
     let read = store.pricing_rows(&key()).await.unwrap();
     assert_eq!(read.pair, None, "an expired pair is deleted");
-    assert_eq!(read.tiers, Some((2, 0, 2)));
+    assert_eq!(read.tiers, Some((2, 0, 104)));
+
+    // Handed over in order, writes that build on one another's state commit in that order
+    // (the second is guarded by the first's version, which only its commit writes); one
+    // refused by its guard is refused alone, and one built on it can never pass.
+    let built = |read: &PricingRows, utility: u64, guard: i64, version: i64| {
+        let mut read = read.clone();
+        read.tiers = Some((utility - 1, 0, guard));
+        meta(pricing(read, None, utility, 0, version))
+    };
+    // The webhook event of a refused batch is not written; those of the others are.
+    let account = store
+        .create_account(
+            NewAccount {
+                name: "ordered".into(),
+                calling_enabled: false,
+                is_demo: false,
+            },
+            &NewApiKey::generate(KeyMode::Test),
+            now,
+        )
+        .await
+        .unwrap();
+    let event = || NewEvent {
+        id: EventId::generate(),
+        account_id: account.id.clone(),
+        event_type: "message.status".into(),
+        line_id: None,
+        body: "{}".into(),
+        created_at: now,
+        only_endpoint: None,
+    };
+    let with_event = |mut batch: Batch| {
+        let e = event();
+        let id = e.id.clone();
+        batch.events.push(e);
+        (batch, id)
+    };
+    let (first, first_event) = with_event(built(&read, 3, 104, 201));
+    let (doomed, doomed_event) = with_event(built(&read, 5, 999, 203));
+    let first = store.commit_in_order(first, now);
+    let second = store.commit_in_order(built(&read, 4, 201, 202), now);
+    let doomed = store.commit_in_order(doomed, now);
+    let on_doomed = store.commit_in_order(built(&read, 6, 203, 204), now);
+    let (first, second, doomed, on_doomed) = tokio::join!(first, second, doomed, on_doomed);
+    assert_eq!(first.unwrap(), Ok(()));
+    assert_eq!(second.unwrap(), Ok(()));
+    assert_eq!(doomed.unwrap(), Err(Conflict::PricingChanged));
+    assert_eq!(on_doomed.unwrap(), Err(Conflict::PricingChanged));
+    let read = store.pricing_rows(&key()).await.unwrap();
+    assert_eq!(read.tiers, Some((4, 0, 202)));
+    let stored = |id: EventId| {
+        let (store, account) = (&store, &account.id);
+        async move { store.get_event(account, &id).await.unwrap().is_some() }
+    };
+    assert!(stored(first_event).await);
+    assert!(!stored(doomed_event).await);
 
     // A message is priced once; a failed batch writes nothing of it.
     let priced = |amount: i64| MessagePricingRecord {

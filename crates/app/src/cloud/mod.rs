@@ -11,6 +11,7 @@ mod locks;
 mod pricing;
 mod reconcile;
 mod send;
+mod state;
 mod webhooks;
 
 use std::collections::{BTreeMap, HashMap};
@@ -107,6 +108,8 @@ pub struct CloudService {
     locks: locks::StateLocks,
     /// The line of each Meta number, for a second.
     numbers: locks::RecentNumbers,
+    /// The pricing state rows as this server last wrote them.
+    states: state::StateMemory,
 }
 
 /// Lines whose kind is remembered; beyond it the memory starts over.
@@ -141,6 +144,7 @@ impl CloudService {
             kinds: Mutex::default(),
             locks: locks::StateLocks::default(),
             numbers: locks::RecentNumbers::default(),
+            states: state::StateMemory::default(),
         })
     }
 

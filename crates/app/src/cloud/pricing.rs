@@ -16,6 +16,15 @@ use wagate_store::{CloudLineRecord, PricingKey, PricingRows, PricingWrite};
 use super::CloudService;
 use crate::error::AppResult;
 
+/// An event to price, with the stored state it reads (`None`: all remembered).
+pub(crate) struct Prefetched {
+    event: Event,
+    keys: StateKeys,
+    /// The state rows it reads and writes.
+    pub key: PricingKey,
+    read: Option<PricingRows>,
+}
+
 /// One event priced: what the engine said and the state to write with it.
 pub(crate) struct Priced {
     /// `None` for a user message.
@@ -85,8 +94,8 @@ impl CloudService {
         self.locks.lock(&names).await
     }
 
-    /// Prices `kind` between the line's number and `user` at `at`. `None` when a number is not
-    /// one the engine can read (nothing to price or to remember).
+    /// Prices `kind` between the line's number and `user` at `at` (a read: nothing is
+    /// remembered). `None` when a number is not one the engine can read.
     pub(crate) async fn price(
         &self,
         cloud: &CloudLineRecord,
@@ -95,6 +104,23 @@ impl CloudService {
         at: Timestamp,
         kind: EventKind,
     ) -> AppResult<Option<Priced>> {
+        let Some(prefetched) = self.prefetch(cloud, business, user, at, kind).await? else {
+            return Ok(None);
+        };
+        self.price_prefetched(cloud, prefetched).await.map(Some)
+    }
+
+    /// The event and the state it reads, read from the database unless this server
+    /// remembers all of it — before the event's turn, so the turn waits on no read. `None`
+    /// when a number is not one the engine can read (nothing to price or to remember).
+    pub(crate) async fn prefetch(
+        &self,
+        cloud: &CloudLineRecord,
+        business: &str,
+        user: &str,
+        at: Timestamp,
+        kind: EventKind,
+    ) -> AppResult<Option<Prefetched>> {
         let Some((event, keys)) = self.event_keys(cloud, business, user, at, kind) else {
             tracing::warn!(line = %cloud.line_id, "a number of a Cloud API event cannot be priced");
             return Ok(None);
@@ -107,7 +133,39 @@ impl CloudService {
             market: keys.market.clone(),
             month: keys.month,
         };
-        let read = self.store.pricing_rows(&key).await?;
+        let read = if self.states.get(&key).complete() {
+            None
+        } else {
+            Some(self.store.pricing_rows(&key).await?)
+        };
+        Ok(Some(Prefetched {
+            event,
+            keys,
+            key,
+            read,
+        }))
+    }
+
+    /// Prices a prefetched event on the state this server remembers over what was read (in
+    /// the event's turn: see [`CloudService::state_turn`]). The write carries a fresh version.
+    pub(crate) async fn price_prefetched(
+        &self,
+        cloud: &CloudLineRecord,
+        prefetched: Prefetched,
+    ) -> AppResult<Priced> {
+        let Prefetched {
+            event,
+            keys,
+            key,
+            read,
+        } = prefetched;
+        let remembered = self.states.get(&key);
+        let read = match read {
+            Some(read) => remembered.over(read),
+            None if remembered.complete() => remembered.over(PricingRows::default()),
+            // Forgotten since the prefetch (a write on it was refused): read it now.
+            None => remembered.over(self.store.pricing_rows(&key).await?),
+        };
         let stored = slice_of(&read, keys.month)?;
         let mut engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
         // Another event may have described the WABA differently meanwhile.
@@ -139,7 +197,7 @@ impl CloudService {
             value
         });
         drop(engine);
-        Ok(Some(Priced {
+        Ok(Priced {
             outcome,
             json,
             write: PricingWrite {
@@ -151,8 +209,9 @@ impl CloudService {
                 utility: after.utility_count,
                 authentication: after.authentication_count,
                 free_used: after.free_service_used,
+                version: rand::random(),
             },
-        }))
+        })
     }
 }
 

@@ -15,6 +15,7 @@ use wagate_store::{
     MetaWrite, NewWalletTxn,
 };
 
+use super::pricing::Prefetched;
 use super::CloudService;
 use crate::error::{AppError, AppResult};
 use crate::lines::view::message_json;
@@ -140,20 +141,21 @@ impl CloudService {
         let entry = EventKind::UserMessage {
             entry_point: m.referral.is_some(),
         };
-        let _turn = self
-            .state_turn(&cloud, &business, &user, m.timestamp, entry)
-            .await;
         for attempt in 0..MAX_TRIES {
             back_off(attempt).await;
             if self.store.inbound_message(&line.id, &m.id).await?.is_some() {
                 return Ok(Applied::Skipped);
             }
-            let entry = EventKind::UserMessage {
-                entry_point: m.referral.is_some(),
-            };
-            let priced = self
-                .price(&cloud, &business, &user, m.timestamp, entry)
+            let prefetched = self
+                .prefetch(&cloud, &business, &user, m.timestamp, entry)
                 .await?;
+            let turn = self
+                .state_turn(&cloud, &business, &user, m.timestamp, entry)
+                .await;
+            let priced = match prefetched {
+                Some(p) => Some(self.price_prefetched(&cloud, p).await?),
+                None => None,
+            };
             let now = self.clock.now();
             let kind = MessageKind::from_db(&m.kind)
                 .filter(|k| MessageKind::INBOUND.contains(k))
@@ -196,7 +198,7 @@ impl CloudService {
                 })),
                 ..Batch::default()
             };
-            match self.store.commit(batch, now).await? {
+            match self.commit_priced(batch, now, turn).await? {
                 Ok(()) => return Ok(Applied::Done),
                 Err(Conflict::AlreadyApplied) => return Ok(Applied::Skipped),
                 Err(conflict) => tracing::debug!(%conflict, "re-applying a Meta message"),
@@ -222,27 +224,43 @@ impl CloudService {
             MetaStatus::Failed => MessageStatus::Failed,
         };
         let mut unpaid = false;
-        let Some(first) = self.sent_message(&line, s).await? else {
+        let Some(mut found) = self.sent_message(&line, s).await? else {
             tracing::info!(wamid = %s.id, "Meta status for a message wagate did not send");
             return Ok(Applied::Skipped);
         };
         let business = line.phone_number.clone().unwrap_or_default();
-        let user = first.to.clone().unwrap_or_default();
-        let message = self.sent_as(&first).await?;
-        let _turn = self
-            .state_turn(
-                &cloud,
-                &business,
-                &user,
-                s.timestamp,
-                EventKind::BusinessMessage(message),
-            )
-            .await;
+        let user = found.to.clone().unwrap_or_default();
+        let kind = EventKind::BusinessMessage(self.sent_as(&found).await?);
+        let reached = matches!(s.status, MetaStatus::Delivered | MetaStatus::Read);
         for attempt in 0..MAX_TRIES {
             back_off(attempt).await;
-            let Some(mut m) = self.sent_message(&line, s).await? else {
-                tracing::info!(wamid = %s.id, "Meta status for a message wagate did not send");
-                return Ok(Applied::Skipped);
+            if attempt > 0 {
+                let Some(again) = self.sent_message(&line, s).await? else {
+                    tracing::info!(wamid = %s.id, "Meta status for a message wagate did not send");
+                    return Ok(Applied::Skipped);
+                };
+                found = again;
+            }
+            let mut m = found.clone();
+            // Everything read before the turn, so the turn waits on no database read.
+            let to_price = if reached && self.store.message_pricing(&m.id).await?.is_none() {
+                match self
+                    .prefetch(&cloud, &business, &user, s.timestamp, kind)
+                    .await?
+                {
+                    Some(p) => Some((p, self.store.billing_account(&line.account_id).await?)),
+                    None => None,
+                }
+            } else {
+                None
+            };
+            // Only an event that moves pricing state waits for its turn on it.
+            let turn = match to_price {
+                Some(_) => {
+                    self.state_turn(&cloud, &business, &user, s.timestamp, kind)
+                        .await
+                }
+                None => Vec::new(),
             };
             // Found by our id: Meta's id was not recorded yet (or lost); this status records it.
             let provider_id = (m.provider_id.is_none()).then(|| s.id.clone());
@@ -253,29 +271,27 @@ impl CloudService {
                 ..MetaWrite::default()
             };
             let mut pricing_json = None;
-            let reached = matches!(s.status, MetaStatus::Delivered | MetaStatus::Read);
-            if reached && self.store.message_pricing(&m.id).await?.is_none() {
-                if let Some((record, write, txn, json)) =
-                    self.charge(&line, &cloud, &m, message, s, unpaid).await?
-                {
-                    if let Some(txn) = txn {
-                        batch.start_auto_topup = self.auto_topup_after(&line, &txn, now).await?;
-                        batch.billing_account = Some(line.account_id.clone());
-                        batch.wallet_txns.push(txn);
-                    }
-                    if let Some(data) = tier_crossed(&write, &json) {
-                        batch.events.push(new_event(
-                            &line.account_id,
-                            "account_update",
-                            Some(line.id.as_str()),
-                            data,
-                            now,
-                        ));
-                    }
-                    meta.pricing = Some(write);
-                    meta.message_pricing = Some(record);
-                    pricing_json = Some(json);
+            if let Some((prefetched, billing)) = to_price {
+                let (record, write, txn, json) = self
+                    .charge(&line, &cloud, &m, prefetched, s, unpaid)
+                    .await?;
+                if let Some(txn) = txn {
+                    batch.start_auto_topup = auto_topup_after(&line, &billing, &txn, now);
+                    batch.billing_account = Some(line.account_id.clone());
+                    batch.wallet_txns.push(txn);
                 }
+                if let Some(data) = tier_crossed(&write, &json) {
+                    batch.events.push(new_event(
+                        &line.account_id,
+                        "account_update",
+                        Some(line.id.as_str()),
+                        data,
+                        now,
+                    ));
+                }
+                meta.pricing = Some(write);
+                meta.message_pricing = Some(record);
+                pricing_json = Some(json);
             }
             if m.status.advances_to(target) {
                 let error = s
@@ -300,7 +316,7 @@ impl CloudService {
                 ));
             }
             batch.meta = Some(Box::new(meta));
-            match self.store.commit(batch, now).await? {
+            match self.commit_priced(batch, now, turn).await? {
                 Ok(()) => return Ok(Applied::Done),
                 Err(Conflict::AlreadyApplied) => return Ok(Applied::Skipped),
                 Err(Conflict::InsufficientBalance) => {
@@ -320,39 +336,30 @@ impl CloudService {
         )))
     }
 
-    /// The auto top-up job a message charge calls for (§4: a debit that leaves the balance
-    /// below the threshold tops up), if auto top-up is on and not blocked after a decline.
-    async fn auto_topup_after(
+    /// Hands a notification's batch over to be committed in order, remembering the pricing
+    /// state it writes, then gives up the turn it was priced in and waits for the commit. A
+    /// write that did not commit is forgotten: the next event on that state reads it again.
+    async fn commit_priced(
         &self,
-        line: &LineRecord,
-        debit: &NewWalletTxn,
+        batch: Batch,
         now: jiff::Timestamp,
-    ) -> AppResult<Option<wagate_domain::jobs::NewJob>> {
-        let billing = self.store.billing_account(&line.account_id).await?;
-        let after = Micros(
-            billing
-                .balance
-                .0
-                .saturating_add(debit.posting.wallet_delta(&line.account_id) as i64),
-        );
-        let auto =
-            billing
-                .auto_topup_enabled
-                .then_some(wagate_domain::billing::ledger::AutoTopup {
-                    threshold: billing.auto_topup_threshold,
-                    amount: billing.auto_topup_amount,
-                });
-        let wanted = wagate_domain::billing::ledger::auto_topup_after_debit(after, auto).is_some()
-            && crate::billing::BillingService::auto_topup_allowed(&billing, now)
-            && !billing.auto_topup_in_flight;
-        Ok(wanted.then(|| wagate_domain::jobs::NewJob {
-            kind: crate::billing::AUTO_TOPUP_JOB.to_owned(),
-            account_id: Some(line.account_id.clone()),
-            payload: json!({ "after": debit.id }),
-            due_at: now,
-            dedupe_key: Some(format!("auto:{}", debit.id)),
-            line_id: None,
-        }))
+        turn: Vec<tokio::sync::MutexGuard<'_, ()>>,
+    ) -> AppResult<Result<(), Conflict>> {
+        let written = batch
+            .meta
+            .as_ref()
+            .and_then(|m| m.pricing.as_ref())
+            .map(|w| {
+                self.states.remember(w);
+                w.key.clone()
+            });
+        let commit = self.store.commit_in_order(batch, now);
+        drop(turn);
+        let outcome = commit.await;
+        if let (Some(key), false) = (&written, matches!(outcome, Ok(Ok(())))) {
+            self.states.forget(key);
+        }
+        Ok(outcome?)
     }
 
     /// What a sent message was for pricing: a template of its declared category, or not.
@@ -397,31 +404,16 @@ impl CloudService {
         line: &LineRecord,
         cloud: &CloudLineRecord,
         m: &MessageRecord,
-        message: Message,
+        prefetched: Prefetched,
         s: &StatusUpdate,
         unpaid: bool,
-    ) -> AppResult<
-        Option<(
-            MessagePricingRecord,
-            wagate_store::PricingWrite,
-            Option<NewWalletTxn>,
-            Value,
-        )>,
-    > {
-        let business = line.phone_number.clone().unwrap_or_default();
-        let user = m.to.clone().unwrap_or_default();
-        let Some(priced) = self
-            .price(
-                cloud,
-                &business,
-                &user,
-                s.timestamp,
-                EventKind::BusinessMessage(message),
-            )
-            .await?
-        else {
-            return Ok(None);
-        };
+    ) -> AppResult<(
+        MessagePricingRecord,
+        wagate_store::PricingWrite,
+        Option<NewWalletTxn>,
+        Value,
+    )> {
+        let priced = self.price_prefetched(cloud, prefetched).await?;
         let (amount, currency) = match priced.outcome {
             Some(Outcome::Priced(p)) => (Micros(p.charge().0), p.currency.as_str().to_string()),
             _ => {
@@ -468,8 +460,43 @@ impl CloudService {
                 .as_ref()
                 .and_then(|p| serde_json::to_string(p).ok()),
         };
-        Ok(Some((record, priced.write, txn, ours)))
+        Ok((record, priced.write, txn, ours))
     }
+}
+
+/// The auto top-up job a message charge calls for (§4: a debit that leaves the balance
+/// below the threshold tops up), if auto top-up is on and not blocked after a decline;
+/// `billing` as read before the charge (the store starts one top-up at a time whatever it
+/// says).
+fn auto_topup_after(
+    line: &LineRecord,
+    billing: &wagate_store::BillingAccountRecord,
+    debit: &NewWalletTxn,
+    now: jiff::Timestamp,
+) -> Option<wagate_domain::jobs::NewJob> {
+    let after = Micros(
+        billing
+            .balance
+            .0
+            .saturating_add(debit.posting.wallet_delta(&line.account_id) as i64),
+    );
+    let auto = billing
+        .auto_topup_enabled
+        .then_some(wagate_domain::billing::ledger::AutoTopup {
+            threshold: billing.auto_topup_threshold,
+            amount: billing.auto_topup_amount,
+        });
+    let wanted = wagate_domain::billing::ledger::auto_topup_after_debit(after, auto).is_some()
+        && crate::billing::BillingService::auto_topup_allowed(billing, now)
+        && !billing.auto_topup_in_flight;
+    wanted.then(|| wagate_domain::jobs::NewJob {
+        kind: crate::billing::AUTO_TOPUP_JOB.to_owned(),
+        account_id: Some(line.account_id.clone()),
+        payload: json!({ "after": debit.id }),
+        due_at: now,
+        dedupe_key: Some(format!("auto:{}", debit.id)),
+        line_id: None,
+    })
 }
 
 /// The `account_update` data when this message is the first of a new volume tier band of its

@@ -523,19 +523,27 @@ async fn apply_wallet_txn(
     .bind(to_micros(now))
     .execute(&mut *conn)
     .await?;
-    for e in t.posting.entries() {
-        let after = (e.account == wallet).then_some(balance_after);
-        sqlx::query(
-            "INSERT INTO ledger_entries (transaction_id, ledger_account, amount, balance_after)
-             VALUES ($1, $2, $3, $4)",
-        )
-        .bind(t.id.as_str())
-        .bind(ledger_account_name(&e.account))
-        .bind(e.amount)
-        .bind(after)
-        .execute(&mut *conn)
-        .await?;
+    // The entries in one statement: a round trip each was a tenth of a Meta charge's
+    // statements.
+    let entries = t.posting.entries();
+    if entries.is_empty() {
+        return Ok(true);
     }
+    let sql = format!(
+        "INSERT INTO ledger_entries (transaction_id, ledger_account, amount, balance_after)
+         VALUES {}",
+        placeholders(Backend::of(conn), entries.len(), 4, 1)
+    );
+    let mut q = sqlx::query(&sql);
+    for e in entries {
+        let after = (e.account == wallet).then_some(balance_after);
+        q = q
+            .bind(t.id.as_str())
+            .bind(ledger_account_name(&e.account))
+            .bind(e.amount)
+            .bind(after);
+    }
+    q.execute(&mut *conn).await?;
     Ok(true)
 }
 
@@ -968,6 +976,10 @@ impl LineStore for SqlStore {
             };
         }
         self.commit_alone(&batch, now).await
+    }
+
+    fn commit_in_order(&self, batch: Batch, now: Timestamp) -> crate::OrderedCommit {
+        super::ordered::OrderedGroup::submit(self, batch, now)
     }
 
     async fn commit_many(

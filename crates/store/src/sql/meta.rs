@@ -156,12 +156,13 @@ async fn write_pricing(conn: &mut AnyConnection, p: &PricingWrite) -> StoreResul
         (None, Some((state, expires))) => {
             sqlx::query(
                 "INSERT INTO pricing_pairs (business, user_number, state, expires_at, version)
-                 VALUES ($1, $2, $3, $4, 1) ON CONFLICT DO NOTHING",
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
             )
             .bind(&k.business)
             .bind(&k.user)
             .bind(state)
             .bind(to_micros(*expires))
+            .bind(p.version)
             .execute(&mut *conn)
             .await?
             .rows_affected()
@@ -169,7 +170,7 @@ async fn write_pricing(conn: &mut AnyConnection, p: &PricingWrite) -> StoreResul
         }
         (Some((_, version)), Some((state, expires))) => {
             sqlx::query(
-                "UPDATE pricing_pairs SET state = $3, expires_at = $4, version = version + 1
+                "UPDATE pricing_pairs SET state = $3, expires_at = $4, version = $6
                  WHERE business = $1 AND user_number = $2 AND version = $5",
             )
             .bind(&k.business)
@@ -177,6 +178,7 @@ async fn write_pricing(conn: &mut AnyConnection, p: &PricingWrite) -> StoreResul
             .bind(state)
             .bind(to_micros(*expires))
             .bind(version)
+            .bind(p.version)
             .execute(&mut *conn)
             .await?
             .rows_affected()
@@ -206,13 +208,14 @@ async fn write_pricing(conn: &mut AnyConnection, p: &PricingWrite) -> StoreResul
             sqlx::query(
                 "INSERT INTO pricing_tiers (portfolio, market, month, utility, authentication,
                      version)
-                 VALUES ($1, $2, $3, $4, $5, 1) ON CONFLICT DO NOTHING",
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
             )
             .bind(&k.portfolio)
             .bind(&k.market)
             .bind(i64::from(k.month))
             .bind(utility)
             .bind(authentication)
+            .bind(p.version)
             .execute(&mut *conn)
             .await?
             .rows_affected()
@@ -224,8 +227,7 @@ async fn write_pricing(conn: &mut AnyConnection, p: &PricingWrite) -> StoreResul
         Some((u, a, _)) if (u, a) == (p.utility, p.authentication) => true,
         Some((_, _, version)) => {
             sqlx::query(
-                "UPDATE pricing_tiers SET utility = $4, authentication = $5,
-                     version = version + 1
+                "UPDATE pricing_tiers SET utility = $4, authentication = $5, version = $7
                  WHERE portfolio = $1 AND market = $2 AND month = $3 AND version = $6",
             )
             .bind(&k.portfolio)
@@ -234,6 +236,7 @@ async fn write_pricing(conn: &mut AnyConnection, p: &PricingWrite) -> StoreResul
             .bind(utility)
             .bind(authentication)
             .bind(version)
+            .bind(p.version)
             .execute(&mut *conn)
             .await?
             .rows_affected()
@@ -247,11 +250,12 @@ async fn write_pricing(conn: &mut AnyConnection, p: &PricingWrite) -> StoreResul
         None => {
             sqlx::query(
                 "INSERT INTO pricing_free_tiers (waba, month, used, version)
-                 VALUES ($1, $2, $3, 1) ON CONFLICT DO NOTHING",
+                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
             )
             .bind(&k.waba)
             .bind(i64::from(k.month))
             .bind(i64::from(p.free_used))
+            .bind(p.version)
             .execute(&mut *conn)
             .await?
             .rows_affected()
@@ -260,13 +264,14 @@ async fn write_pricing(conn: &mut AnyConnection, p: &PricingWrite) -> StoreResul
         Some((month, used, _)) if month == k.month && used == p.free_used => true,
         Some((_, _, version)) => {
             sqlx::query(
-                "UPDATE pricing_free_tiers SET month = $2, used = $3, version = version + 1
+                "UPDATE pricing_free_tiers SET month = $2, used = $3, version = $5
                  WHERE waba = $1 AND version = $4",
             )
             .bind(&k.waba)
             .bind(i64::from(k.month))
             .bind(i64::from(p.free_used))
             .bind(version)
+            .bind(p.version)
             .execute(&mut *conn)
             .await?
             .rows_affected()

@@ -9,12 +9,14 @@ mod jobs;
 mod lines;
 mod meta;
 mod numbers;
+mod ordered;
 mod ownership;
 mod sandbox;
 mod script;
 mod wa_sessions;
 mod webhooks;
 
+pub use ordered::OrderedCommit;
 pub use webhooks::DELIVER_JOB;
 
 use std::path::Path;
@@ -83,6 +85,8 @@ pub struct SqlStore {
     redacted_url: String,
     /// Writes waiting to share a transaction (SQLite).
     group: std::sync::Arc<group::WriteGroup>,
+    /// Strict batches waiting to be committed in the order they were handed over.
+    ordered: std::sync::Arc<ordered::OrderedGroup>,
     /// PostgreSQL: where the line-job listener connects, and its counter once started.
     wakeups: std::sync::Arc<Wakeups>,
 }
@@ -247,6 +251,7 @@ impl SqlStore {
                     write,
                     redacted_url: redact_url(url),
                     group: Default::default(),
+                    ordered: Default::default(),
                     wakeups: Default::default(),
                 };
                 spawn_checkpointer(&store);
@@ -286,6 +291,7 @@ impl SqlStore {
                     write: pool,
                     redacted_url: redact_url(url),
                     group: Default::default(),
+                    ordered: Default::default(),
                     wakeups: std::sync::Arc::new(Wakeups {
                         url: Some(url.to_owned()),
                         started: Default::default(),

@@ -1,0 +1,183 @@
+//! Ordered group commit for batches that can meet a [`Conflict`]: the Meta notifications
+//! (each a strict batch: delivery key, pricing state under its versions, the message's cost,
+//! the wallet debit).
+//!
+//! A caller that prices an event from state it holds in memory hands the batch over *while it
+//! still holds its turn on that state* ([`LineStore::commit_in_order`]), so batches that build
+//! on one another reach the database in the order they were priced, and the next event can be
+//! priced at once instead of waiting for the previous one's commit. One flusher per store
+//! takes every batch waiting, applies them in arrival order in one transaction, each inside a
+//! savepoint of its own: a batch refused by a conflict (or failing) is rolled back to its
+//! savepoint and answered alone, and the others commit together. If the group's transaction
+//! itself fails, its batches are committed one per transaction, in order, so a failure belongs
+//! to the batch that caused it.
+//!
+//! [`LineStore::commit_in_order`]: crate::LineStore::commit_in_order
+
+use std::sync::Mutex;
+
+use jiff::Timestamp;
+use sqlx::AnyConnection;
+use tokio::sync::oneshot;
+
+use super::script::Script;
+use super::webhooks::push_insert_events;
+use super::SqlStore;
+use crate::{Batch, Conflict, NewEvent, StoreError, StoreResult};
+
+/// The most batches one transaction takes: a group holds its rows' locks (PostgreSQL) and the
+/// one writer (SQLite) until it commits.
+const MAX_GROUP: usize = 128;
+
+/// What a batch committed in order came to.
+pub type OrderedOutcome = StoreResult<Result<(), Conflict>>;
+
+struct Request {
+    batch: Box<Batch>,
+    now: Timestamp,
+    reply: oneshot::Sender<OrderedOutcome>,
+}
+
+#[derive(Default)]
+struct Waiting {
+    requests: Vec<Request>,
+    flushing: bool,
+}
+
+/// The strict batches waiting for their ordered group transaction.
+#[derive(Default)]
+pub(crate) struct OrderedGroup {
+    waiting: Mutex<Waiting>,
+}
+
+impl std::fmt::Debug for OrderedGroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrderedGroup").finish_non_exhaustive()
+    }
+}
+
+/// A batch handed to the ordered group: resolves once its group committed (or refused it).
+pub struct OrderedCommit {
+    answer: oneshot::Receiver<OrderedOutcome>,
+}
+
+impl std::future::Future for OrderedCommit {
+    type Output = OrderedOutcome;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.answer)
+            .poll(cx)
+            .map(|r| r.unwrap_or_else(|_| Err(gone())))
+    }
+}
+
+impl OrderedGroup {
+    /// Queues `batch` behind every batch queued before it; the flusher starts if idle.
+    pub(crate) fn submit(store: &SqlStore, batch: Batch, now: Timestamp) -> OrderedCommit {
+        let (reply, answer) = oneshot::channel();
+        let start = {
+            let mut w = store.ordered.lock();
+            w.requests.push(Request {
+                batch: Box::new(batch),
+                now,
+                reply,
+            });
+            !std::mem::replace(&mut w.flushing, true)
+        };
+        if start {
+            // A task of its own: the caller may be cancelled, the others still need answers.
+            tokio::spawn(flush(store.clone()));
+        }
+        OrderedCommit { answer }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The flusher stopped without answering (it panicked, or the runtime is shutting down).
+fn gone() -> StoreError {
+    StoreError::Database(sqlx::Error::WorkerCrashed)
+}
+
+/// Writes waiting batches, a group per transaction, in arrival order, until none is left.
+async fn flush(store: SqlStore) {
+    loop {
+        let requests = {
+            let mut w = store.ordered.lock();
+            if w.requests.is_empty() {
+                w.flushing = false;
+                return;
+            }
+            let n = w.requests.len().min(MAX_GROUP);
+            w.requests.drain(..n).collect::<Vec<_>>()
+        };
+        let mut requests = requests;
+        // The events of the group go in together, after the batches (see `write_group`);
+        // a batch committed alone takes its own back.
+        let events: Vec<Vec<NewEvent>> = requests
+            .iter_mut()
+            .map(|r| std::mem::take(&mut r.batch.events))
+            .collect();
+        match write_group(&store, &requests, &events).await {
+            Ok(outcomes) => {
+                for (r, outcome) in requests.into_iter().zip(outcomes) {
+                    // A caller that gave up no longer listens.
+                    drop(r.reply.send(outcome));
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, batches = requests.len(), "an ordered group failed; committing one by one");
+                for (mut r, events) in requests.into_iter().zip(events) {
+                    r.batch.events = events;
+                    let outcome = store.commit_alone(&r.batch, r.now).await;
+                    drop(r.reply.send(outcome));
+                }
+            }
+        }
+    }
+}
+
+/// One transaction for all `requests`, each in a savepoint; what each came to. The webhook
+/// events of the batches that passed (`events`, taken out of the batches) are written last,
+/// together, in a few multi-row statements: they meet no conflict and no batch reads them.
+/// An error outside a batch's savepoint (beginning, a savepoint statement, the events, the
+/// commit) fails the group.
+async fn write_group(
+    store: &SqlStore,
+    requests: &[Request],
+    events: &[Vec<NewEvent>],
+) -> StoreResult<Vec<OrderedOutcome>> {
+    let mut tx = store.begin_write().await?;
+    let mut outcomes = Vec::with_capacity(requests.len());
+    for r in requests {
+        run(&mut tx, "SAVEPOINT ordered_batch").await?;
+        let outcome = SqlStore::commit_in(&mut tx, &r.batch, r.now).await;
+        if !matches!(outcome, Ok(Ok(()))) {
+            run(&mut tx, "ROLLBACK TO SAVEPOINT ordered_batch").await?;
+        }
+        run(&mut tx, "RELEASE SAVEPOINT ordered_batch").await?;
+        outcomes.push(outcome);
+    }
+    let passed: Vec<(&NewEvent, Timestamp)> = requests
+        .iter()
+        .zip(events)
+        .zip(&outcomes)
+        .filter(|(_, outcome)| matches!(outcome, Ok(Ok(()))))
+        .flat_map(|((r, events), _)| events.iter().map(move |e| (e, r.now)))
+        .collect();
+    let mut script = Script::new(store.backend);
+    push_insert_events(&mut tx, &mut script, &passed).await?;
+    script.run(&mut tx).await?;
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+async fn run(conn: &mut AnyConnection, sql: &str) -> StoreResult<()> {
+    sqlx::query(sql).execute(&mut *conn).await?;
+    Ok(())
+}
