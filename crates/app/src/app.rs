@@ -63,6 +63,8 @@ pub struct App {
     pub days: Arc<crate::billing::days::DaysService>,
     /// Per-line Stripe subscriptions and Stripe's webhooks.
     pub subscriptions: Arc<crate::billing::subscriptions::SubscriptionService>,
+    /// Virtual numbers from the cheapest provider in stock.
+    pub numbers: Arc<crate::numbers::NumberService>,
 }
 
 /// What the outside world is, for an [`App`]: the WhatsApp connector, the payment processor
@@ -78,10 +80,13 @@ pub struct Outside {
     pub cloud: Option<crate::cloud::CloudConfig>,
     /// Stripe, for per-line subscriptions (`None`: not configured).
     pub stripe: Option<crate::billing::subscriptions::StripeSetup>,
+    /// Virtual number providers, in the router's order (none: numbers are not sold).
+    pub numbers: Vec<Arc<dyn crate::numbers::provider::NumberProvider>>,
 }
 
 impl Outside {
-    /// The sandbox's outside world: the simulated connector and the sandbox processor.
+    /// The sandbox's outside world: the simulated connector, the sandbox processor and the
+    /// sandbox's network of number providers.
     pub fn sandbox() -> Self {
         Outside {
             connector: Arc::new(crate::connector::simulator::Simulator::new()),
@@ -89,6 +94,7 @@ impl Outside {
             lines: LinesConfig::default(),
             cloud: None,
             stripe: None,
+            numbers: crate::numbers::sandbox::network(),
         }
     }
 }
@@ -211,7 +217,15 @@ impl App {
             outside.stripe,
         );
         subscriptions.register(&scheduler);
+        let numbers = crate::numbers::NumberService::new(
+            store.clone(),
+            clock.clone(),
+            scheduler.clone(),
+            outside.numbers,
+        );
+        numbers.register();
         Ok(App {
+            numbers,
             subscriptions,
             days,
             calls,

@@ -168,6 +168,23 @@ pub enum RuleError {
         /// The message's price.
         required: wagate_domain::money::Micros,
     },
+    /// No provider has a number in stock for the service, country and kind (409
+    /// `out_of_stock`).
+    #[error("no number is in stock for {0} right now; try again later or another country")]
+    OutOfStock(String),
+    /// The wallet does not cover a number or an extension (402 `insufficient_balance`).
+    #[error("the wallet does not cover this number's price of {required} USD: top up first")]
+    NumberBalance {
+        /// The price.
+        required: wagate_domain::money::Micros,
+    },
+    /// The number is not in a state that allows this (409 `invalid_state`).
+    #[error("{0}")]
+    NumberNotNow(String),
+    /// No number provider could sell one: none configured, or every one with stock failed
+    /// (503 `numbers_unavailable`).
+    #[error("{0}")]
+    NumbersUnavailable(String),
 }
 
 /// Result of a use case.

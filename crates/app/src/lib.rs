@@ -9,6 +9,7 @@ pub mod cloud;
 pub mod connector;
 pub mod error;
 pub mod lines;
+pub mod numbers;
 pub mod scheduler;
 pub mod webhooks;
 

@@ -8,7 +8,9 @@
 //! posting balances, the wallet is the sum of its transactions and never negative, no line is
 //! charged twice for a period nor after its release, no billed line is left without a paid
 //! period or a scheduled charge, and every card payment the processor took is in the wallet
-//! exactly once. The checks read the database with their own SQL (a second, read-only
+//! exactly once. Virtual numbers (§12) join the histories: verifications and rentals are
+//! ordered, receive codes, are canceled, extended and expire, and their charges and refunds
+//! obey the same ledger, each refund reversing its number's charge once. The checks read the database with their own SQL (a second, read-only
 //! connection to the same file) rather than through the store's methods, so a store bug cannot
 //! hide itself by answering the check the way it wrote the data.
 
@@ -27,10 +29,11 @@ use wagate_app::{App, AppError, RuleError};
 use wagate_domain::billing::plan::Plan;
 use wagate_domain::billing::schedule::{period_end, TRIAL};
 use wagate_domain::clock::{Clock, ManualClock};
-use wagate_domain::ids::LineId;
+use wagate_domain::ids::{LineId, NumberId};
 use wagate_domain::jobs::NewJob;
 use wagate_domain::line::{BillingStatus, LineStatus, ReleaseReason};
 use wagate_domain::money::Micros;
+use wagate_domain::number::NumberKind;
 use wagate_domain::time::to_micros;
 use wagate_store::{LineRecord, SqlStore, Store};
 
@@ -69,6 +72,14 @@ enum Op {
     RemoveCard,
     /// `POST /billing/card` with the sandbox's good nonce (replacing any card).
     AddCard,
+    /// `POST /numbers`: a verification (`None`) or a rental of so many hours.
+    OrderNumber { rental_hours: Option<u32> },
+    /// `POST /sandbox/numbers/{id}/sms` with a code, to one of the numbers.
+    NumberCode { pick: Index },
+    /// `POST /numbers/{id}/cancel` of one of the numbers.
+    CancelNumber { pick: Index },
+    /// `POST /numbers/{id}/extend` of one of the numbers.
+    ExtendNumber { pick: Index, hours: u32 },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -103,6 +114,10 @@ fn op() -> impl Strategy<Value = Op> {
         2 => Just(Op::AdvanceToNextDue),
         1 => Just(Op::RemoveCard),
         2 => Just(Op::AddCard),
+        3 => proptest::option::of(1u32..=48).prop_map(|rental_hours| Op::OrderNumber { rental_hours }),
+        2 => any::<Index>().prop_map(|pick| Op::NumberCode { pick }),
+        1 => any::<Index>().prop_map(|pick| Op::CancelNumber { pick }),
+        1 => (any::<Index>(), 1u32..=24).prop_map(|(pick, hours)| Op::ExtendNumber { pick, hours }),
     ]
 }
 
@@ -129,6 +144,8 @@ struct Harness {
     db: SqlitePool,
     /// Every line created, in creation order.
     lines: Vec<LineId>,
+    /// Every number bought, in order.
+    numbers: Vec<NumberId>,
     /// For each released line, how many charges it had when the test saw it released: a
     /// released line must never get another.
     released_charges: HashMap<String, i64>,
@@ -168,6 +185,7 @@ impl Harness {
             who,
             db,
             lines: Vec::new(),
+            numbers: Vec::new(),
             released_charges: HashMap::new(),
             has_card: true,
             trial_used: false,
@@ -407,12 +425,138 @@ impl Harness {
                     .await?;
                 self.has_card = true;
             }
+            Op::OrderNumber { rental_hours } => {
+                let kind = match rental_hours {
+                    Some(_) => NumberKind::Rental,
+                    None => NumberKind::Verification,
+                };
+                let before = self.app.billing.account(&self.who).await?.balance;
+                match self
+                    .app
+                    .numbers
+                    .order(&self.who, "whatsapp", "GB", kind, *rental_hours)
+                    .await
+                {
+                    Ok(n) => {
+                        ensure!(n.price <= before, "bought past the balance: {n:?}");
+                        self.numbers.push(n.id);
+                    }
+                    Err(AppError::Rule(RuleError::NumberBalance { required })) => {
+                        ensure!(required > before, "refused with {before} for {required}")
+                    }
+                    // The simulated providers sell out and fail now and then.
+                    Err(AppError::Rule(
+                        RuleError::OutOfStock(_) | RuleError::NumbersUnavailable(_),
+                    )) => {}
+                    Err(e) => bail!("order: {e:?}"),
+                }
+            }
+            Op::NumberCode { pick } => {
+                if let Some(id) = self.pick_number(pick) {
+                    match self
+                        .app
+                        .numbers
+                        .sandbox_sms(&self.who, &id, "code 4821")
+                        .await
+                    {
+                        Ok(_) | Err(AppError::Rule(RuleError::NumberNotNow(_))) => {}
+                        Err(e) => bail!("sms: {e:?}"),
+                    }
+                }
+            }
+            Op::CancelNumber { pick } => {
+                if let Some(id) = self.pick_number(pick) {
+                    match self.app.numbers.cancel(&self.who, &id).await {
+                        Ok(n) => {
+                            ensure!(n.refund_transaction_id.is_some(), "a cancel refunds: {n:?}")
+                        }
+                        Err(AppError::Rule(RuleError::NumberNotNow(_))) => {}
+                        Err(e) => bail!("cancel: {e:?}"),
+                    }
+                }
+            }
+            Op::ExtendNumber { pick, hours } => {
+                if let Some(id) = self.pick_number(pick) {
+                    match self.app.numbers.extend(&self.who, &id, *hours).await {
+                        Ok(_)
+                        | Err(AppError::Rule(
+                            RuleError::NumberNotNow(_) | RuleError::NumberBalance { .. },
+                        )) => {}
+                        Err(e) => bail!("extend: {e:?}"),
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn pick_number(&self, pick: &Index) -> Option<NumberId> {
+        (!self.numbers.is_empty()).then(|| pick.get(&self.numbers).clone())
+    }
+
+    /// The number invariants: each number's charges add up to its price, each refund
+    /// reverses its number's order charge once and only where the rules refund, and no
+    /// number outlives its expiry.
+    async fn check_numbers(&self) -> anyhow::Result<()> {
+        let db = &self.db;
+        let now = to_micros(self.now());
+        let charged: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(SUM(amount), 0) FROM ledger_transactions WHERE type = 'number_charge'",
+        )
+        .fetch_one(db)
+        .await?;
+        let priced: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(price), 0) FROM numbers")
+            .fetch_one(db)
+            .await?;
+        ensure!(
+            charged == -priced,
+            "number charges {charged} against prices {priced}"
+        );
+        for r in sqlx::query(
+            "SELECT n.id, n.kind, n.status, n.price, n.expires_at, n.refund_transaction_id,
+                    (SELECT COUNT(*) FROM ledger_transactions t
+                      WHERE t.reverses = n.charge_transaction_id) AS refunds,
+                    (SELECT t.amount FROM ledger_transactions t
+                      WHERE t.reverses = n.charge_transaction_id AND t.type = 'refund') AS refunded,
+                    (SELECT t.amount FROM ledger_transactions t
+                      WHERE t.id = n.charge_transaction_id AND t.type = 'number_charge') AS charge
+             FROM numbers n",
+        )
+        .fetch_all(db)
+        .await?
+        {
+            let id: String = r.try_get("id")?;
+            let kind: String = r.try_get("kind")?;
+            let status: String = r.try_get("status")?;
+            let refunds: i64 = r.try_get("refunds")?;
+            let refunded: Option<i64> = r.try_get("refunded")?;
+            let charge: Option<i64> = r.try_get("charge")?;
+            let refund_id: Option<String> = r.try_get("refund_transaction_id")?;
+            let expires_at: i64 = r.try_get("expires_at")?;
+            let charge = charge.with_context(|| format!("number {id} has its order charge"))?;
+            let should_refund =
+                kind == "verification" && (status == "canceled" || status == "expired");
+            ensure!(
+                refunds == i64::from(should_refund) && refund_id.is_some() == should_refund,
+                "number {id} ({kind}, {status}) has {refunds} refunds"
+            );
+            if should_refund {
+                ensure!(
+                    refunded == Some(-charge),
+                    "number {id} refunded {refunded:?} of {charge}"
+                );
+            }
+            ensure!(
+                status != "active" || expires_at > now,
+                "number {id} is active past its expiry"
+            );
         }
         Ok(())
     }
 
     /// Every invariant, read straight from the database.
     async fn check(&self) -> anyhow::Result<()> {
+        self.check_numbers().await?;
         let now = to_micros(self.now());
         let db = &self.db;
 
@@ -749,7 +893,7 @@ async fn run_case(start: Timestamp, ops: Vec<Op>) -> anyhow::Result<()> {
     h.advance_to(end).await.context("final advance")?;
     h.check().await.context("after the final 75 days")?;
     let q = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql).fetch_one(&h.db);
-    eprintln!("STATS ops={} lines={} charges={} payments={} declined={} failed={} released_pf={} pastdue_seen={} txns={} auto={}",
+    eprintln!("STATS ops={} lines={} charges={} payments={} declined={} failed={} released_pf={} pastdue_seen={} txns={} auto={} numbers={} refunds={}",
         ops.len(), h.lines.len(),
         q("SELECT COUNT(*) FROM line_charges").await?,
         q("SELECT COUNT(*) FROM payments").await?,
@@ -759,6 +903,8 @@ async fn run_case(start: Timestamp, ops: Vec<Op>) -> anyhow::Result<()> {
         q("SELECT COUNT(*) FROM line_charges WHERE reason='grace_retry'").await?,
         q("SELECT COUNT(*) FROM ledger_transactions").await?,
         q("SELECT COUNT(*) FROM payments WHERE purpose='auto_topup'").await?,
+        q("SELECT COUNT(*) FROM numbers").await?,
+        q("SELECT COUNT(*) FROM ledger_transactions WHERE type='refund'").await?,
     );
     Ok(())
 }

@@ -11,6 +11,7 @@ pub mod ids;
 pub mod jobs;
 pub mod line;
 pub mod money;
+pub mod number;
 pub mod page;
 pub mod time;
 pub mod webhook;

@@ -90,11 +90,15 @@ pub enum ErrorCode {
     InsufficientDays,
     /// 503 `stripe_not_configured`: this server has no Stripe settings.
     StripeNotConfigured,
+    /// 409 `out_of_stock`: no provider has a number in stock.
+    OutOfStock,
+    /// 503 `numbers_unavailable`: no number provider could sell one.
+    NumbersUnavailable,
 }
 
 impl ErrorCode {
     /// Every code of the catalogue.
-    pub const ALL: [ErrorCode; 41] = {
+    pub const ALL: [ErrorCode; 43] = {
         use ErrorCode::*;
         [
             InvalidJson,
@@ -138,6 +142,8 @@ impl ErrorCode {
             LineUnpaid,
             InsufficientDays,
             StripeNotConfigured,
+            OutOfStock,
+            NumbersUnavailable,
         ]
     };
 
@@ -191,6 +197,8 @@ impl ErrorCode {
             LineUnpaid => "line_unpaid",
             InsufficientDays => "insufficient_days",
             StripeNotConfigured => "stripe_not_configured",
+            OutOfStock => "out_of_stock",
+            NumbersUnavailable => "numbers_unavailable",
         }
     }
 
@@ -214,7 +222,8 @@ impl ErrorCode {
             | PhoneNumberInUse
             | OutsideCustomerServiceWindow
             | LineBusy
-            | CallEnded => StatusCode::CONFLICT,
+            | CallEnded
+            | OutOfStock => StatusCode::CONFLICT,
             ProcessorUnavailable | MetaUnavailable => StatusCode::BAD_GATEWAY,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             InvalidField
@@ -231,7 +240,8 @@ impl ErrorCode {
             | ConnectorUnavailable
             | CloudNotConfigured
             | CallingUnavailable
-            | StripeNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
+            | StripeNotConfigured
+            | NumbersUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -403,9 +413,15 @@ impl From<AppError> for ApiError {
                     RuleError::CallingUnavailable(_) => {
                         ApiError::new(ErrorCode::CallingUnavailable, message)
                     }
-                    RuleError::InsufficientBalance { required } => {
+                    RuleError::InsufficientBalance { required }
+                    | RuleError::NumberBalance { required } => {
                         ApiError::new(ErrorCode::InsufficientBalance, message)
                             .with("required", required.to_decimal(2))
+                    }
+                    RuleError::OutOfStock(_) => ApiError::new(ErrorCode::OutOfStock, message),
+                    RuleError::NumberNotNow(_) => ApiError::new(ErrorCode::InvalidState, message),
+                    RuleError::NumbersUnavailable(_) => {
+                        ApiError::new(ErrorCode::NumbersUnavailable, message)
                     }
                 }
             }

@@ -478,6 +478,8 @@ pub struct Batch {
     pub calls: Option<Box<crate::CallWrite>>,
     /// Days billing: invoices and moves of days (boxed for the same reason).
     pub days: Option<Box<crate::DaysWrite>>,
+    /// Virtual numbers and their SMS (boxed for the same reason).
+    pub numbers: Option<Box<crate::NumberWrite>>,
     /// The running job whose work this batch completes: removed with it, so a successful
     /// run needs no separate write (see `JobHandler::removes_own_job`).
     pub finish_job: Option<JobId>,
@@ -532,6 +534,9 @@ pub enum Conflict {
     /// A prepaid days balance would go below zero.
     #[error("the days balance is too low")]
     InsufficientDays,
+    /// The virtual number moved on since it was read.
+    #[error("the number changed meanwhile")]
+    NumberChanged,
 }
 
 /// Why an outbound message was not queued.

@@ -55,6 +55,9 @@ pub struct FileConfig {
     stripe_secret_key: Option<String>,
     stripe_webhook_secret: Option<String>,
     stripe_year_months: Option<u32>,
+    numbers_handler_api_url: Option<String>,
+    numbers_handler_api_key: Option<String>,
+    numbers_handler_api_usd_per_unit: Option<f64>,
 }
 
 /// Stripe, for per-line subscriptions (`WAGATE_STRIPE_*`, `stripe_*`).
@@ -68,6 +71,19 @@ pub struct StripeSettings {
     pub webhook_secret: SecretText,
     /// What a year costs, in months (10 by default).
     pub year_months: u32,
+}
+
+/// A virtual number provider speaking the handler_api protocol (`WAGATE_NUMBERS_HANDLER_API_*`,
+/// `numbers_handler_api_*`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HandlerApiSettings {
+    /// The provider's base URL (its `/stubs/handler_api.php` is under it).
+    pub url: String,
+    /// Our API key there.
+    pub key: SecretText,
+    /// What one unit of the provider's currency is worth in USD (1 for a provider pricing
+    /// in dollars).
+    pub usd_per_unit: f64,
 }
 
 /// Meta's Cloud API settings (sandbox and production alike).
@@ -187,6 +203,9 @@ pub struct Config {
     pub secret_key: Option<SecretText>,
     /// Stripe, when configured.
     pub stripe: Option<StripeSettings>,
+    /// A handler_api number provider, when configured (in the sandbox it replaces the
+    /// simulated providers).
+    pub numbers_handler_api: Option<HandlerApiSettings>,
 }
 
 /// A secret setting: its `Debug` never shows it.
@@ -370,7 +389,31 @@ impl Config {
             (None, None) => None,
             _ => bail!("Stripe needs both stripe_secret_key and stripe_webhook_secret"),
         };
+        let numbers_handler_api = match (
+            env("WAGATE_NUMBERS_HANDLER_API_URL").or(file.numbers_handler_api_url),
+            env("WAGATE_NUMBERS_HANDLER_API_KEY").or(file.numbers_handler_api_key),
+        ) {
+            (Some(url), Some(key)) => {
+                let usd_per_unit = match env("WAGATE_NUMBERS_HANDLER_API_USD_PER_UNIT") {
+                    Some(v) => v.parse().map_err(|_| {
+                        anyhow::anyhow!("WAGATE_NUMBERS_HANDLER_API_USD_PER_UNIT must be a number")
+                    })?,
+                    None => file.numbers_handler_api_usd_per_unit.unwrap_or(1.0),
+                };
+                if !(usd_per_unit.is_finite() && usd_per_unit > 0.0) {
+                    bail!("numbers_handler_api_usd_per_unit must be above 0");
+                }
+                Some(HandlerApiSettings {
+                    url,
+                    key: SecretText(key),
+                    usd_per_unit,
+                })
+            }
+            (None, None) => None,
+            _ => bail!("a handler_api number provider needs both numbers_handler_api_url and numbers_handler_api_key"),
+        };
         Ok(Config {
+            numbers_handler_api,
             stripe,
             meta,
             secret_key: env(wagate_whatsapp::seal::SECRET_KEY_ENV).map(SecretText),

@@ -66,11 +66,16 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             None => config.clock_start.unwrap_or_else(wall_now),
         };
         store.save_sandbox_clock(start).await?;
-        let outside = wagate_app::Outside {
+        let mut outside = wagate_app::Outside {
             cloud: Some(cloud_config(&config)?),
             stripe: stripe_setup(&config)?,
             ..wagate_app::Outside::sandbox()
         };
+        // A configured real provider replaces the simulated ones (how its adapter is tried
+        // against a local fake on the sandbox clock).
+        if config.numbers_handler_api.is_some() {
+            outside.numbers = number_providers(&config)?;
+        }
         App::sandbox_with(store.clone(), Arc::new(ManualClock::new(start)), outside)?
     } else {
         let connector = open_connector(&config, store.clone()).await?;
@@ -295,7 +300,25 @@ pub fn production_outside(
         lines: wagate_app::lines::LinesConfig::default(),
         cloud: Some(cloud_config(config)?),
         stripe: stripe_setup(config)?,
+        numbers: number_providers(config)?,
     })
+}
+
+/// The configured virtual number providers (none: numbers are not sold).
+pub fn number_providers(
+    config: &Config,
+) -> anyhow::Result<Vec<Arc<dyn wagate_app::numbers::provider::NumberProvider>>> {
+    let Some(h) = &config.numbers_handler_api else {
+        return Ok(Vec::new());
+    };
+    let provider = wagate_app::numbers::handler_api::HandlerApiProvider::new(
+        "handler_api",
+        &h.url,
+        &h.key.0,
+        h.usd_per_unit,
+    )
+    .map_err(|e| anyhow::anyhow!("invalid numbers_handler_api_url {:?}: {e}", h.url))?;
+    Ok(vec![Arc::new(provider)])
 }
 
 /// Stripe for per-line subscriptions, when its secret key and webhook secret are set.

@@ -48,10 +48,13 @@ pub enum TxnType {
     Refund,
     /// A per-message charge (Cloud API lines, §7).
     MessageCharge,
+    /// A virtual number bought or a rental extended (§12).
+    NumberCharge,
 }
 
 impl TxnType {
-    /// The stored text: `topup`, `line_charge`, `adjustment`, `refund`, `message_charge`.
+    /// The stored text: `topup`, `line_charge`, `adjustment`, `refund`, `message_charge`,
+    /// `number_charge`.
     pub fn as_str(self) -> &'static str {
         match self {
             TxnType::Topup => "topup",
@@ -59,6 +62,7 @@ impl TxnType {
             TxnType::Adjustment => "adjustment",
             TxnType::Refund => "refund",
             TxnType::MessageCharge => "message_charge",
+            TxnType::NumberCharge => "number_charge",
         }
     }
 }
@@ -187,6 +191,17 @@ pub fn message_charge(wallet: &AccountId, amount: Micros) -> Result<Posting, Led
     )
 }
 
+/// A virtual number (or a rental's extension) debited from `wallet` to revenue (wagate pays
+/// the provider from it).
+pub fn number_charge(wallet: &AccountId, amount: Micros) -> Result<Posting, LedgerError> {
+    two_sided(
+        TxnType::NumberCharge,
+        LedgerAccount::Revenue,
+        LedgerAccount::Wallet(wallet.clone()),
+        amount,
+    )
+}
+
 /// A manual correction of `wallet` by a signed `amount` against the adjustments account.
 pub fn adjustment(wallet: &AccountId, amount: Micros) -> Result<Posting, LedgerError> {
     if amount.0 >= 0 {
@@ -207,11 +222,11 @@ pub fn adjustment(wallet: &AccountId, amount: Micros) -> Result<Posting, LedgerE
     }
 }
 
-/// The posting that undoes `posting`: every entry negated. Reversing a line or message
-/// charge is a `refund`; reversing anything else is an `adjustment`.
+/// The posting that undoes `posting`: every entry negated. Reversing a line, message or
+/// number charge is a `refund`; reversing anything else is an `adjustment`.
 pub fn reversal(posting: &Posting) -> Result<Posting, LedgerError> {
     let txn_type = match posting.txn_type {
-        TxnType::LineCharge | TxnType::MessageCharge => TxnType::Refund,
+        TxnType::LineCharge | TxnType::MessageCharge | TxnType::NumberCharge => TxnType::Refund,
         TxnType::Topup | TxnType::Adjustment | TxnType::Refund => TxnType::Adjustment,
     };
     let entries = posting
@@ -460,6 +475,7 @@ mod tests {
             TxnType::Adjustment,
             TxnType::Refund,
             TxnType::MessageCharge,
+            TxnType::NumberCharge,
         ]
         .iter()
         .map(|t| t.as_str())
@@ -471,7 +487,8 @@ mod tests {
                 "line_charge",
                 "adjustment",
                 "refund",
-                "message_charge"
+                "message_charge",
+                "number_charge"
             ]
         );
     }
@@ -481,6 +498,12 @@ mod tests {
         Topup(i64),
         Charge(i64),
         Reverse(usize),
+        /// A number bought (a verification or a rental's first hours).
+        NumberCharge(i64),
+        /// A number's refund (a verification expired or canceled without a code).
+        NumberRefund(usize),
+        /// A rental extended: another number charge.
+        Extend(i64),
     }
 
     fn ops() -> impl Strategy<Value = Vec<Op>> {
@@ -489,6 +512,9 @@ mod tests {
                 (1i64..100_000_000).prop_map(Op::Topup),
                 (1i64..100_000_000).prop_map(Op::Charge),
                 any::<usize>().prop_map(Op::Reverse),
+                (1i64..10_000_000).prop_map(Op::NumberCharge),
+                any::<usize>().prop_map(Op::NumberRefund),
+                (1i64..10_000_000).prop_map(Op::Extend),
             ],
             0..60,
         )
@@ -500,20 +526,40 @@ mod tests {
             let w = wallet();
             let mut balance: i64 = 0;
             let mut journal: Vec<Posting> = Vec::new();
+            // Number charges not refunded yet (journal positions): each is refunded at most
+            // once, as the store's unique `reverses` key makes it.
+            let mut refundable: Vec<usize> = Vec::new();
             for op in ops {
+                let mut refunds = None;
                 let posting = match op {
                     Op::Topup(a) => topup(&w, Micros(a)).expect("positive"),
                     Op::Charge(a) => line_charge(&w, Micros(a)).expect("positive"),
                     Op::Reverse(i) if !journal.is_empty() => {
                         reversal(&journal[i % journal.len()]).expect("reversible")
                     }
-                    Op::Reverse(_) => continue,
+                    Op::NumberCharge(a) | Op::Extend(a) => {
+                        number_charge(&w, Micros(a)).expect("positive")
+                    }
+                    Op::NumberRefund(i) if !refundable.is_empty() => {
+                        let at = refundable.swap_remove(i % refundable.len());
+                        refunds = Some(at);
+                        let refund = reversal(&journal[at]).expect("reversible");
+                        prop_assert_eq!(refund.txn_type(), TxnType::Refund);
+                        refund
+                    }
+                    Op::Reverse(_) | Op::NumberRefund(_) => continue,
                 };
+                let is_number_order = matches!(op, Op::NumberCharge(_));
                 match apply(balance, &posting, &w) {
                     Ok(after) => {
                         balance = after;
+                        if is_number_order {
+                            refundable.push(journal.len());
+                        }
                         journal.push(posting);
                     }
+                    // A refund only gives money back: it is never refused.
+                    Err(_) if refunds.is_some() => prop_assert!(false, "a refund was refused"),
                     Err(LedgerError::InsufficientBalance { .. }) => {
                         prop_assert!(i128::from(balance) + posting.wallet_delta(&w) < 0);
                     }

@@ -10,6 +10,7 @@ use wagate_app::billing::wallet::{TOPUP_MAX, TOPUP_MIN};
 use wagate_app::cloud::{
     CURRENCY, MAX_ID_LEN, MAX_LANGUAGE_LEN, MAX_TEMPLATE_NAME, MAX_TOKEN_LEN, TEMPLATE_CATEGORIES,
 };
+use wagate_app::numbers::SMS_MAX_CHARS;
 use wagate_app::webhooks::EVENT_TYPES;
 use wagate_domain::billing::days::{DAYS_PER_CHANNEL, MAX_EXTEND_DAYS, MAX_INVOICE_DAYS};
 use wagate_domain::line::{
@@ -119,6 +120,16 @@ fn message_kinds() -> Vec<Value> {
 pub fn clock_time_pattern() -> String {
     "^(?:[0-8][0-9]{3}|9000)-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-5][0-9]:[0-5][0-9](?:\\.[0-9]{1,9})?(?:Z|[+-][0-9]{2}:[0-9]{2})$"
         .to_owned()
+}
+
+/// The services virtual numbers are sold for.
+fn number_services() -> Vec<&'static str> {
+    wagate_app::numbers::services().collect()
+}
+
+/// The countries virtual numbers are sold in (ISO 3166 alpha-2).
+fn number_countries() -> Vec<&'static str> {
+    wagate_app::numbers::countries().collect()
 }
 
 /// Where a rule goes and what it says there.
@@ -245,6 +256,30 @@ fn rules() -> Vec<Rule> {
         rule(
             "/components/schemas/CloudIn/properties/currency",
             json!({"enum": [CURRENCY]}),
+        ),
+        // Virtual numbers: the services and countries sold, and hours for rentals only.
+        rule(
+            "/components/schemas/OrderNumberIn/properties/service",
+            json!({"enum": number_services()}),
+        ),
+        rule(
+            "/components/schemas/OrderNumberIn/properties/country",
+            json!({"enum": number_countries()}),
+        ),
+        rule(
+            "/components/schemas/OrderNumberIn/properties/kind",
+            json!({"enum": ["verification", "rental"]}),
+        ),
+        rule(
+            "/components/schemas/OrderNumberIn",
+            json!({"oneOf": [
+                {"properties": {"kind": {"const": "verification"}, "hours": {"type": "null"}}},
+                {"required": ["hours"], "properties": {"kind": {"const": "rental"}, "hours": {"type": "integer"}}},
+            ]}),
+        ),
+        rule(
+            "/components/schemas/SandboxSmsIn/properties/text",
+            json!({"minLength": 1, "maxLength": SMS_MAX_CHARS}),
         ),
         // Billing.
         rule(
@@ -418,6 +453,8 @@ pub(super) fn apply(doc: &mut Value) {
                 (Some("query"), Some("granularity")) => json!({"enum": ["DAILY", "MONTHLY"]}),
                 (Some("query"), Some("dimensions")) => json!({"pattern": dimensions_pattern()}),
                 (Some("query"), Some("start" | "end")) => json!({"format": "date-time"}),
+                (Some("query"), Some("service")) => json!({"enum": number_services()}),
+                (Some("query"), Some("country")) => json!({"enum": number_countries()}),
                 _ => continue,
             };
             if let (Some(schema), Value::Object(k)) =
@@ -529,6 +566,15 @@ mod tests {
         assert_eq!(at("AdvanceIn/properties/seconds/minimum"), 0);
         assert_eq!(at("AdvanceIn/properties/seconds/maximum"), MAX_ADVANCE_SECS);
         assert_eq!(at("FailNextIn/properties/count/maximum"), FAIL_NEXT_MAX);
+        assert_eq!(
+            at("OrderNumberIn/properties/service/enum"),
+            json!(wagate_app::numbers::services().collect::<Vec<_>>())
+        );
+        assert_eq!(
+            at("OrderNumberIn/properties/hours/maximum"),
+            wagate_domain::number::MAX_RENTAL_HOURS
+        );
+        assert_eq!(at("SandboxSmsIn/properties/text/maxLength"), SMS_MAX_CHARS);
 
         let (mut lists, mut posts) = (0, 0);
         for (path, item) in doc["paths"].as_object().unwrap() {
@@ -552,7 +598,7 @@ mod tests {
         }
         assert_eq!(
             (lists, posts),
-            (7, 30),
+            (8, 35),
             "every list and every authenticated POST"
         );
     }

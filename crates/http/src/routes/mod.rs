@@ -8,6 +8,7 @@ pub(crate) mod days;
 pub(crate) mod keys;
 pub(crate) mod lines;
 pub(crate) mod meta;
+pub(crate) mod numbers;
 pub(crate) mod pricing;
 pub(crate) mod sandbox;
 pub(crate) mod stripe;
@@ -135,7 +136,12 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/pricing/reconciliation",
             get(pricing::reconciliation),
         )
-        .route("/api/v1/pricing/analytics", get(pricing::analytics));
+        .route("/api/v1/pricing/analytics", get(pricing::analytics))
+        .route("/api/v1/numbers", get(numbers::list).post(numbers::order))
+        .route("/api/v1/numbers/prices", get(numbers::prices))
+        .route("/api/v1/numbers/{id}", get(numbers::get))
+        .route("/api/v1/numbers/{id}/cancel", post(numbers::cancel))
+        .route("/api/v1/numbers/{id}/extend", post(numbers::extend));
     if state.app.is_sandbox() {
         authed = authed
             .route("/api/v1/sandbox/clock", get(sandbox::clock))
@@ -171,6 +177,18 @@ pub fn router(state: AppState) -> Router {
             .route(
                 "/api/v1/sandbox/calls/{id}/hangup",
                 post(calls::sandbox_hangup),
+            )
+            .route(
+                "/api/v1/sandbox/numbers/{id}/sms",
+                post(numbers::sandbox_sms),
+            )
+            .route(
+                "/api/v1/sandbox/numbers/providers",
+                get(numbers::sandbox_providers),
+            )
+            .route(
+                "/api/v1/sandbox/numbers/providers/{name}",
+                post(numbers::sandbox_configure),
             );
     }
     // Layers run outside-in from the last added: authenticate, then idempotency.

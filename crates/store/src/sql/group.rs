@@ -63,6 +63,7 @@ pub(crate) fn can_join(batch: &Batch) -> bool {
         && batch.meta.is_none()
         && batch.calls.is_none()
         && batch.days.is_none()
+        && batch.numbers.is_none()
 }
 
 /// Where a write's outcome goes.

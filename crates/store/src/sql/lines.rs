@@ -202,6 +202,7 @@ fn transaction(row: &AnyRow) -> StoreResult<TransactionRecord> {
         "adjustment" => TxnType::Adjustment,
         "refund" => TxnType::Refund,
         "message_charge" => TxnType::MessageCharge,
+        "number_charge" => TxnType::NumberCharge,
         _ => return Err(corrupt("ledger_transactions.type", t)),
     };
     Ok(TransactionRecord {
@@ -605,6 +606,11 @@ impl SqlStore {
                 return Ok(Err(conflict));
             }
         }
+        if let Some(numbers) = &batch.numbers {
+            if let Err(conflict) = super::numbers::apply_numbers(conn, numbers).await? {
+                return Ok(Err(conflict));
+            }
+        }
         insert_events(conn, &batch.events, now).await?;
         insert_jobs(conn, &batch.jobs, now).await?;
         if let Some(account) = &batch.billing_account {
@@ -955,6 +961,7 @@ fn bulk_shaped(batches: &[(Batch, Timestamp)]) -> bool {
             && b.meta.is_none()
             && b.calls.is_none()
             && b.days.is_none()
+            && b.numbers.is_none()
     })
 }
 

@@ -8,6 +8,7 @@ mod idempotency;
 mod jobs;
 mod lines;
 mod meta;
+mod numbers;
 mod ordered;
 mod ownership;
 mod sandbox;
