@@ -21,6 +21,7 @@ pub trait Store:
     + crate::MetaStore
     + crate::CallStore
     + crate::DayStore
+    + crate::SessionStore
     + Send
     + Sync
 {
@@ -37,6 +38,7 @@ impl<
             + crate::MetaStore
             + crate::CallStore
             + crate::DayStore
+            + crate::SessionStore
             + Send
             + Sync,
     > Store for T

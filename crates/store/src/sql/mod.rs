@@ -11,6 +11,7 @@ mod meta;
 mod ownership;
 mod sandbox;
 mod script;
+mod sessions;
 mod wa_sessions;
 mod webhooks;
 
