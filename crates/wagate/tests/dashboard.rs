@@ -598,6 +598,25 @@ async fn in_a_browser(kind: &str) {
         json!({"enabled": true, "threshold": "10.00", "amount": "25.00"})
     );
 
+    // Eight days on the sandbox clock: the trial converts, the wallet pays the line, and the
+    // chart follows the charge.
+    let (st, moved) = s
+        .post("/api/v1/sandbox/clock/advance", json!({"seconds": 8 * 86_400}))
+        .await;
+    assert_eq!(st, 200, "{moved}");
+    browser.open(&format!("{base}/dashboard/wallet")).await;
+    assert_eq!(
+        browser.eval(chart_balance).await.as_i64().unwrap(),
+        30_000_000,
+        "the chart shows the balance after the $20 charge"
+    );
+    assert_eq!(
+        browser
+            .eval("document.getElementById('transactions').textContent.includes('line_charge')")
+            .await,
+        true
+    );
+
     // Webhooks: rotate the secret, redeliver an event.
     browser.open(&format!("{base}/dashboard/webhooks")).await;
     assert_accessible(&mut browser, "the webhooks page").await;
