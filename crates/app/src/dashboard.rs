@@ -38,7 +38,9 @@ fn hash_secret(secret: &str) -> String {
 fn looks_like_secret(s: &str) -> bool {
     s.len() == SECRET_PREFIX.len() + 64
         && s.starts_with(SECRET_PREFIX)
-        && s[SECRET_PREFIX.len()..].bytes().all(|b| b.is_ascii_hexdigit())
+        && s[SECRET_PREFIX.len()..]
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit())
 }
 
 /// Signs in with an API key: a new session, or `None` for an unknown or revoked key.
@@ -85,7 +87,9 @@ pub async fn sign_out(app: &App, secret: &str) -> AppResult<()> {
 /// The CSRF token of a session: a keyed digest of its secret, so it cannot be computed
 /// without the cookie and needs no storage of its own.
 pub fn csrf_token(secret: &str) -> String {
-    hex::encode(Sha256::digest(format!("wagate-dashboard-csrf\0{secret}").as_bytes()))
+    hex::encode(Sha256::digest(
+        format!("wagate-dashboard-csrf\0{secret}").as_bytes(),
+    ))
 }
 
 /// Compares a presented CSRF token with the expected one in time independent of where they

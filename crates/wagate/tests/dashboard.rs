@@ -230,7 +230,10 @@ async fn over_http(kind: &str) {
 
     // A forged form (no token, or another token) is refused and changes nothing.
     let (st, body, _, _) = d
-        .post_raw("/dashboard/lines", &[("calling", "off"), ("label", "forged")])
+        .post_raw(
+            "/dashboard/lines",
+            &[("calling", "off"), ("label", "forged")],
+        )
         .await;
     assert_eq!(st, 403, "{body}");
     let (st, _, _, _) = d
@@ -240,7 +243,10 @@ async fn over_http(kind: &str) {
         )
         .await;
     assert_eq!(st, 403);
-    assert!(lines_of(&s).await.is_empty(), "a forged post created a line");
+    assert!(
+        lines_of(&s).await.is_empty(),
+        "a forged post created a line"
+    );
 
     // A real one goes through the same service as the API.
     let (st, _, location) = d
@@ -261,7 +267,10 @@ async fn over_http(kind: &str) {
         ("/dashboard/wallet/topup", vec![("amount", "lots")], 422),
         (
             "/dashboard/wallet/topup",
-            vec![("amount", "1.00"), ("key", "00112233445566778899aabbccddeeff")],
+            vec![
+                ("amount", "1.00"),
+                ("key", "00112233445566778899aabbccddeeff"),
+            ],
             422,
         ),
         (
@@ -311,7 +320,8 @@ async fn over_http(kind: &str) {
             .bearer_auth(&other_key)
     };
     let (st, card) = send(
-        other(Method::POST, "/api/v1/billing/card").json(&json!({"source_id": "cnon:card-nonce-ok"})),
+        other(Method::POST, "/api/v1/billing/card")
+            .json(&json!({"source_id": "cnon:card-nonce-ok"})),
     )
     .await;
     assert_eq!(st, 201, "{card}");
@@ -332,7 +342,10 @@ async fn over_http(kind: &str) {
         .await;
     assert_eq!(st, 404);
     let (st, _, _) = d
-        .post(&format!("/dashboard/lines/{theirs}/label"), &[("label", "x")])
+        .post(
+            &format!("/dashboard/lines/{theirs}/label"),
+            &[("label", "x")],
+        )
         .await;
     assert_eq!(st, 404);
     if let Some(ev) = their_event {
@@ -454,7 +467,12 @@ async fn in_a_browser(kind: &str) {
             json!(s.key)
         ))
         .await;
-    assert_eq!(browser.eval("document.querySelector('h1').textContent").await, "Lines");
+    assert_eq!(
+        browser
+            .eval("document.querySelector('h1').textContent")
+            .await,
+        "Lines"
+    );
     assert_accessible(&mut browser, "the lines page").await;
 
     // Create a line with the calling choice.
@@ -469,7 +487,8 @@ async fn in_a_browser(kind: &str) {
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["calling_enabled"], true);
     let id = lines[0]["id"].as_str().unwrap().to_owned();
-    let status = format!("document.querySelector('#line-{id} [data-role=status-text]').textContent");
+    let status =
+        format!("document.querySelector('#line-{id} [data-role=status-text]').textContent");
     assert_eq!(browser.eval(&status).await, "Waiting for scan");
     assert_eq!(
         browser
@@ -482,7 +501,10 @@ async fn in_a_browser(kind: &str) {
     // Scanned in the sandbox, it turns ready on the page without a reload.
     assert!(
         browser
-            .wait_for("document.body.dataset.liveConnected === 'yes'", NOTICE_WITHIN)
+            .wait_for(
+                "document.body.dataset.liveConnected === 'yes'",
+                NOTICE_WITHIN
+            )
             .await,
         "the live updates never connected"
     );
@@ -505,7 +527,9 @@ async fn in_a_browser(kind: &str) {
     );
     assert_eq!(
         browser
-            .eval(&format!("document.querySelector('#line-{id} [data-role=status]').dataset.status"))
+            .eval(&format!(
+                "document.querySelector('#line-{id} [data-role=status]').dataset.status"
+            ))
             .await,
         "ready"
     );
@@ -528,7 +552,10 @@ async fn in_a_browser(kind: &str) {
     );
     assert!(
         browser
-            .wait_for("document.body.dataset.liveConnected === 'yes'", NOTICE_WITHIN)
+            .wait_for(
+                "document.body.dataset.liveConnected === 'yes'",
+                NOTICE_WITHIN
+            )
             .await
     );
     browser.eval("window.__sameDocument = true").await;
@@ -567,7 +594,11 @@ async fn in_a_browser(kind: &str) {
         )
         .await;
     let after = browser.eval(chart_balance).await.as_i64().unwrap();
-    assert_eq!(after - before, 50_000_000, "the chart's balance moved by the top-up");
+    assert_eq!(
+        after - before,
+        50_000_000,
+        "the chart's balance moved by the top-up"
+    );
     assert_ne!(
         browser
             .eval("document.querySelector('#balance-chart .history').getAttribute('points')")
@@ -601,7 +632,10 @@ async fn in_a_browser(kind: &str) {
     // Eight days on the sandbox clock: the trial converts, the wallet pays the line, and the
     // chart follows the charge.
     let (st, moved) = s
-        .post("/api/v1/sandbox/clock/advance", json!({"seconds": 8 * 86_400}))
+        .post(
+            "/api/v1/sandbox/clock/advance",
+            json!({"seconds": 8 * 86_400}),
+        )
         .await;
     assert_eq!(st, 200, "{moved}");
     browser.open(&format!("{base}/dashboard/wallet")).await;
@@ -621,7 +655,9 @@ async fn in_a_browser(kind: &str) {
     browser.open(&format!("{base}/dashboard/webhooks")).await;
     assert_accessible(&mut browser, "the webhooks page").await;
     let (_, old) = s.get("/api/v1/webhooks/secret").await;
-    browser.eval("window.confirm = function () { return true; }").await;
+    browser
+        .eval("window.confirm = function () { return true; }")
+        .await;
     browser
         .eval_and_wait_load("document.getElementById('rotate-secret').click()")
         .await;
@@ -654,7 +690,9 @@ async fn in_a_browser(kind: &str) {
     browser.open(&format!("{base}/dashboard/webhooks")).await;
     assert_eq!(
         browser
-            .eval(&format!("document.getElementById('event-{ready_event}').textContent.includes('Delivered')"))
+            .eval(&format!(
+                "document.getElementById('event-{ready_event}').textContent.includes('Delivered')"
+            ))
             .await,
         true,
         "the attempt is in the log"
@@ -688,7 +726,8 @@ async fn in_a_browser(kind: &str) {
         ("invoices", "/dashboard/invoices".to_owned()),
     ];
     let shots = screenshot_dir().filter(|_| kind == "sqlite");
-    for (width, height, mobile, size) in [(390, 844, true, "phone"), (1280, 900, false, "desktop")] {
+    for (width, height, mobile, size) in [(390, 844, true, "phone"), (1280, 900, false, "desktop")]
+    {
         browser.set_viewport(width, height, mobile).await;
         for (name, path) in &pages {
             browser.open(&format!("{base}{path}")).await;
@@ -734,7 +773,9 @@ async fn in_a_browser(kind: &str) {
         "signed out"
     );
     if let Some(dir) = &shots {
-        for (width, height, mobile, size) in [(390, 844, true, "phone"), (1280, 900, false, "desktop")] {
+        for (width, height, mobile, size) in
+            [(390, 844, true, "phone"), (1280, 900, false, "desktop")]
+        {
             browser.set_viewport(width, height, mobile).await;
             browser.open(&format!("{base}/dashboard")).await;
             browser
@@ -742,5 +783,8 @@ async fn in_a_browser(kind: &str) {
                 .await;
         }
     }
-    eprintln!("dashboard browser journey ({kind}) took {:?}", started.elapsed());
+    eprintln!(
+        "dashboard browser journey ({kind}) took {:?}",
+        started.elapsed()
+    );
 }

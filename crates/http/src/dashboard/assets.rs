@@ -28,7 +28,7 @@ pub(super) async fn serve(Path(name): Path<String>) -> Response {
     };
     let mut resp = (*body).into_response();
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(*kind));
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
     // Short: an upgraded server's script is picked up within minutes.
     h.insert(
         header::CACHE_CONTROL,

@@ -50,10 +50,25 @@ pub fn balance_chart(history: &[ChartPoint], forecast: &[ChartPoint], currency: 
     let (Some(first), Some(last)) = (all.first(), all.last()) else {
         return r#"<svg id="balance-chart" viewBox="0 0 640 220" role="img" aria-label="No balance history yet"></svg>"#.to_owned();
     };
-    let t0 = all.iter().map(|p| p.at).min().unwrap_or(first.at).as_second() as f64;
-    let t1 = all.iter().map(|p| p.at).max().unwrap_or(last.at).as_second() as f64;
+    let t0 = all
+        .iter()
+        .map(|p| p.at)
+        .min()
+        .unwrap_or(first.at)
+        .as_second() as f64;
+    let t1 = all
+        .iter()
+        .map(|p| p.at)
+        .max()
+        .unwrap_or(last.at)
+        .as_second() as f64;
     let lo = all.iter().map(|p| p.micros).min().unwrap_or(0).min(0) as f64;
-    let hi = all.iter().map(|p| p.micros).max().unwrap_or(0).max(1_000_000) as f64;
+    let hi = all
+        .iter()
+        .map(|p| p.micros)
+        .max()
+        .unwrap_or(0)
+        .max(1_000_000) as f64;
     let span_t = (t1 - t0).max(1.0);
     let span_v = (hi - lo).max(1.0);
     let x = |t: Timestamp| LEFT + (t.as_second() as f64 - t0) / span_t * (W - LEFT - RIGHT);
@@ -65,7 +80,11 @@ pub fn balance_chart(history: &[ChartPoint], forecast: &[ChartPoint], currency: 
             .collect::<Vec<_>>()
             .join(" ")
     };
-    let now = history.last().or(forecast.first()).copied().unwrap_or(*first);
+    let now = history
+        .last()
+        .or(forecast.first())
+        .copied()
+        .unwrap_or(*first);
     let end = forecast.last().copied().unwrap_or(now);
     let money = |m: i64| format!("{} {currency}", Micros(m));
     let day = |t: Timestamp| t.strftime("%Y-%m-%d").to_string();

@@ -140,7 +140,9 @@ pub(super) async fn index(
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     match session::current(&st, &headers).await {
-        Ok(Some(dash)) => list(st, dash, q).await.unwrap_or_else(|e| e.into_response()),
+        Ok(Some(dash)) => list(st, dash, q)
+            .await
+            .unwrap_or_else(|e| e.into_response()),
         Ok(None) => sign_in_page(&st, StatusCode::OK, None),
         Err(e) => e.into_response(),
     }

@@ -203,10 +203,8 @@ pub(super) async fn sign_out(State(st): State<AppState>, req: Request) -> Respon
         return DashError::from(e).into_response();
     }
     let mut resp = Redirect::to("/dashboard").into_response();
-    resp.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(&st, SESSION_COOKIE, "", 0),
-    );
+    resp.headers_mut()
+        .append(header::SET_COOKIE, set_cookie(&st, SESSION_COOKIE, "", 0));
     resp
 }
 
@@ -217,7 +215,10 @@ mod tests {
     #[test]
     fn cookies_are_found_among_others() {
         let mut h = HeaderMap::new();
-        h.append(header::COOKIE, HeaderValue::from_static("a=1; wagate_session=xyz"));
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; wagate_session=xyz"),
+        );
         h.append(header::COOKIE, HeaderValue::from_static("b=2"));
         assert_eq!(cookie(&h, SESSION_COOKIE), Some("xyz"));
         assert_eq!(cookie(&h, "b"), Some("2"));

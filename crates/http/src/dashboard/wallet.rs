@@ -62,7 +62,9 @@ pub(super) struct WalletQuery {
 fn notice(done: Option<&str>) -> Option<&'static str> {
     match done? {
         "topped_up" => Some("Wallet topped up."),
-        "topup_pending" => Some("Top-up sent to the card processor; its outcome shows here once known."),
+        "topup_pending" => {
+            Some("Top-up sent to the card processor; its outcome shows here once known.")
+        }
         "auto_topup" => Some("Auto top-up saved."),
         _ => None,
     }
@@ -78,11 +80,8 @@ pub(super) async fn show(
     let who = &dash.principal;
     let billing = st.app.billing.account(who).await?;
     let forecast = st.app.billing.forecast(who).await?;
-    let page = PageRequest::new(
-        Some(TABLE_PAGE),
-        q.starting_after.filter(|a| !a.is_empty()),
-    )
-    .map_err(|e| ApiError::invalid("starting_after", e.to_string()))?;
+    let page = PageRequest::new(Some(TABLE_PAGE), q.starting_after.filter(|a| !a.is_empty()))
+        .map_err(|e| ApiError::invalid("starting_after", e.to_string()))?;
     let table = st.app.billing.transactions(who, &page).await?;
     let recent = st
         .app

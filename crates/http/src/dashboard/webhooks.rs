@@ -60,7 +60,9 @@ pub(super) struct WebhooksQuery {
 fn notice(done: Option<&str>) -> Option<&'static str> {
     match done? {
         "redelivered" => Some("Event queued for delivery again."),
-        "rotated" => Some("Secret rotated. The old secret keeps signing beside the new one for 24 hours."),
+        "rotated" => {
+            Some("Secret rotated. The old secret keeps signing beside the new one for 24 hours.")
+        }
         _ => None,
     }
 }
@@ -75,8 +77,8 @@ async fn page(
     notice: Option<&'static str>,
 ) -> DashResult<Response> {
     let who = &dash.principal;
-    let first = PageRequest::new(Some(100), None)
-        .map_err(|e| ApiError::invalid("limit", e.to_string()))?;
+    let first =
+        PageRequest::new(Some(100), None).map_err(|e| ApiError::invalid("limit", e.to_string()))?;
     let endpoints = endpoints::list(&st.app, who, &first)
         .await?
         .data
@@ -167,7 +169,14 @@ pub(super) async fn show(
     q: Result<Query<WebhooksQuery>, axum::extract::rejection::QueryRejection>,
 ) -> DashResult<Response> {
     let Query(q) = q.map_err(|e| ApiError::invalid("query", e.body_text()))?;
-    page(&st, &dash, q.starting_after, false, notice(q.done.as_deref())).await
+    page(
+        &st,
+        &dash,
+        q.starting_after,
+        false,
+        notice(q.done.as_deref()),
+    )
+    .await
 }
 
 /// `POST /dashboard/webhooks/secret/reveal`: the page with the whole secret shown.

@@ -408,7 +408,10 @@ pub struct AttemptOut {
 }
 
 impl EventOut {
-    pub(crate) fn new(e: EventRecord, detail: Option<(Vec<DeliveryRecord>, Vec<AttemptRecord>)>) -> Self {
+    pub(crate) fn new(
+        e: EventRecord,
+        detail: Option<(Vec<DeliveryRecord>, Vec<AttemptRecord>)>,
+    ) -> Self {
         let deliveries = detail.map(|(ds, attempts)| {
             ds.into_iter()
                 .map(|d| DeliveryOut {

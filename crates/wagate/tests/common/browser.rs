@@ -279,8 +279,7 @@ impl Browser {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).unwrap();
         }
-        std::fs::write(path, png)
-            .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        std::fs::write(path, png).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     }
 
     /// A command to our page.
