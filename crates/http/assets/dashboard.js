@@ -95,7 +95,8 @@
   }
 
   // Click-to-call: place the call, then carry the microphone and the speaker over the
-  // call's media socket: 20 ms frames of 16-bit little-endian mono PCM at 16 kHz.
+  // call's media socket: 20 ms frames of 16-bit little-endian mono PCM at 16 kHz. The panel
+  // counts the frames each way (data-frames-out, data-frames-in).
   var callForm = document.getElementById("call-form");
   if (callForm) {
     var RATE = 16000, FRAME = 320;
@@ -103,8 +104,10 @@
     var state = document.getElementById("call-state");
     var hangup = document.getElementById("call-hangup");
     var call = null, socket = null, audio = null, mic = null, playAt = 0, tries = 0;
+    var framesIn = 0, framesOut = 0;
 
     function say(text) { state.textContent = text; }
+    function count() { panel.dataset.framesIn = framesIn; panel.dataset.framesOut = framesOut; }
 
     function stopAudio() {
       if (socket) { try { socket.close(); } catch (e) { /* closed */ } socket = null; }
@@ -125,14 +128,13 @@
       playAt += frame.duration;
     }
 
+    // The microphone, cut into frames that go out while the socket is open. Asked for when
+    // the call is placed, so the permission prompt comes before the other side answers.
     function startMic() {
-      if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-        say("Connected (this browser gives no microphone; you can listen)");
-        return;
-      }
+      if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) { return; }
       navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1, echoCancellation: true } }).then(function (stream) {
+        if (!audio) { stream.getTracks().forEach(function (t) { t.stop(); }); return; }
         mic = stream;
-        if (!audio) { return; }
         var input = audio.createMediaStreamSource(stream);
         var proc = audio.createScriptProcessor(1024, 1, 1);
         var pending = new Int16Array(FRAME), filled = 0;
@@ -142,14 +144,15 @@
             var v = Math.max(-1, Math.min(1, samples[i]));
             pending[filled++] = v < 0 ? v * 32768 : v * 32767;
             if (filled === FRAME) {
-              if (socket && socket.readyState === 1) { socket.send(pending.buffer.slice(0)); }
+              if (socket && socket.readyState === 1) { socket.send(pending.buffer.slice(0)); framesOut++; count(); }
               filled = 0;
             }
           }
         };
         input.connect(proc);
+        // A processor only runs when connected onwards; it writes silence.
         proc.connect(audio.destination);
-      }, function () { say("Connected (microphone not allowed; you can listen)"); });
+      }, function () { panel.dataset.microphone = "refused"; });
     }
 
     function connect() {
@@ -161,17 +164,17 @@
       socket.binaryType = "arraybuffer";
       socket.onopen = function () {
         opened = true;
-        say("Connected");
-        audio = new (window.AudioContext || window.webkitAudioContext)({ sampleRate: RATE });
         playAt = 0;
-        startMic();
+        say(mic ? "Connected" : "Connected (no microphone: you can listen)");
       };
-      socket.onmessage = function (ev) { if (audio && ev.data instanceof ArrayBuffer) { play(ev.data); } };
+      socket.onmessage = function (ev) {
+        if (audio && ev.data instanceof ArrayBuffer) { play(ev.data); framesIn++; count(); }
+      };
       socket.onclose = function () {
         socket = null;
         if (opened) { say("Call ended"); stopAudio(); hangup.hidden = true; return; }
         // Not answered yet: the socket opens once the other side picks up.
-        if (call && tries++ < 90) { window.setTimeout(connect, 1000); } else { say("No answer"); }
+        if (call && tries++ < 90) { window.setTimeout(connect, 1000); } else if (call) { say("No answer"); }
       };
     }
 
@@ -188,25 +191,29 @@
 
     callForm.addEventListener("submit", function (ev) {
       ev.preventDefault();
+      stopAudio();
+      framesIn = 0; framesOut = 0; count();
       panel.hidden = false;
       hangup.hidden = false;
       say("Calling…");
+      // Made inside the click, so the browser lets it play.
+      audio = new (window.AudioContext || window.webkitAudioContext)({ sampleRate: RATE });
+      startMic();
       post(callForm.action, { to: document.getElementById("call-to").value.trim() })
         .then(function (r) { return r.ok ? r.json() : r.text().then(function (t) { throw new Error(t); }); })
-        .then(function (c) { call = c; tries = 0; say("Ringing…"); connect(); })
-        .catch(function () { say("The call could not be placed"); hangup.hidden = true; });
+        .then(function (c) { call = c; tries = 0; panel.dataset.call = c.id; say("Ringing…"); connect(); })
+        .catch(function () { say("The call could not be placed"); hangup.hidden = true; stopAudio(); });
     });
 
     hangup.addEventListener("click", function () {
       if (!call) { return; }
-      post("/dashboard/calls/" + encodeURIComponent(call.id) + "/hangup", {})
+      var ending = call;
+      call = null;
+      post("/dashboard/calls/" + encodeURIComponent(ending.id) + "/hangup", {})
         .then(function () { say("Call ended"); })
         .catch(function () { say("Could not hang up; try again"); });
-      var ended = call;
-      call = null;
       stopAudio();
       hangup.hidden = true;
-      return ended;
     });
   }
 })();

@@ -454,7 +454,13 @@ async fn in_a_browser(kind: &str) {
         .await;
     assert_eq!(st, 201, "{endpoint}");
 
-    let mut browser = Browser::launch().await;
+    // A fake microphone (a beep), allowed without a prompt: click-to-call has audio to send.
+    let mut browser = Browser::launch_with(&[
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        "--autoplay-policy=no-user-gesture-required",
+    ])
+    .await;
     browser.set_viewport(1280, 900, false).await;
     let base = s.base.clone();
 
@@ -578,6 +584,72 @@ async fn in_a_browser(kind: &str) {
     assert_eq!(browser.eval("window.__sameDocument === true").await, true);
     let (_, messages) = s.get(&format!("/api/v1/wa/lines/{id}/messages")).await;
     assert_eq!(messages["data"].as_array().unwrap().len(), 2);
+
+    // Click-to-call: the page places the call, and once the sandbox's other phone answers,
+    // the microphone's frames go out over the media socket and its echo comes back.
+    browser
+        .eval(
+            "document.getElementById('call-to').value = '+447700900124'; \
+             document.querySelector('#call-form button').click(); true",
+        )
+        .await;
+    let call_id = {
+        let deadline = Instant::now() + NOTICE_WITHIN;
+        loop {
+            let (_, calls) = s.get(&format!("/api/v1/wa/lines/{id}/calls")).await;
+            if let Some(c) = calls["data"].as_array().and_then(|d| d.first()) {
+                assert_eq!(c["to"], "+447700900124");
+                break c["id"].as_str().unwrap().to_owned();
+            }
+            assert!(Instant::now() < deadline, "the page placed no call");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let (st, answered) = s
+        .post(
+            &format!("/api/v1/sandbox/calls/{call_id}/answer"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(st, 200, "{answered}");
+    assert!(
+        browser
+            .wait_for(
+                "document.getElementById('call-state').textContent === 'Connected'",
+                NOTICE_WITHIN
+            )
+            .await,
+        "the call's audio never connected: {}",
+        browser
+            .eval("document.getElementById('call-state').textContent")
+            .await
+    );
+    assert!(
+        browser
+            .wait_for(
+                "Number(document.getElementById('call-panel').dataset.framesOut) > 10 && \
+                 Number(document.getElementById('call-panel').dataset.framesIn) > 10",
+                NOTICE_WITHIN
+            )
+            .await,
+        "audio did not flow both ways: {}",
+        browser
+            .eval("JSON.stringify(document.getElementById('call-panel').dataset)")
+            .await
+    );
+    browser
+        .eval("document.getElementById('call-hangup').click(); true")
+        .await;
+    let deadline = Instant::now() + NOTICE_WITHIN;
+    loop {
+        let (_, call) = s.get(&format!("/api/v1/calls/{call_id}")).await;
+        if call["status"] == "ended" {
+            assert_eq!(call["end_reason"], "completed");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the call never ended: {call}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // The wallet: top up and the chart moves.
     browser.open(&format!("{base}/dashboard/wallet")).await;

@@ -80,6 +80,11 @@ fn chromium_path() -> PathBuf {
 impl Browser {
     /// Starts headless Chromium with a fresh profile and opens one blank page.
     pub async fn launch() -> Browser {
+        Self::launch_with(&[]).await
+    }
+
+    /// [`Browser::launch`] with extra Chromium flags (e.g. a fake microphone).
+    pub async fn launch_with(extra: &[&str]) -> Browser {
         let profile = tempfile::tempdir().expect("a temp dir for the Chromium profile");
         let mut child = Command::new(chromium_path())
             .args([
@@ -94,6 +99,7 @@ impl Browser {
                 // Port 0: Chromium picks a free port and prints it, so tests can run in parallel.
                 "--remote-debugging-port=0",
             ])
+            .args(extra)
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg("about:blank")
             .stdin(Stdio::null())
