@@ -24,11 +24,17 @@ const SHOWN: i64 = 50;
 /// A message as the page shows it.
 #[derive(Debug, Clone)]
 pub(super) struct MessageRow {
+    /// `msg_…`.
     pub id: String,
+    /// `inbound` or `outbound`.
     pub direction: String,
+    /// "From +…" or "To +…".
     pub who: String,
+    /// The text, or `[image]` … for a media message without a caption.
     pub text: String,
+    /// `queued`, `sent`, `delivered`, `read`, `failed` or `received`.
     pub status: String,
+    /// When, shown short.
     pub at: String,
 }
 

@@ -35,16 +35,27 @@ const PAGE: i64 = 200;
 /// A line as a row of the list (and the head of its own page).
 #[derive(Debug, Clone)]
 pub(super) struct LineRow {
+    /// `line_…`.
     pub id: String,
+    /// The API's status value (`ready` …), for `data-status`.
     pub status: String,
+    /// The status in words.
     pub status_text: &'static str,
+    /// The business's label ("" when none).
     pub label: String,
+    /// The plan and its price, or "Chosen at scan".
     pub plan: String,
+    /// The linked number ("" until known).
     pub phone: String,
+    /// The end of the running period ("" when none).
     pub renews: String,
+    /// The connect page ("" when the line has none).
     pub connect_url: String,
+    /// The calling choice in words.
     pub calling: &'static str,
+    /// `active`, `trialing`, `past_due` …
     pub billing_status: String,
+    /// Why a waiting line cannot connect, when the connector is down ("" otherwise).
     pub status_detail: String,
 }
 

@@ -64,8 +64,15 @@ impl FromRequestParts<AppState> for Dash {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Response> {
+        // A handler taking both `Dash` and `Posted` looks the session up once.
+        if let Some(dash) = parts.extensions.get::<Dash>() {
+            return Ok(dash.clone());
+        }
         match current(st, &parts.headers).await {
-            Ok(Some(dash)) => Ok(dash),
+            Ok(Some(dash)) => {
+                parts.extensions.insert(dash.clone());
+                Ok(dash)
+            }
             Err(e) => Err(e.into_response()),
             // A page asked for without a session: the sign-in form.
             Ok(None) if parts.method == Method::GET => {
