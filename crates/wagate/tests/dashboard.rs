@@ -261,6 +261,52 @@ async fn over_http(kind: &str) {
     assert_eq!(st, 200);
     assert!(page.contains(&mine) && page.contains("Waiting for scan"));
 
+    // What the business typed is shown as text, never as markup.
+    let (st, _, _) = d
+        .post(
+            &format!("/dashboard/lines/{mine}/label"),
+            &[("label", "<script>alert(1)</script>")],
+        )
+        .await;
+    assert_eq!(st, 303);
+    let (_, page, _) = d.get("/dashboard").await;
+    assert!(!page.contains("<script>alert"), "{page}");
+    assert!(page.contains("alert(1)"), "the label is there, escaped");
+
+    // Pages are private, unframeable, and load nothing from elsewhere.
+    let resp = d
+        .http
+        .get(format!("{}/dashboard", s.base))
+        .header(COOKIE, d.cookie_header())
+        .send()
+        .await
+        .unwrap();
+    let header = |name: &str| {
+        resp.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    assert_eq!(header("cache-control"), "no-store");
+    assert_eq!(header("x-frame-options"), "DENY");
+    assert!(header("content-security-policy").contains("default-src 'self'"));
+    assert!(header("content-security-policy").contains("frame-ancestors 'none'"));
+    let script = d
+        .http
+        .get(format!("{}/dashboard/assets/dashboard.js", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(script.status(), 200);
+    assert!(script.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+    let script = script.text().await.unwrap();
+    for outside in ["http://", "https://", "cdn"] {
+        assert!(!script.contains(outside), "{outside} in the script");
+    }
+
     // Bad input is a clear 4xx, never a 5xx.
     for (path, fields, want) in [
         ("/dashboard/lines", vec![("calling", "maybe")], 422),
