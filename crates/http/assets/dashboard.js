@@ -85,11 +85,21 @@
     if (none) { none.remove(); }
   }
 
+  // Calls of the line's page: the table's status, and (set by the call panel below) what an
+  // incoming call does.
+  var onCall = null;
+  function applyCall(c) {
+    var cell = $('#call-' + c.id + ' [data-role="call-status"]');
+    if (cell) { cell.textContent = c.status + (c.end_reason ? " (" + c.end_reason + ")" : ""); }
+    if (onCall) { onCall(c); }
+  }
+
   if (body.dataset.live && window.EventSource) {
     var url = "/dashboard/events" + (body.dataset.line ? "?line=" + encodeURIComponent(body.dataset.line) : "");
     var source = new EventSource(url);
     source.addEventListener("line", function (ev) { applyLine(JSON.parse(ev.data)); });
     source.addEventListener("message", function (ev) { applyMessage(JSON.parse(ev.data)); });
+    source.addEventListener("call", function (ev) { applyCall(JSON.parse(ev.data)); });
     body.dataset.liveConnected = "pending";
     source.onopen = function () { body.dataset.liveConnected = "yes"; };
   }
@@ -103,6 +113,9 @@
     var panel = document.getElementById("call-panel");
     var state = document.getElementById("call-state");
     var hangup = document.getElementById("call-hangup");
+    var answer = document.getElementById("call-answer");
+    var reject = document.getElementById("call-reject");
+    var ringing = null;
     var call = null, socket = null, audio = null, mic = null, playAt = 0, tries = 0;
     var framesIn = 0, framesOut = 0;
 
@@ -203,6 +216,49 @@
         .then(function (r) { return r.ok ? r.json() : r.text().then(function (t) { throw new Error(t); }); })
         .then(function (c) { call = c; tries = 0; panel.dataset.call = c.id; say("Ringing…"); connect(); })
         .catch(function () { say("The call could not be placed"); hangup.hidden = true; stopAudio(); });
+    });
+
+    // An inbound call rings: offer to answer it (with audio) or reject it.
+    function showIncoming(visible) {
+      answer.hidden = !visible;
+      reject.hidden = !visible;
+    }
+    onCall = function (c) {
+      if (c.direction === "inbound" && c.status === "ringing" && !call && !ringing) {
+        ringing = c;
+        panel.hidden = false;
+        hangup.hidden = true;
+        showIncoming(true);
+        say("Incoming call from " + (c.from || "an unknown number"));
+      } else if (ringing && ringing.id === c.id && c.status !== "ringing") {
+        ringing = null;
+        showIncoming(false);
+        if (c.status === "ended" && !call) { say("Call ended (" + (c.end_reason || "ended") + ")"); }
+      }
+    };
+    answer.addEventListener("click", function () {
+      if (!ringing) { return; }
+      var incoming = ringing;
+      ringing = null;
+      showIncoming(false);
+      stopAudio();
+      framesIn = 0; framesOut = 0; count();
+      audio = new (window.AudioContext || window.webkitAudioContext)({ sampleRate: RATE });
+      startMic();
+      say("Answering…");
+      post("/dashboard/calls/" + encodeURIComponent(incoming.id) + "/accept", {})
+        .then(function (r) { return r.ok ? r.json() : r.text().then(function (t) { throw new Error(t); }); })
+        .then(function (c) { call = c; tries = 0; panel.dataset.call = c.id; hangup.hidden = false; connect(); })
+        .catch(function () { say("The call could not be answered"); stopAudio(); });
+    });
+    reject.addEventListener("click", function () {
+      if (!ringing) { return; }
+      var incoming = ringing;
+      ringing = null;
+      showIncoming(false);
+      post("/dashboard/calls/" + encodeURIComponent(incoming.id) + "/reject", {})
+        .then(function () { say("Call rejected"); })
+        .catch(function () { say("Could not reject; try again"); });
     });
 
     hangup.addEventListener("click", function () {

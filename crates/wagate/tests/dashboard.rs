@@ -697,6 +697,55 @@ async fn in_a_browser(kind: &str) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // An incoming call rings on the page without a reload; answering it carries audio too.
+    let (st, incoming) = s
+        .post(
+            &format!("/api/v1/sandbox/lines/{id}/incoming_call"),
+            json!({"from": "+447700900125"}),
+        )
+        .await;
+    assert!((200..300).contains(&st), "{incoming}");
+    let incoming_id = incoming["id"].as_str().unwrap().to_owned();
+    assert!(
+        browser
+            .wait_for(
+                "!document.getElementById('call-answer').hidden && \
+                 document.getElementById('call-state').textContent === 'Incoming call from +447700900125'",
+                NOTICE_WITHIN
+            )
+            .await,
+        "the incoming call never showed: {}",
+        browser
+            .eval("document.getElementById('call-state').textContent")
+            .await
+    );
+    browser
+        .eval("document.getElementById('call-answer').click(); true")
+        .await;
+    assert!(
+        browser
+            .wait_for(
+                "document.getElementById('call-state').textContent === 'Connected' && \
+                 Number(document.getElementById('call-panel').dataset.framesIn) > 10",
+                NOTICE_WITHIN
+            )
+            .await,
+        "the answered call carried no audio: {}",
+        browser
+            .eval("JSON.stringify(document.getElementById('call-panel').dataset)")
+            .await
+    );
+    let (_, call) = s.get(&format!("/api/v1/calls/{incoming_id}")).await;
+    assert_eq!(call["status"], "answered");
+    browser
+        .eval("document.getElementById('call-hangup').click(); true")
+        .await;
+    let deadline = Instant::now() + NOTICE_WITHIN;
+    while s.get(&format!("/api/v1/calls/{incoming_id}")).await.1["status"] != "ended" {
+        assert!(Instant::now() < deadline, "the answered call never ended");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
     // The wallet: top up and the chart moves.
     browser.open(&format!("{base}/dashboard/wallet")).await;
     assert_accessible(&mut browser, "the wallet").await;

@@ -52,6 +52,7 @@ struct Seen {
     line: Option<LineId>,
     lines: HashMap<String, String>,
     messages: HashMap<String, String>,
+    calls: HashMap<String, String>,
     queue: std::collections::VecDeque<Event>,
     until: tokio::time::Instant,
     first: bool,
@@ -107,6 +108,24 @@ impl Seen {
                         .push_back(Event::default().event("message").data(data.to_string()));
                 }
             }
+            let found = self.st.app.calls.list(who, line, &page).await?;
+            for c in found.data.iter().rev() {
+                let status = c.status.as_str().to_owned();
+                if self.calls.get(c.id.as_str()) != Some(&status) {
+                    self.calls.insert(c.id.to_string(), status);
+                    let v = self.st.app.calls.json(c);
+                    let data = json!({
+                        "id": v["id"],
+                        "direction": v["direction"],
+                        "from": v["from"],
+                        "to": v["to"],
+                        "status": v["status"],
+                        "end_reason": v["end_reason"],
+                    });
+                    self.queue
+                        .push_back(Event::default().event("call").data(data.to_string()));
+                }
+            }
         }
         Ok(true)
     }
@@ -139,6 +158,7 @@ pub(super) async fn stream(
         line,
         lines: HashMap::new(),
         messages: HashMap::new(),
+        calls: HashMap::new(),
         queue: std::collections::VecDeque::new(),
         until: tokio::time::Instant::now() + STREAM_FOR,
         first: true,

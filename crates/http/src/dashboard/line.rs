@@ -73,6 +73,8 @@ struct CallRow {
     duration: String,
     at: String,
     live: bool,
+    /// An inbound call that rings: it can be answered or rejected.
+    incoming: bool,
 }
 
 impl CallRow {
@@ -86,6 +88,7 @@ impl CallRow {
         let status = s(v, "status");
         CallRow {
             id: s(v, "id"),
+            incoming: direction == "inbound" && status == "ringing",
             live: status != "ended",
             direction,
             other,
@@ -119,6 +122,8 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "sent" => Some("Message queued."),
         "called" => Some("Call placed."),
         "hung_up" => Some("Call ended."),
+        "answered" => Some("Call answered."),
+        "rejected" => Some("Call rejected."),
         _ => None,
     }
 }
@@ -236,6 +241,38 @@ pub(super) async fn call(
     Ok(Redirect::to(&format!("/dashboard/lines/{id}?done=called")).into_response())
 }
 
+/// What the line's side does to a call.
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    Hangup,
+    Accept,
+    Reject,
+}
+
+/// The line's side acts on a call through the calls service: the script gets the call
+/// object (an answered call's `media_url` carries the audio), a form post the page again.
+async fn act(
+    st: &AppState,
+    dash: &Dash,
+    headers: &HeaderMap,
+    id: &str,
+    action: Action,
+) -> DashResult<Response> {
+    let id = CallId::parse(id).map_err(|_| ApiError::not_found("call"))?;
+    let who = &dash.principal;
+    let (call, done) = match action {
+        Action::Hangup => (st.app.calls.hangup(who, &id).await?, "hung_up"),
+        Action::Accept => (st.app.calls.accept(who, &id).await?, "answered"),
+        Action::Reject => (st.app.calls.reject(who, &id).await?, "rejected"),
+    };
+    if wants_json(headers) {
+        let mut resp = axum::Json(st.app.calls.json(&call)).into_response();
+        super::view::secure_headers(resp.headers_mut());
+        return Ok(resp);
+    }
+    Ok(Redirect::to(&format!("/dashboard/lines/{}?done={done}", call.line_id)).into_response())
+}
+
 /// `POST /dashboard/calls/{id}/hangup`.
 pub(super) async fn hangup(
     State(st): State<AppState>,
@@ -244,12 +281,27 @@ pub(super) async fn hangup(
     Path(id): Path<String>,
     Posted(_): Posted<serde::de::IgnoredAny>,
 ) -> DashResult<Response> {
-    let id = CallId::parse(&id).map_err(|_| ApiError::not_found("call"))?;
-    let call = st.app.calls.hangup(&dash.principal, &id).await?;
-    if wants_json(&headers) {
-        let mut resp = axum::Json(st.app.calls.json(&call)).into_response();
-        super::view::secure_headers(resp.headers_mut());
-        return Ok(resp);
-    }
-    Ok(Redirect::to(&format!("/dashboard/lines/{}?done=hung_up", call.line_id)).into_response())
+    act(&st, &dash, &headers, &id, Action::Hangup).await
+}
+
+/// `POST /dashboard/calls/{id}/accept`: answers an inbound call that rings.
+pub(super) async fn accept(
+    State(st): State<AppState>,
+    dash: Dash,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Posted(_): Posted<serde::de::IgnoredAny>,
+) -> DashResult<Response> {
+    act(&st, &dash, &headers, &id, Action::Accept).await
+}
+
+/// `POST /dashboard/calls/{id}/reject`: refuses an inbound call that rings.
+pub(super) async fn reject(
+    State(st): State<AppState>,
+    dash: Dash,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Posted(_): Posted<serde::de::IgnoredAny>,
+) -> DashResult<Response> {
+    act(&st, &dash, &headers, &id, Action::Reject).await
 }

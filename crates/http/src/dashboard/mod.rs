@@ -37,6 +37,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/dashboard/lines/{id}/messages", post(line::send))
         .route("/dashboard/lines/{id}/calls", post(line::call))
         .route("/dashboard/calls/{id}/hangup", post(line::hangup))
+        .route("/dashboard/calls/{id}/accept", post(line::accept))
+        .route("/dashboard/calls/{id}/reject", post(line::reject))
         .route("/dashboard/wallet", get(wallet::show))
         .route("/dashboard/wallet/topup", post(wallet::topup))
         .route("/dashboard/wallet/auto_topup", post(wallet::auto_topup))
