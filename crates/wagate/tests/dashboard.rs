@@ -404,7 +404,79 @@ async fn over_http(kind: &str) {
     assert_eq!(their_line["status"], "pending", "untouched");
     assert!(their_line["label"].is_null(), "untouched");
 
+    // Webhook endpoints through the dashboard: a bad URL is 422, another account's is 404.
+    let (st, body, _) = d
+        .post(
+            "/dashboard/webhooks/endpoints",
+            &[("url", "not a url"), ("events", "*")],
+        )
+        .await;
+    assert_eq!(st, 422, "{body}");
+    let (st, body, _) = d
+        .post(
+            "/dashboard/webhooks/endpoints",
+            &[
+                ("url", "http://127.0.0.1:9/hook"),
+                ("events", "no.such_type"),
+            ],
+        )
+        .await;
+    assert_eq!(st, 422, "{body}");
+    let (st, their_endpoint) = send(
+        other(Method::POST, "/api/v1/webhooks/endpoints")
+            .json(&json!({"url": "http://127.0.0.1:9/theirs"})),
+    )
+    .await;
+    assert_eq!(st, 201, "{their_endpoint}");
+    let their_endpoint = their_endpoint["id"].as_str().unwrap();
+    for (action, fields) in [
+        ("delete", vec![("confirm", "yes")]),
+        ("enabled", vec![("enabled", "false")]),
+        ("test", vec![]),
+    ] {
+        let (st, _, _) = d
+            .post(
+                &format!("/dashboard/webhooks/endpoints/{their_endpoint}/{action}"),
+                &fields,
+            )
+            .await;
+        assert_eq!(st, 404, "{action}");
+    }
+    let (st, _, location) = d
+        .post(
+            "/dashboard/webhooks/endpoints",
+            &[
+                ("url", "http://127.0.0.1:9/hook"),
+                ("events", "line.ready, line.released"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (st, location.as_str()),
+        (303, "/dashboard/webhooks?done=endpoint_added")
+    );
+    let (_, mine_eps) = s.get("/api/v1/webhooks/endpoints").await;
+    let ep = mine_eps["data"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        mine_eps["data"][0]["events"],
+        json!(["line.ready", "line.released"])
+    );
+    let (st, _, _) = d
+        .post(&format!("/dashboard/webhooks/endpoints/{ep}/delete"), &[])
+        .await;
+    assert_eq!(st, 422, "deleting needs the confirmation");
+    let (st, _, _) = d
+        .post(
+            &format!("/dashboard/webhooks/endpoints/{ep}/delete"),
+            &[("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(st, 303);
+    let (_, mine_eps) = s.get("/api/v1/webhooks/endpoints").await;
+    assert_eq!(mine_eps["data"], json!([]));
+
     // Release with confirmation.
+
     let (st, _, location) = d
         .post(
             &format!("/dashboard/lines/{mine}/release"),
@@ -492,13 +564,6 @@ async fn in_a_browser(kind: &str) {
     let s = Server::sandbox(&backing).await;
     add_card(&s).await;
     let receiver = Receiver::start().await;
-    let (st, endpoint) = s
-        .post(
-            "/api/v1/webhooks/endpoints",
-            json!({"url": receiver.url, "events": ["*"]}),
-        )
-        .await;
-    assert_eq!(st, 201, "{endpoint}");
 
     // A fake microphone (a beep), allowed without a prompt: click-to-call has audio to send.
     let mut browser = Browser::launch_with(&[
@@ -526,6 +591,29 @@ async fn in_a_browser(kind: &str) {
         "Lines"
     );
     assert_accessible(&mut browser, "the lines page").await;
+
+    // An endpoint for every event, added on the webhooks page; its test event arrives.
+    browser.open(&format!("{base}/dashboard/webhooks")).await;
+    browser
+        .eval_and_wait_load(&format!(
+            "document.getElementById('endpoint-url').value = {}; \
+             document.getElementById('endpoint-description').value = 'receiver'; \
+             document.querySelector('#endpoint-form button').click()",
+            json!(receiver.url)
+        ))
+        .await;
+    let (_, endpoints) = s.get("/api/v1/webhooks/endpoints").await;
+    assert_eq!(endpoints["data"][0]["url"], json!(receiver.url));
+    assert_eq!(endpoints["data"][0]["events"], json!(["*"]));
+    let endpoint = endpoints["data"][0]["id"].as_str().unwrap().to_owned();
+    browser
+        .eval_and_wait_load(&format!(
+            "document.querySelector('[data-test-endpoint=\"{endpoint}\"]').click()"
+        ))
+        .await;
+    receiver.wait_for(1, NOTICE_WITHIN).await;
+    assert_eq!(receiver.received()[0].json()["type"], "webhook.test");
+    browser.open(&format!("{base}/dashboard")).await;
 
     // Create a line with the calling choice.
     browser

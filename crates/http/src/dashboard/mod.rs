@@ -43,6 +43,22 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/dashboard/wallet/topup", post(wallet::topup))
         .route("/dashboard/wallet/auto_topup", post(wallet::auto_topup))
         .route("/dashboard/webhooks", get(webhooks::show))
+        .route(
+            "/dashboard/webhooks/endpoints",
+            post(webhooks::create_endpoint),
+        )
+        .route(
+            "/dashboard/webhooks/endpoints/{id}/enabled",
+            post(webhooks::set_enabled),
+        )
+        .route(
+            "/dashboard/webhooks/endpoints/{id}/test",
+            post(webhooks::test_endpoint),
+        )
+        .route(
+            "/dashboard/webhooks/endpoints/{id}/delete",
+            post(webhooks::delete_endpoint),
+        )
         .route("/dashboard/webhooks/secret/reveal", post(webhooks::reveal))
         .route("/dashboard/webhooks/secret/rotate", post(webhooks::rotate))
         .route(

@@ -13,6 +13,7 @@ use wagate_store::EventFilter;
 use super::session::{Dash, Posted};
 use super::view::{render, short_time, Chrome, DashResult, Section};
 use crate::error::ApiError;
+use crate::openapi::rules::ENDPOINT_DESCRIPTION_MAX_CHARS;
 use crate::routes::webhooks::{secret_out, EndpointOut, EventOut};
 use crate::AppState;
 
@@ -207,4 +208,144 @@ pub(super) async fn redeliver(
 ) -> DashResult<Response> {
     events::redeliver(&st.app, &dash.principal, &id).await?;
     Ok(Redirect::to("/dashboard/webhooks?done=redelivered").into_response())
+}
+
+/// The new-endpoint form: `events` is `*` or event types separated by commas or spaces.
+#[derive(Debug, Deserialize)]
+pub(super) struct EndpointForm {
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    events: String,
+    #[serde(default)]
+    description: String,
+}
+
+/// The event types of the form's `events` field (`None`: every type).
+fn event_types(field: &str) -> Option<Vec<String>> {
+    let types: Vec<String> = field
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    (!types.is_empty()).then_some(types)
+}
+
+/// `POST /dashboard/webhooks/endpoints`: the same use case as the API's create (URL rules,
+/// event types, the per-account limit).
+pub(super) async fn create_endpoint(
+    State(st): State<AppState>,
+    dash: Dash,
+    Posted(form): Posted<EndpointForm>,
+) -> DashResult<Response> {
+    let description = Some(form.description.trim().to_owned()).filter(|d| !d.is_empty());
+    if description
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > ENDPOINT_DESCRIPTION_MAX_CHARS)
+    {
+        return Err(ApiError::invalid(
+            "description",
+            format!("description is longer than {ENDPOINT_DESCRIPTION_MAX_CHARS} characters"),
+        )
+        .into());
+    }
+    endpoints::create(
+        &st.app,
+        &dash.principal,
+        form.url.trim(),
+        event_types(&form.events),
+        Some(true),
+        description,
+    )
+    .await?;
+    Ok(Redirect::to("/dashboard/webhooks?done=endpoint_added").into_response())
+}
+
+/// The enable/disable form.
+#[derive(Debug, Deserialize)]
+pub(super) struct EnableForm {
+    #[serde(default)]
+    enabled: String,
+}
+
+/// `POST /dashboard/webhooks/endpoints/{id}/enabled`: `enabled=true` or `false`.
+pub(super) async fn set_enabled(
+    State(st): State<AppState>,
+    dash: Dash,
+    Path(id): Path<String>,
+    Posted(form): Posted<EnableForm>,
+) -> DashResult<Response> {
+    let enabled = match form.enabled.as_str() {
+        "true" => true,
+        "false" => false,
+        _ => return Err(ApiError::invalid("enabled", "true or false").into()),
+    };
+    endpoints::update(
+        &st.app,
+        &dash.principal,
+        &id,
+        None,
+        None,
+        Some(enabled),
+        None,
+    )
+    .await?;
+    let done = if enabled {
+        "endpoint_enabled"
+    } else {
+        "endpoint_disabled"
+    };
+    Ok(Redirect::to(&format!("/dashboard/webhooks?done={done}")).into_response())
+}
+
+/// `POST /dashboard/webhooks/endpoints/{id}/test`: a `webhook.test` event to that endpoint.
+pub(super) async fn test_endpoint(
+    State(st): State<AppState>,
+    dash: Dash,
+    Path(id): Path<String>,
+    Posted(_): Posted<serde::de::IgnoredAny>,
+) -> DashResult<Response> {
+    endpoints::send_test(&st.app, &dash.principal, &id).await?;
+    Ok(Redirect::to("/dashboard/webhooks?done=tested").into_response())
+}
+
+/// The delete form: `confirm=yes` is the confirmation (the page's script also asks).
+#[derive(Debug, Deserialize)]
+pub(super) struct DeleteForm {
+    #[serde(default)]
+    confirm: String,
+}
+
+/// `POST /dashboard/webhooks/endpoints/{id}/delete`.
+pub(super) async fn delete_endpoint(
+    State(st): State<AppState>,
+    dash: Dash,
+    Path(id): Path<String>,
+    Posted(form): Posted<DeleteForm>,
+) -> DashResult<Response> {
+    if form.confirm != "yes" {
+        return Err(ApiError::invalid("confirm", "tick the box to confirm the deletion").into());
+    }
+    endpoints::delete(&st.app, &dash.principal, &id).await?;
+    Ok(Redirect::to("/dashboard/webhooks?done=endpoint_deleted").into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::event_types;
+
+    #[test]
+    fn event_types_are_split_on_commas_and_spaces() {
+        assert_eq!(event_types(""), None);
+        assert_eq!(event_types(" , "), None);
+        assert_eq!(
+            event_types("line.ready, message.received  call.ended"),
+            Some(vec![
+                "line.ready".to_owned(),
+                "message.received".to_owned(),
+                "call.ended".to_owned()
+            ])
+        );
+        assert_eq!(event_types("*"), Some(vec!["*".to_owned()]));
+    }
 }
