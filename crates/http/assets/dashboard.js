@@ -117,7 +117,8 @@
     var reject = document.getElementById("call-reject");
     var ringing = null;
     var call = null, socket = null, audio = null, mic = null, playAt = 0, tries = 0;
-    var framesIn = 0, framesOut = 0;
+    var framesIn = 0, framesOut = 0, micRefused = false;
+    var NO_MIC = "Connected (no microphone allowed: you can listen)";
 
     function say(text) { state.textContent = text; }
     function count() { panel.dataset.framesIn = framesIn; panel.dataset.framesOut = framesOut; }
@@ -144,7 +145,8 @@
     // The microphone, cut into frames that go out while the socket is open. Asked for when
     // the call is placed, so the permission prompt comes before the other side answers.
     function startMic() {
-      if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) { return; }
+      micRefused = false;
+      if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) { micRefused = true; return; }
       navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1, echoCancellation: true } }).then(function (stream) {
         if (!audio) { stream.getTracks().forEach(function (t) { t.stop(); }); return; }
         mic = stream;
@@ -165,7 +167,11 @@
         input.connect(proc);
         // A processor only runs when connected onwards; it writes silence.
         proc.connect(audio.destination);
-      }, function () { panel.dataset.microphone = "refused"; });
+      }, function () {
+        micRefused = true;
+        panel.dataset.microphone = "refused";
+        if (socket && socket.readyState === 1) { say(NO_MIC); }
+      });
     }
 
     function connect() {
@@ -173,17 +179,21 @@
       var target = new URL(call.media_url);
       var ws = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + target.pathname + target.search;
       var opened = false;
-      socket = new WebSocket(ws);
-      socket.binaryType = "arraybuffer";
-      socket.onopen = function () {
+      var me = new WebSocket(ws);
+      socket = me;
+      me.binaryType = "arraybuffer";
+      me.onopen = function () {
         opened = true;
         playAt = 0;
-        say(mic ? "Connected" : "Connected (no microphone: you can listen)");
+        // The microphone may still be on its way (its frames go out once it is there).
+        say(micRefused ? NO_MIC : "Connected");
       };
-      socket.onmessage = function (ev) {
+      me.onmessage = function (ev) {
         if (audio && ev.data instanceof ArrayBuffer) { play(ev.data); framesIn++; count(); }
       };
-      socket.onclose = function () {
+      me.onclose = function () {
+        // A socket closed by a hang-up says nothing about the call that may follow it.
+        if (socket !== me) { return; }
         socket = null;
         if (opened) { say("Call ended"); stopAudio(); hangup.hidden = true; return; }
         // Not answered yet: the socket opens once the other side picks up.
