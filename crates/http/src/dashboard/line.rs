@@ -133,8 +133,9 @@ pub(super) async fn show(
     State(st): State<AppState>,
     dash: Dash,
     Path(id): Path<String>,
-    Query(q): Query<LineQuery>,
+    q: Result<Query<LineQuery>, axum::extract::rejection::QueryRejection>,
 ) -> DashResult<Response> {
+    let Query(q) = q.map_err(|e| ApiError::invalid("query", e.body_text()))?;
     let who = &dash.principal;
     let id = line_id(&id)?;
     let record = st.app.lines.get(&who.account.id, &id).await?;
