@@ -7,6 +7,7 @@ pub mod billing;
 pub mod calls;
 pub mod cloud;
 pub mod connector;
+pub mod dashboard;
 pub mod error;
 pub mod lines;
 pub mod numbers;

@@ -308,6 +308,11 @@ impl ApiError {
     pub fn param(&self) -> Option<&str> {
         self.extra.get("param").and_then(|v| v.as_str())
     }
+
+    /// The human-readable message (the dashboard shows it on its error pages).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 impl IntoResponse for ApiError {

@@ -6,6 +6,7 @@
 
 mod auth;
 pub mod connect_page;
+pub mod dashboard;
 pub mod error;
 pub mod guard;
 pub mod idempotency;

@@ -22,6 +22,7 @@ pub trait Store:
     + crate::CallStore
     + crate::DayStore
     + crate::NumberStore
+    + crate::SessionStore
     + Send
     + Sync
 {
@@ -39,6 +40,7 @@ impl<
             + crate::CallStore
             + crate::DayStore
             + crate::NumberStore
+            + crate::SessionStore
             + Send
             + Sync,
     > Store for T

@@ -212,6 +212,7 @@ pub fn router(state: AppState) -> Router {
         // Authenticated by the call's own token: browsers cannot set headers on a WebSocket.
         .route("/api/v1/calls/{id}/media", get(calls::media))
         .merge(authed)
+        .merge(crate::dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(state.clone(), metrics::track))

@@ -313,7 +313,7 @@ pub struct PreviousSecretOut {
     pub expires_at: Option<String>,
 }
 
-fn secret_out(list: Vec<wagate_store::SecretRecord>) -> ApiResult<SecretOut> {
+pub(crate) fn secret_out(list: Vec<wagate_store::SecretRecord>) -> ApiResult<SecretOut> {
     let mut it = list.into_iter();
     let current = it
         .next()
@@ -408,7 +408,10 @@ pub struct AttemptOut {
 }
 
 impl EventOut {
-    fn new(e: EventRecord, detail: Option<(Vec<DeliveryRecord>, Vec<AttemptRecord>)>) -> Self {
+    pub(crate) fn new(
+        e: EventRecord,
+        detail: Option<(Vec<DeliveryRecord>, Vec<AttemptRecord>)>,
+    ) -> Self {
         let deliveries = detail.map(|(ds, attempts)| {
             ds.into_iter()
                 .map(|d| DeliveryOut {

@@ -11,7 +11,7 @@ use super::{id, int, opt_ts, text, ts, SqlStore};
 use crate::error::corrupt;
 use crate::{AccountStore, NewAccount, StoreError, StoreResult};
 
-const ACCOUNT_COLS: &str = "a.id, a.name, a.calling_enabled, a.mode, a.created_at";
+pub(super) const ACCOUNT_COLS: &str = "a.id, a.name, a.calling_enabled, a.mode, a.created_at";
 const KEY_COLS: &str = "id, account_id, hint, mode, created_at, revoked_at";
 
 fn mode(row: &AnyRow) -> StoreResult<KeyMode> {
@@ -19,7 +19,7 @@ fn mode(row: &AnyRow) -> StoreResult<KeyMode> {
     KeyMode::from_db(&m).ok_or_else(|| corrupt("mode", m))
 }
 
-fn account(row: &AnyRow) -> StoreResult<Account> {
+pub(super) fn account(row: &AnyRow) -> StoreResult<Account> {
     Ok(Account {
         id: id(row, "id")?,
         name: text(row, "name")?,

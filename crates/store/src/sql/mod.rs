@@ -13,6 +13,7 @@ mod ordered;
 mod ownership;
 mod sandbox;
 mod script;
+mod sessions;
 mod wa_sessions;
 mod webhooks;
 

@@ -80,6 +80,11 @@ fn chromium_path() -> PathBuf {
 impl Browser {
     /// Starts headless Chromium with a fresh profile and opens one blank page.
     pub async fn launch() -> Browser {
+        Self::launch_with(&[]).await
+    }
+
+    /// [`Browser::launch`] with extra Chromium flags (e.g. a fake microphone).
+    pub async fn launch_with(extra: &[&str]) -> Browser {
         let profile = tempfile::tempdir().expect("a temp dir for the Chromium profile");
         let mut child = Command::new(chromium_path())
             .args([
@@ -94,6 +99,7 @@ impl Browser {
                 // Port 0: Chromium picks a free port and prints it, so tests can run in parallel.
                 "--remote-debugging-port=0",
             ])
+            .args(extra)
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg("about:blank")
             .stdin(Stdio::null())
@@ -235,6 +241,51 @@ impl Browser {
             json!({"enabled": true, "maxTouchPoints": 5}),
         )
         .await;
+    }
+
+    /// Evaluates `js` (a click on a submit button, a form's `submit()`), which navigates,
+    /// and waits until the page it leads to has loaded.
+    pub async fn eval_and_wait_load(&mut self, js: &str) {
+        let loads_before = self.loads;
+        self.eval(js).await;
+        let deadline = Instant::now() + ANSWER_WITHIN;
+        while self.loads == loads_before {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !remaining.is_zero(),
+                "no page loaded within {ANSWER_WITHIN:?} after {js}"
+            );
+            self.read_one(remaining).await;
+        }
+    }
+
+    /// Sets the page's size in CSS pixels; `mobile` also turns on the phone layout rules
+    /// (the viewport meta tag). Call it before `open`.
+    pub async fn set_viewport(&mut self, width: u32, height: u32, mobile: bool) {
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile}),
+        )
+        .await;
+    }
+
+    /// Saves a PNG of the whole page (beyond the viewport too) at `path`.
+    pub async fn screenshot(&mut self, path: &Path) {
+        use base64::Engine as _;
+        let shot = self
+            .call(
+                "Page.captureScreenshot",
+                json!({"format": "png", "captureBeyondViewport": true}),
+            )
+            .await;
+        let data = shot["data"].as_str().expect("screenshot data");
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .expect("base64 screenshot");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        std::fs::write(path, png).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     }
 
     /// A command to our page.
