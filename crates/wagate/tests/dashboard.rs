@@ -25,6 +25,8 @@ mod common;
 mod http;
 #[path = "dashboard/journey.rs"]
 mod journey;
+#[path = "dashboard/numbers.rs"]
+mod numbers;
 
 use std::time::Duration;
 

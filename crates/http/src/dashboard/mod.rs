@@ -10,6 +10,7 @@ mod events;
 mod invoices;
 mod line;
 mod lines;
+mod numbers;
 mod session;
 mod view;
 mod wallet;
@@ -66,4 +67,10 @@ pub(crate) fn routes() -> Router<AppState> {
             post(webhooks::redeliver),
         )
         .route("/dashboard/invoices", get(invoices::show))
+        .route(
+            "/dashboard/numbers",
+            get(numbers::show).post(numbers::order),
+        )
+        .route("/dashboard/numbers/{id}/cancel", post(numbers::cancel))
+        .route("/dashboard/numbers/{id}/extend", post(numbers::extend))
 }

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use wagate_app::AppError;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// Headers of every dashboard answer: never cached, never framed, no outside resources, no
 /// inline script (the script is a file of ours).
@@ -25,6 +25,8 @@ pub(super) enum Section {
     Webhooks,
     /// Invoices.
     Invoices,
+    /// Virtual numbers.
+    Numbers,
 }
 
 /// What the layout needs of any signed-in page.
@@ -55,6 +57,7 @@ impl Chrome {
             Section::Wallet => "wallet",
             Section::Webhooks => "webhooks",
             Section::Invoices => "invoices",
+            Section::Numbers => "numbers",
         };
         if here == name {
             " aria-current=\"page\""
@@ -143,19 +146,29 @@ impl From<AppError> for DashError {
 impl IntoResponse for DashError {
     fn into_response(self) -> Response {
         let status = self.0.code().status();
-        let title = match status.as_u16() {
-            404 => "Not found",
-            402 => "Payment problem",
-            401 | 403 => "Not allowed",
-            409 => "Not possible right now",
-            422 | 400 => "Check the form",
-            429 => "Too many requests",
-            s if s >= 500 => "Something went wrong",
-            _ => "Request refused",
+        let title = match self.0.code() {
+            ErrorCode::OutOfStock => "Out of stock",
+            ErrorCode::InsufficientBalance => "Not enough balance",
+            ErrorCode::NumbersUnavailable => "Numbers unavailable",
+            _ => title_of(status),
         };
         // API messages are written for clients: an internal error was logged where it
         // happened and its message names only a reference.
         error_page(status, title, self.0.message())
+    }
+}
+
+/// The title of an error page of `status`.
+fn title_of(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        404 => "Not found",
+        402 => "Payment problem",
+        401 | 403 => "Not allowed",
+        409 => "Not possible right now",
+        422 | 400 => "Check the form",
+        429 => "Too many requests",
+        s if s >= 500 => "Something went wrong",
+        _ => "Request refused",
     }
 }
 
