@@ -1,4 +1,4 @@
-//! The dashboard in headless Chromium, from sign-in to sign-out, with the accessibility
+//! The dashboard in headless Chromium, from sign-in to sign-out (a number bought on the way), with the accessibility
 //! basics checked on every page and (with `WAGATE_SCREENSHOTS`) the screenshots.
 
 use std::path::PathBuf;
@@ -461,6 +461,38 @@ async fn in_a_browser(kind: &str) {
     browser.open(&format!("{base}/dashboard/invoices")).await;
     assert_accessible(&mut browser, "the invoices page").await;
 
+    // Numbers: buy a verification from the page, the SMS arrives, its code is shown.
+    browser.open(&format!("{base}/dashboard/numbers")).await;
+    assert_accessible(&mut browser, "the numbers page").await;
+    browser
+        .eval_and_wait_load("document.querySelector('#buy-number button[type=submit]').click()")
+        .await;
+    assert_eq!(
+        browser
+            .eval("document.querySelector('.notice').textContent.includes('Number bought')")
+            .await,
+        true
+    );
+    let (_, numbers) = s.get("/api/v1/numbers").await;
+    let num = numbers["data"][0]["id"].as_str().unwrap().to_owned();
+    let (st, sms) = s
+        .post(
+            &format!("/api/v1/sandbox/numbers/{num}/sms"),
+            json!({"text": "Your code: 123-456"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{sms}");
+    browser.open(&format!("{base}/dashboard/numbers")).await;
+    assert_eq!(
+        browser
+            .eval(&format!(
+                "document.querySelector('#number-{num} [data-role=code]').textContent.trim()"
+            ))
+            .await,
+        "123456"
+    );
+    assert_accessible(&mut browser, "the numbers page with a number").await;
+
     // Every page fits a phone; with WAGATE_SCREENSHOTS, each is saved at both widths.
     let pages = [
         ("lines", "/dashboard".to_owned()),
@@ -468,6 +500,7 @@ async fn in_a_browser(kind: &str) {
         ("wallet", "/dashboard/wallet".to_owned()),
         ("webhooks", "/dashboard/webhooks".to_owned()),
         ("invoices", "/dashboard/invoices".to_owned()),
+        ("numbers", "/dashboard/numbers".to_owned()),
     ];
     let shots = screenshot_dir().filter(|_| kind == "sqlite");
     for (width, height, mobile, size) in [(390, 844, true, "phone"), (1280, 900, false, "desktop")]
