@@ -4,13 +4,15 @@
 //! Over plain HTTP (`http`): sign-in and its refusals, the session cookie's attributes, forged
 //! forms refused with 403, another account's objects 404, bad input a clear 4xx, escaping and
 //! the page headers, webhook endpoints, a revoked key ending its sessions, sign-out, and
-//! (SQLite) a session that survives a restart.
+//! (SQLite) a session that survives a restart; and (`numbers`) the numbers page: prices, a
+//! verification bought once from a form sent twice, its code shown, cancel and extend, the
+//! out-of-stock, balance and unavailable pages, forged forms and another account's numbers.
 //!
 //! In headless Chromium (`journey`): sign in, add a webhook endpoint and send it a test
 //! event, create a line, scan it in the sandbox and see it turn ready without a reload, send a
 //! message and see a reply arrive live, place a call and answer an incoming one with audio
 //! both ways, top up and see the chart change, rotate the webhook secret, redeliver an event,
-//! sign out; on every page one `h1`, a label for every control and a status in words. With `WAGATE_SCREENSHOTS=<dir>` the
+//! buy a verification number and see its code, sign out; on every page one `h1`, a label for every control and a status in words. With `WAGATE_SCREENSHOTS=<dir>` the
 //! SQLite run also saves each page at desktop and phone width (scripts/screenshots).
 //!
 //! Waits are wall time for the browser and the server to get on with their work; business
