@@ -286,8 +286,10 @@ impl NumberProvider for SandboxProvider {
 }
 
 /// The three simulated providers, in the router's order: one cheap with little stock and
-/// quick answers, one in the middle that fails one order in ten, one dear with deep stock,
-/// slow answers and one failure in four. Which is cheapest depends on the service.
+/// quick answers, one in the middle that fails one order in ten, one dear with deep stock and
+/// slow answers that never fails unless told to: the network's last resort, so the default
+/// sandbox never answers 503 `numbers_unavailable` (the fuzzer found one when the other two
+/// failed or sold out together). Which is cheapest depends on the service.
 pub fn network() -> Vec<Arc<dyn NumberProvider>> {
     let p = |name: &str, factors: [f64; 3], stock: u64, ms: u64, rate: f64| {
         Arc::new(SandboxProvider::new(
@@ -304,7 +306,7 @@ pub fn network() -> Vec<Arc<dyn NumberProvider>> {
     vec![
         p("sandbox-a", [1.0, 1.3, 1.1], 5, 5, 0.0),
         p("sandbox-b", [1.2, 1.0, 1.3], 50, 15, 0.1),
-        p("sandbox-c", [1.4, 1.5, 1.0], 500, 30, 0.25),
+        p("sandbox-c", [1.4, 1.5, 1.0], 500, 30, 0.0),
     ]
 }
 
