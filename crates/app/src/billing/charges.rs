@@ -8,14 +8,12 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::json;
-use wagate_domain::billing::ledger::{
-    auto_topup_after_debit, line_charge, plan_charge_funding, topup, AutoTopup, Funding,
-};
+use wagate_domain::billing::ledger::{line_charge, plan_charge_funding, topup, AutoTopup, Funding};
 use wagate_domain::billing::schedule::{
     grace_ends_at, period_end, period_start, ChargeReason, GRACE, RETRY_EVERY,
 };
 use wagate_domain::ids::{AccountId, LineId, TransactionId};
-use wagate_domain::jobs::{Job, NewJob};
+use wagate_domain::jobs::Job;
 use wagate_domain::line::{BillingStatus, LineStatus, ReleaseReason};
 use wagate_domain::money::Micros;
 use wagate_domain::page::{PageRequest, MAX_LIMIT};
@@ -25,7 +23,7 @@ use wagate_store::{
     PaymentPurpose, PaymentRecord, PaymentStatus,
 };
 
-use super::{BillingService, Outcome, AUTO_TOPUP_JOB};
+use super::{BillingService, Outcome};
 use crate::lines::charge_job;
 use crate::scheduler::JobHandler;
 use crate::webhooks::new_event;
@@ -537,23 +535,8 @@ impl BillingService {
             period_start(anchor, p.period + 1),
             ChargeReason::Renewal,
         ));
-        let auto = billing.auto_topup_enabled.then_some(AutoTopup {
-            threshold: billing.auto_topup_threshold,
-            amount: billing.auto_topup_amount,
-        });
-        if auto_topup_after_debit(Micros(balance), auto).is_some()
-            && Self::auto_topup_allowed(billing, now)
-            && !billing.auto_topup_in_flight
-        {
-            batch.start_auto_topup = Some(NewJob {
-                kind: AUTO_TOPUP_JOB.to_owned(),
-                account_id: Some(account.clone()),
-                payload: json!({ "after": debit }),
-                due_at: now,
-                dedupe_key: Some(format!("auto:{debit}")),
-                line_id: None,
-            });
-        }
+        batch.start_auto_topup =
+            Self::auto_topup_job(billing, account, Micros(balance), &debit, now);
         Ok(batch)
     }
 

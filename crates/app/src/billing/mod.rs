@@ -215,6 +215,35 @@ impl BillingService {
         Ok((payment, outcome))
     }
 
+    /// The auto top-up job a debit calls for (§4: a debit that leaves the balance `after`
+    /// below the threshold tops up), if auto top-up may start now and none is in flight;
+    /// `b` as read before the debit (the store starts one top-up at a time whatever it says).
+    pub(crate) fn auto_topup_job(
+        b: &BillingAccountRecord,
+        account: &wagate_domain::ids::AccountId,
+        after: Micros,
+        debit: &wagate_domain::ids::TransactionId,
+        now: Timestamp,
+    ) -> Option<wagate_domain::jobs::NewJob> {
+        let auto = b
+            .auto_topup_enabled
+            .then_some(wagate_domain::billing::ledger::AutoTopup {
+                threshold: b.auto_topup_threshold,
+                amount: b.auto_topup_amount,
+            });
+        let wanted = wagate_domain::billing::ledger::auto_topup_after_debit(after, auto).is_some()
+            && Self::auto_topup_allowed(b, now)
+            && !b.auto_topup_in_flight;
+        wanted.then(|| wagate_domain::jobs::NewJob {
+            kind: AUTO_TOPUP_JOB.to_owned(),
+            account_id: Some(account.clone()),
+            payload: serde_json::json!({ "after": debit }),
+            due_at: now,
+            dedupe_key: Some(format!("auto:{debit}")),
+            line_id: None,
+        })
+    }
+
     /// Whether an auto top-up may start now: on, positive amount, not blocked after a decline.
     pub(crate) fn auto_topup_allowed(b: &BillingAccountRecord, now: Timestamp) -> bool {
         b.auto_topup_enabled

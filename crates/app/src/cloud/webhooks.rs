@@ -464,10 +464,7 @@ impl CloudService {
     }
 }
 
-/// The auto top-up job a message charge calls for (§4: a debit that leaves the balance
-/// below the threshold tops up), if auto top-up is on and not blocked after a decline;
-/// `billing` as read before the charge (the store starts one top-up at a time whatever it
-/// says).
+/// The auto top-up job a message charge calls for; `billing` as read before the charge.
 fn auto_topup_after(
     line: &LineRecord,
     billing: &wagate_store::BillingAccountRecord,
@@ -480,23 +477,7 @@ fn auto_topup_after(
             .0
             .saturating_add(debit.posting.wallet_delta(&line.account_id) as i64),
     );
-    let auto = billing
-        .auto_topup_enabled
-        .then_some(wagate_domain::billing::ledger::AutoTopup {
-            threshold: billing.auto_topup_threshold,
-            amount: billing.auto_topup_amount,
-        });
-    let wanted = wagate_domain::billing::ledger::auto_topup_after_debit(after, auto).is_some()
-        && crate::billing::BillingService::auto_topup_allowed(billing, now)
-        && !billing.auto_topup_in_flight;
-    wanted.then(|| wagate_domain::jobs::NewJob {
-        kind: crate::billing::AUTO_TOPUP_JOB.to_owned(),
-        account_id: Some(line.account_id.clone()),
-        payload: json!({ "after": debit.id }),
-        due_at: now,
-        dedupe_key: Some(format!("auto:{}", debit.id)),
-        line_id: None,
-    })
+    crate::billing::BillingService::auto_topup_job(billing, &line.account_id, after, &debit.id, now)
 }
 
 /// The `account_update` data when this message is the first of a new volume tier band of its

@@ -321,24 +321,9 @@ impl NumberService {
                 .0
                 .saturating_add(i64::try_from(debit.posting.wallet_delta(account)).unwrap_or(0)),
         );
-        let auto =
-            billing
-                .auto_topup_enabled
-                .then_some(wagate_domain::billing::ledger::AutoTopup {
-                    threshold: billing.auto_topup_threshold,
-                    amount: billing.auto_topup_amount,
-                });
-        let wanted = wagate_domain::billing::ledger::auto_topup_after_debit(after, auto).is_some()
-            && crate::billing::BillingService::auto_topup_allowed(&billing, now)
-            && !billing.auto_topup_in_flight;
-        Ok(wanted.then(|| NewJob {
-            kind: crate::billing::AUTO_TOPUP_JOB.to_owned(),
-            account_id: Some(account.clone()),
-            payload: json!({ "after": debit.id }),
-            due_at: now,
-            dedupe_key: Some(format!("auto:{}", debit.id)),
-            line_id: None,
-        }))
+        Ok(crate::billing::BillingService::auto_topup_job(
+            &billing, account, after, &debit.id, now,
+        ))
     }
 
     /// One number of the account.
