@@ -178,6 +178,13 @@ pub trait DayStore {
     ) -> StoreResult<Page<InvoiceRecord>>;
     /// A line's days (default when it has none).
     async fn line_days(&self, line: &LineId) -> StoreResult<LineDaysRecord>;
+    /// One line of the account with its days, `None` beside it when the account is billed
+    /// flat: one read where a send, a call or `GET /lines/{id}` needs both.
+    async fn line_with_days(
+        &self,
+        account: &AccountId,
+        id: &LineId,
+    ) -> StoreResult<Option<(crate::LineRecord, Option<LineDaysRecord>)>>;
     /// The net change of the account's balance by extensions and releases (not invoices)
     /// between `from` (included) and `to`: a postpaid month's use, negated.
     async fn balance_moves(

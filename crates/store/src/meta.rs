@@ -46,6 +46,17 @@ pub struct CloudMessageRecord {
     pub category: Option<String>,
 }
 
+/// An outbound message a Meta status is about ([`MetaStore::status_target`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusTarget {
+    /// The message.
+    pub message: MessageRecord,
+    /// The template category its Cloud API send declared; `None` for a non-template message.
+    pub category: Option<String>,
+    /// Whether it was priced already (its first `delivered` or `read` came before).
+    pub priced: bool,
+}
+
 /// Names the pricing state of one event (see `wagate_pricing::StateKeys`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PricingKey {
@@ -152,14 +163,15 @@ pub trait MetaStore {
     ) -> StoreResult<Option<CloudLineRecord>>;
     /// The stored pricing state for a key.
     async fn pricing_rows(&self, key: &PricingKey) -> StoreResult<PricingRows>;
-    /// The outbound message Meta knows by `provider_id` on `line`.
-    async fn outbound_by_provider_id(
+    /// The outbound message of `line` a Meta status is about, with what pricing it needs, in
+    /// one read: the one Meta knows by `provider_id`, else (Meta's id never recorded) the one
+    /// wagate sent as `own_id` (`biz_opaque_callback_data`).
+    async fn status_target(
         &self,
         line: &LineId,
         provider_id: &str,
-    ) -> StoreResult<Option<MessageRecord>>;
-    /// What a Cloud API send asked for.
-    async fn cloud_message(&self, message: &MessageId) -> StoreResult<Option<CloudMessageRecord>>;
+        own_id: Option<&MessageId>,
+    ) -> StoreResult<Option<StatusTarget>>;
     /// What a message cost, once priced.
     async fn message_pricing(
         &self,

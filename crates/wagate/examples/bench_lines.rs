@@ -9,10 +9,11 @@
 //! Seeds the server over HTTP (a card, LINES lines created and scanned, 32 at a time), then
 //! runs `wrk --latency` for SECONDS on `GET /api/v1/wa/lines/{id}` (bench/get_line.lua) and
 //! on `POST /api/v1/wa/lines/{id}/messages` (bench/post_message.lua), both rotating over all
-//! lines so no line reaches its daily limit. After the POST phase it times how long the
-//! sandbox worker takes to send what is still queued.
+//! lines so no line reaches its daily limit; then POSTs messages at a fixed `RATE` per second
+//! (open loop: latency from the instant each request was due). After the POST phases it times
+//! how long the sandbox worker takes to send what is still queued.
 //!
-//! Environment: `LINES` (default 10000), `SECONDS` (default 20), `CONNECTIONS` (default 64),
+//! Environment: `LINES` (default 10000), `SECONDS` (default 20), `RATE` (default 3000), `CONNECTIONS` (default 64),
 //! `THREADS` (wrk threads, default 1), `NO_WORKER` (set: the server runs without its job
 //! worker, to see what the API takes alone), `WAGATE_BIN` (default: the release binary next
 //! to this example), `BENCH_DIR` (default: the workspace's `bench/`).
@@ -220,6 +221,70 @@ async fn wrk(api: &Api, pid: u32, script: &str, ids_file: &str, secs: u64) -> Ph
     }
 }
 
+/// POSTs a message every `1/rate` s for `secs` on a fixed schedule (open loop), rotating over
+/// the lines: unlike `wrk`, a slow answer does not hold the next request back, and each
+/// latency runs from the instant the request was due, so a stall counts against every request
+/// it delayed (no coordinated omission).
+async fn post_at_rate(api: &Api, pid: u32, ids: &[String], rate: u64, secs: u64) -> Phase {
+    let server_before = cpu_secs(pid);
+    let me = std::process::id();
+    let me_before = cpu_secs(me);
+    let total = rate * secs;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let start = tokio::time::Instant::now();
+    let offset = ids.len() / 2;
+    let mut rss_max = 0;
+    for i in 0..total {
+        let due = start + Duration::from_nanos(i * 1_000_000_000 / rate);
+        tokio::time::sleep_until(due).await;
+        if i % rate == 0 {
+            rss_max = rss_max.max(proc_status_kb(pid, "VmRSS:") / 1024);
+        }
+        let url = format!(
+            "{}/api/v1/wa/lines/{}/messages",
+            api.base,
+            ids[(offset + i as usize) % ids.len()]
+        );
+        let (api, tx) = (api.clone(), tx.clone());
+        tokio::spawn(async move {
+            let sent = api
+                .http
+                .post(url)
+                .bearer_auth(&api.key)
+                .header("content-type", "application/json")
+                .body(r#"{"to":"+447700900123","text":"Your order has shipped."}"#)
+                .send()
+                .await;
+            let ok = match sent {
+                Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                Err(_) => false,
+            };
+            let _ = tx.send((due.elapsed().as_secs_f64() * 1000.0, ok));
+        });
+    }
+    drop(tx);
+    let mut lat = Vec::with_capacity(total as usize);
+    let mut failed = 0;
+    while let Some((ms, ok)) = rx.recv().await {
+        lat.push(ms);
+        failed += u64::from(!ok);
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    lat.sort_by(f64::total_cmp);
+    Phase {
+        rps: total as f64 / elapsed,
+        requests: total,
+        p50: support::percentile(&lat, 0.5),
+        p99: support::percentile(&lat, 0.99),
+        max: lat.last().copied().unwrap_or(0.0),
+        non_2xx: failed,
+        socket_errors: "counted with non-2xx".into(),
+        server_cpu: cpu_secs(pid) - server_before,
+        wrk_cpu: cpu_secs(me) - me_before,
+        rss_max,
+    }
+}
+
 /// `GET path(id)` for every line id, 32 at a time; each id with its answer, in no order.
 async fn get_each(api: &Api, ids: &[String], path: fn(&str) -> String) -> Vec<(String, Value)> {
     let mut tasks = tokio::task::JoinSet::new();
@@ -333,6 +398,9 @@ async fn main() {
     let rss_get = proc_status_kb(pid, "VmRSS:") / 1024;
     let post_script = format!("{bench_dir}/post_message.lua");
     let post = wrk(&api, pid, &post_script, &ids_file, secs).await;
+    // Issue 4's POST goal is a latency at a given rate, which a closed loop cannot hold.
+    let rate = env("RATE", 3_000);
+    let paced = post_at_rate(&api, pid, &ids, rate, secs).await;
     let posted = Instant::now();
     let rss_post = proc_status_kb(pid, "VmRSS:") / 1024;
 
@@ -369,11 +437,18 @@ async fn main() {
     );
     report("GET  /api/v1/wa/lines/{id}", &get, secs);
     report("POST /api/v1/wa/lines/{id}/messages", &post, secs);
+    report(
+        &format!(
+            "POST /api/v1/wa/lines/{{id}}/messages at {rate}/s, open loop (\"wrk\" = this bench)"
+        ),
+        &paced,
+        secs,
+    );
     println!(
         "send queue: the worker reached the end of the queue {caught_up:.1} s after the POST \
          phase ended (every line checked: {drained:.1} s); {left} messages left queued; \
          worker {:.0} messages/s over the phase and the catch-up",
-        post.requests as f64 / (secs as f64 + caught_up)
+        (post.requests + paced.requests) as f64 / (2.0 * secs as f64 + caught_up)
     );
     println!(
         "server VmRSS: {rss_seeded} MB after seeding, {rss_get} MB after GET, {rss_post} MB \
@@ -382,7 +457,7 @@ async fn main() {
         proc_status_kb(pid, "RssAnon:") / 1024,
         proc_status_kb(pid, "RssFile:") / 1024,
     );
-    if get.non_2xx > 0 || post.non_2xx > 0 {
+    if get.non_2xx > 0 || post.non_2xx > 0 || paced.non_2xx > 0 {
         println!("WARNING: wrk counted non-2xx answers; they are not successes");
     }
 }

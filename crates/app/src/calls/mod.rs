@@ -135,9 +135,9 @@ impl CallService {
         to: &str,
     ) -> AppResult<CallRecord> {
         validate_e164("to", to).map_err(|e| AppError::invalid(e.param, e.message))?;
-        let line = self.lines.get(&who.account.id, line_id).await?;
+        let (line, days) = self.lines.get_with_days(&who.account.id, line_id).await?;
         can_call(&line)?;
-        self.lines.check_paid(&line).await?;
+        self.lines.check_paid(days.as_ref())?;
         let calls = self.calling()?;
         let now = self.clock.now();
         let call = CallRecord {

@@ -12,7 +12,7 @@ use wagate_meta::webhook::{
 use wagate_pricing::{EventKind, Message, Outcome, TemplateCategory};
 use wagate_store::{
     Batch, CloudLineRecord, Conflict, Direction, LineRecord, MessagePricingRecord, MessageRecord,
-    MetaWrite, NewWalletTxn,
+    MetaWrite, NewWalletTxn, StatusTarget,
 };
 
 use super::pricing::Prefetched;
@@ -229,8 +229,8 @@ impl CloudService {
             return Ok(Applied::Skipped);
         };
         let business = line.phone_number.clone().unwrap_or_default();
-        let user = found.to.clone().unwrap_or_default();
-        let kind = EventKind::BusinessMessage(self.sent_as(&found).await?);
+        let user = found.message.to.clone().unwrap_or_default();
+        let kind = EventKind::BusinessMessage(sent_as(found.category.as_deref()));
         let reached = matches!(s.status, MetaStatus::Delivered | MetaStatus::Read);
         for attempt in 0..MAX_TRIES {
             back_off(attempt).await;
@@ -241,9 +241,9 @@ impl CloudService {
                 };
                 found = again;
             }
-            let mut m = found.clone();
+            let mut m = found.message.clone();
             // Everything read before the turn, so the turn waits on no database read.
-            let to_price = if reached && self.store.message_pricing(&m.id).await?.is_none() {
+            let to_price = if reached && !found.priced {
                 match self
                     .prefetch(&cloud, &business, &user, s.timestamp, kind)
                     .await?
@@ -362,39 +362,22 @@ impl CloudService {
         Ok(outcome?)
     }
 
-    /// What a sent message was for pricing: a template of its declared category, or not.
-    async fn sent_as(&self, m: &MessageRecord) -> AppResult<Message> {
-        let sent = self.store.cloud_message(&m.id).await?;
-        Ok(match sent.as_ref().and_then(|c| c.category.as_deref()) {
-            Some(category) => {
-                TemplateCategory::parse(category).map_or(Message::NonTemplate, Message::Template)
-            }
-            None => Message::NonTemplate,
-        })
-    }
-
     /// The outbound message of `line` a status is about: by Meta's id, or by the id wagate
-    /// sent as `biz_opaque_callback_data`.
+    /// sent as `biz_opaque_callback_data`; with its declared category and whether it was
+    /// priced, in one read.
     async fn sent_message(
         &self,
         line: &LineRecord,
         s: &StatusUpdate,
-    ) -> AppResult<Option<MessageRecord>> {
-        if let Some(m) = self.store.outbound_by_provider_id(&line.id, &s.id).await? {
-            return Ok(Some(m));
-        }
-        let Some(id) = s
+    ) -> AppResult<Option<StatusTarget>> {
+        let own = s
             .callback_data
             .as_deref()
-            .and_then(|c| MessageId::try_from(c.to_owned()).ok())
-        else {
-            return Ok(None);
-        };
+            .and_then(|c| MessageId::try_from(c.to_owned()).ok());
         Ok(self
             .store
-            .get_message(&line.account_id, &id)
-            .await?
-            .filter(|m| m.line_id == line.id && m.direction == Direction::Outbound))
+            .status_target(&line.id, &s.id, own.as_ref())
+            .await?)
     }
 
     /// Prices a delivered message: its record, the state write, the wallet debit (unless
@@ -524,4 +507,14 @@ fn decimal(amount: Micros) -> String {
     let mut out = Vec::new();
     wagate_pricing::Micros(amount.0).write_to(&mut out);
     String::from_utf8(out).unwrap_or_default()
+}
+
+/// What a sent message was for pricing: a template of its declared category, or not.
+fn sent_as(category: Option<&str>) -> Message {
+    match category {
+        Some(category) => {
+            TemplateCategory::parse(category).map_or(Message::NonTemplate, Message::Template)
+        }
+        None => Message::NonTemplate,
+    }
 }

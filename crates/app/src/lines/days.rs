@@ -38,12 +38,25 @@ impl LineService {
             .filter(|d| d.mode == BillingMode::Days))
     }
 
+    /// One line of the account with its days (`None` when the account is billed flat), in
+    /// one read: what a send, a call and `GET /lines/{id}` need.
+    pub async fn get_with_days(
+        &self,
+        account: &AccountId,
+        id: &LineId,
+    ) -> AppResult<(LineRecord, Option<LineDaysRecord>)> {
+        self.store
+            .line_with_days(account, id)
+            .await?
+            .ok_or(AppError::NotFound("line"))
+    }
+
     /// A days-mode line may send (and call) only while paid: 402 `line_unpaid` otherwise.
-    pub async fn check_paid(&self, line: &LineRecord) -> AppResult<()> {
-        if self.days_billing(&line.account_id).await?.is_none() {
+    /// `days` is the line's days as [`LineService::get_with_days`] read them.
+    pub fn check_paid(&self, days: Option<&LineDaysRecord>) -> AppResult<()> {
+        let Some(held) = days else {
             return Ok(());
-        }
-        let held = self.store.line_days(&line.id).await?;
+        };
         if is_paid(held.paid_until, self.clock.now()) {
             Ok(())
         } else {

@@ -26,13 +26,13 @@ impl LineService {
     ) -> AppResult<MessageRecord> {
         validate_e164("to", to).map_err(|e| AppError::invalid(e.param, e.message))?;
         validate_text(text).map_err(|e| AppError::invalid(e.param, e.message))?;
-        let line = self.get(&who.account.id, line_id).await?;
+        let (line, days) = self.get_with_days(&who.account.id, line_id).await?;
         match line.status {
             LineStatus::Released => return Err(RuleError::LineReleased.into()),
             s if !s.is_linked() => return Err(RuleError::LineNotReady(s.as_str()).into()),
             _ => {}
         }
-        self.check_paid(&line).await?;
+        self.check_paid(days.as_ref())?;
         let now = self.clock.now();
         if let Some(until) = line.rate_limited_until.filter(|u| *u > now) {
             let wait = until.duration_since(now).as_secs().max(1);

@@ -346,10 +346,19 @@ pub(crate) async fn lines_out(
     st: &AppState,
     lines: &[wagate_store::LineRecord],
 ) -> ApiResult<Vec<Value>> {
+    let days = st.app.lines.lines_days(lines).await?;
+    lines_out_days(st, lines, days).await
+}
+
+/// [`lines_out`] with each line's days already read (`None`: billed flat).
+async fn lines_out_days(
+    st: &AppState,
+    lines: &[wagate_store::LineRecord],
+    days: Vec<Option<wagate_store::LineDaysRecord>>,
+) -> ApiResult<Vec<Value>> {
     let health = std::cell::OnceCell::new();
     let refs: Vec<&wagate_store::LineRecord> = lines.iter().collect();
     let fair_use = st.app.calls.fair_use(&refs).await?;
-    let days = st.app.lines.lines_days(lines).await?;
     Ok(lines
         .iter()
         .zip(days)
@@ -505,8 +514,16 @@ pub async fn get(
     Authed(who): Authed,
     Path(id): Path<String>,
 ) -> ApiResult<ApiJson<Value>> {
-    let line = st.app.lines.get(&who.account.id, &line_id(&id)?).await?;
-    Ok(ApiJson(line_out(&st, &line).await?))
+    let (line, days) = st
+        .app
+        .lines
+        .get_with_days(&who.account.id, &line_id(&id)?)
+        .await?;
+    Ok(ApiJson(
+        lines_out_days(&st, std::slice::from_ref(&line), vec![days])
+            .await?
+            .remove(0),
+    ))
 }
 
 /// Changes a line's label and metadata. Works on released lines too.

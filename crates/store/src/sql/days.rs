@@ -363,6 +363,48 @@ impl DayStore for SqlStore {
         Ok(Page::from_overfetch(items, page.limit))
     }
 
+    async fn line_with_days(
+        &self,
+        account: &AccountId,
+        id: &LineId,
+    ) -> StoreResult<Option<(crate::LineRecord, Option<LineDaysRecord>)>> {
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            let cols: Vec<String> = super::lines::LINE_COLS
+                .split(',')
+                .map(|c| format!("l.{}", c.trim()))
+                .collect();
+            format!(
+                "SELECT {}, da.mode AS days_mode, ld.days_on_line, ld.paid_until AS days_paid_until,
+                     ld.days_returned
+                 FROM lines l
+                 LEFT JOIN day_accounts da ON da.account_id = l.account_id
+                 LEFT JOIN line_days ld ON ld.line_id = l.id
+                 WHERE l.id = $1 AND l.account_id = $2",
+                cols.join(", ")
+            )
+        });
+        let Some(row) = sqlx::query(&SQL)
+            .bind(id.as_str())
+            .bind(account.as_str())
+            .fetch_optional(&self.read)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let line = super::lines::line(&row)?;
+        let days = match opt_text(&row, "days_mode")?.as_deref() {
+            None | Some("flat") => None,
+            Some("days") => Some(LineDaysRecord {
+                days_on_line: opt_int(&row, "days_on_line")?.unwrap_or(0),
+                paid_until: opt_ts(&row, "days_paid_until")?,
+                days_returned: opt_int(&row, "days_returned")?
+                    .map(|d| u32::try_from(d).unwrap_or(0)),
+            }),
+            Some(other) => return Err(corrupt("day_accounts.mode", other)),
+        };
+        Ok(Some((line, days)))
+    }
+
     async fn line_days(&self, line: &LineId) -> StoreResult<LineDaysRecord> {
         let row = sqlx::query(
             "SELECT days_on_line, paid_until, days_returned FROM line_days WHERE line_id = $1",

@@ -30,7 +30,8 @@ use crate::{
     PaymentRecord, PaymentStatus, StoreResult, TransactionRecord,
 };
 
-const LINE_COLS: &str = "id, account_id, version, status, calling_enabled, allow_calling, \
+pub(crate) const LINE_COLS: &str =
+    "id, account_id, version, status, calling_enabled, allow_calling, \
     calling_choice, plan, price, phone_number, connect_token, label, metadata, billing_status, \
     trial_ends_at, anchor_at, paid_period, current_period_start, current_period_end, \
     grace_ends_at, link_count, pairing_started_at, disconnected_at, reconnect_attempt, \
@@ -52,7 +53,7 @@ fn opt_u32(row: &AnyRow, col: &'static str) -> StoreResult<Option<u32>> {
     Ok(opt_int(row, col)?.map(|v| v.clamp(0, i64::from(u32::MAX)) as u32))
 }
 
-fn line(row: &AnyRow) -> StoreResult<LineRecord> {
+pub(crate) fn line(row: &AnyRow) -> StoreResult<LineRecord> {
     let status = text(row, "status")?;
     let billing = text(row, "billing_status")?;
     let plan = opt_text(row, "plan")?

@@ -11,8 +11,8 @@ use wagate_domain::time::to_micros;
 use super::lines::MESSAGE_COLS;
 use super::{id, int, opt_int, opt_text, opt_ts, text, ts, SqlStore};
 use crate::{
-    CloudLineRecord, CloudMessageRecord, Conflict, MessagePricingRecord, MessageRecord, MetaStore,
-    MetaWrite, PricingKey, PricingRows, PricingWrite, StoreResult,
+    CloudLineRecord, Conflict, MessagePricingRecord, MetaStore, MetaWrite, PricingKey, PricingRows,
+    PricingWrite, StatusTarget, StoreResult,
 };
 
 const CLOUD_COLS: &str = "line_id, account_id, phone_number_id, waba_id, portfolio_id, \
@@ -357,37 +357,46 @@ impl MetaStore for SqlStore {
         Ok(PricingRows { pair, tiers, free })
     }
 
-    async fn outbound_by_provider_id(
+    async fn status_target(
         &self,
         line: &LineId,
         provider_id: &str,
-    ) -> StoreResult<Option<MessageRecord>> {
-        let row = sqlx::query(&format!(
-            "SELECT {MESSAGE_COLS} FROM messages
-             WHERE provider_id = $1 AND line_id = $2 AND direction = 'outbound'"
-        ))
-        .bind(provider_id)
-        .bind(line.as_str())
-        .fetch_optional(&self.read)
-        .await?;
-        row.as_ref().map(super::lines::message).transpose()
-    }
-
-    async fn cloud_message(&self, message: &MessageId) -> StoreResult<Option<CloudMessageRecord>> {
-        let row = sqlx::query(
-            "SELECT message_id, line_id, template_name, template_language, category
-             FROM cloud_messages WHERE message_id = $1",
-        )
-        .bind(message.as_str())
-        .fetch_optional(&self.read)
-        .await?;
+        own_id: Option<&MessageId>,
+    ) -> StoreResult<Option<StatusTarget>> {
+        fn sql(by: &str) -> String {
+            let cols: Vec<String> = MESSAGE_COLS
+                .split(',')
+                .map(|c| format!("m.{}", c.trim()))
+                .collect();
+            format!(
+                "SELECT {}, cm.category AS cloud_category, mp.message_id AS priced_id
+                 FROM messages m
+                 LEFT JOIN cloud_messages cm ON cm.message_id = m.id
+                 LEFT JOIN message_pricing mp ON mp.message_id = m.id
+                 WHERE m.{by} = $1 AND m.line_id = $2 AND m.direction = 'outbound'",
+                cols.join(", ")
+            )
+        }
+        static BY_PROVIDER: std::sync::LazyLock<String> =
+            std::sync::LazyLock::new(|| sql("provider_id"));
+        static BY_ID: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| sql("id"));
+        let mut row = sqlx::query(&BY_PROVIDER)
+            .bind(provider_id)
+            .bind(line.as_str())
+            .fetch_optional(&self.read)
+            .await?;
+        if let (None, Some(own)) = (&row, own_id) {
+            row = sqlx::query(&BY_ID)
+                .bind(own.as_str())
+                .bind(line.as_str())
+                .fetch_optional(&self.read)
+                .await?;
+        }
         row.map(|r| {
-            Ok(CloudMessageRecord {
-                message_id: id(&r, "message_id")?,
-                line_id: id(&r, "line_id")?,
-                template_name: opt_text(&r, "template_name")?,
-                template_language: opt_text(&r, "template_language")?,
-                category: opt_text(&r, "category")?,
+            Ok(StatusTarget {
+                message: super::lines::message(&r)?,
+                category: opt_text(&r, "cloud_category")?,
+                priced: opt_text(&r, "priced_id")?.is_some(),
             })
         })
         .transpose()
