@@ -11,7 +11,7 @@ use crate::metrics::Metrics;
 #[derive(Clone, Debug)]
 pub struct AppState {
     /// The application (store, clocks, scheduler).
-    pub app: App,
+    pub app: Arc<App>,
     /// Request metrics.
     pub metrics: Arc<Metrics>,
     /// The server-wide limits on requests in flight and time to answer.
@@ -25,7 +25,7 @@ impl AppState {
     /// State for `app` with fresh metrics.
     pub fn new(app: App) -> Self {
         Self {
-            app,
+            app: Arc::new(app),
             metrics: Arc::new(Metrics::default()),
             limits: Arc::new(RequestLimits::default()),
             stopping: tokio::sync::watch::channel(false).1,

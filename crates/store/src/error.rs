@@ -6,6 +6,9 @@ pub enum StoreError {
     /// The database could not be reached or refused a query.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// SQLite refused a point read run on the calling thread (`sql/fast.rs`).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// Migrations failed to apply.
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),

@@ -10,6 +10,7 @@ use wagate_domain::money::Micros;
 use wagate_domain::page::{Page, PageRequest};
 use wagate_domain::time::to_micros;
 
+use super::fast::Val;
 use super::{id, int, opt_int, opt_text, opt_ts, text, ts, SqlStore};
 use crate::error::corrupt;
 use crate::LineSubscriptionRecord;
@@ -383,26 +384,22 @@ impl DayStore for SqlStore {
                 cols.join(", ")
             )
         });
-        let Some(row) = sqlx::query(&SQL)
-            .bind(id.as_str())
-            .bind(account.as_str())
-            .fetch_optional(&self.read)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let line = super::lines::line(&row)?;
-        let days = match opt_text(&row, "days_mode")?.as_deref() {
-            None | Some("flat") => None,
-            Some("days") => Some(LineDaysRecord {
-                days_on_line: opt_int(&row, "days_on_line")?.unwrap_or(0),
-                paid_until: opt_ts(&row, "days_paid_until")?,
-                days_returned: opt_int(&row, "days_returned")?
-                    .map(|d| u32::try_from(d).unwrap_or(0)),
-            }),
-            Some(other) => return Err(corrupt("day_accounts.mode", other)),
-        };
-        Ok(Some((line, days)))
+        let args = [Val::Text(id.as_str()), Val::Text(account.as_str())];
+        self.read_one(&SQL, &args, |row| {
+            let line = super::lines::line(row)?;
+            let days = match opt_text(row, "days_mode")?.as_deref() {
+                None | Some("flat") => None,
+                Some("days") => Some(LineDaysRecord {
+                    days_on_line: opt_int(row, "days_on_line")?.unwrap_or(0),
+                    paid_until: opt_ts(row, "days_paid_until")?,
+                    days_returned: opt_int(row, "days_returned")?
+                        .map(|d| u32::try_from(d).unwrap_or(0)),
+                }),
+                Some(other) => return Err(corrupt("day_accounts.mode", other)),
+            };
+            Ok((line, days))
+        })
+        .await
     }
 
     async fn line_days(&self, line: &LineId) -> StoreResult<LineDaysRecord> {

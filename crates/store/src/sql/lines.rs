@@ -15,13 +15,14 @@ use wagate_domain::money::Micros;
 use wagate_domain::page::{Page, PageRequest};
 use wagate_domain::time::to_micros;
 
+use super::fast::Val;
 use super::group::{can_join, enqueue_alone, WriteGroup};
 use super::jobs::{insert_jobs, insert_jobs_many, remove_unleased_jobs};
 use super::script::{Arg, Script};
 use super::webhooks::insert_events;
 use super::{
     count, id, int, opt_int, opt_text, opt_ts, param, param_list, placeholders, text, ts, Backend,
-    SqlStore, MAX_PARAMS,
+    Cols, SqlStore, MAX_PARAMS,
 };
 use crate::error::corrupt;
 use crate::{
@@ -49,11 +50,11 @@ const PAYMENT_COLS: &str = "id, account_id, purpose, attempt_key, line_id, perio
 const TXN_COLS: &str =
     "id, type, amount, balance_after, line_id, payment_id, description, created_at";
 
-fn opt_u32(row: &AnyRow, col: &'static str) -> StoreResult<Option<u32>> {
+fn opt_u32(row: &(impl Cols + ?Sized), col: &'static str) -> StoreResult<Option<u32>> {
     Ok(opt_int(row, col)?.map(|v| v.clamp(0, i64::from(u32::MAX)) as u32))
 }
 
-pub(crate) fn line(row: &AnyRow) -> StoreResult<LineRecord> {
+pub(crate) fn line(row: &(impl Cols + ?Sized)) -> StoreResult<LineRecord> {
     let status = text(row, "status")?;
     let billing = text(row, "billing_status")?;
     let plan = opt_text(row, "plan")?
@@ -108,7 +109,7 @@ pub(crate) fn line(row: &AnyRow) -> StoreResult<LineRecord> {
     })
 }
 
-pub(crate) fn message(row: &AnyRow) -> StoreResult<MessageRecord> {
+pub(crate) fn message(row: &(impl Cols + ?Sized)) -> StoreResult<MessageRecord> {
     let status = text(row, "status")?;
     let direction = match text(row, "direction")?.as_str() {
         "outbound" => Direction::Outbound,
@@ -134,7 +135,7 @@ pub(crate) fn message(row: &AnyRow) -> StoreResult<MessageRecord> {
     })
 }
 
-fn billing_account(row: &AnyRow) -> StoreResult<BillingAccountRecord> {
+fn billing_account(row: &(impl Cols + ?Sized)) -> StoreResult<BillingAccountRecord> {
     let card = match opt_text(row, "card_id")? {
         None => None,
         Some(card_id) => Some(CardRecord {
@@ -1057,22 +1058,18 @@ impl LineStore for SqlStore {
     }
 
     async fn get_line(&self, account: &AccountId, id: &LineId) -> StoreResult<Option<LineRecord>> {
-        let row = sqlx::query(&format!(
-            "SELECT {LINE_COLS} FROM lines WHERE id = $1 AND account_id = $2"
-        ))
-        .bind(id.as_str())
-        .bind(account.as_str())
-        .fetch_optional(&self.read)
-        .await?;
-        row.as_ref().map(line).transpose()
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!("SELECT {LINE_COLS} FROM lines WHERE id = $1 AND account_id = $2")
+        });
+        let args = [Val::Text(id.as_str()), Val::Text(account.as_str())];
+        self.read_one(&SQL, &args, |r| line(r)).await
     }
 
     async fn line_by_id(&self, id: &LineId) -> StoreResult<Option<LineRecord>> {
-        let row = sqlx::query(&format!("SELECT {LINE_COLS} FROM lines WHERE id = $1"))
-            .bind(id.as_str())
-            .fetch_optional(&self.read)
-            .await?;
-        row.as_ref().map(line).transpose()
+        static SQL: std::sync::LazyLock<String> =
+            std::sync::LazyLock::new(|| format!("SELECT {LINE_COLS} FROM lines WHERE id = $1"));
+        self.read_one(&SQL, &[Val::Text(id.as_str())], |r| line(r))
+            .await
     }
 
     async fn line_by_token(&self, token: &str) -> StoreResult<Option<LineRecord>> {
@@ -1201,12 +1198,11 @@ impl LineStore for SqlStore {
 
     async fn billing_account(&self, account: &AccountId) -> StoreResult<BillingAccountRecord> {
         let sql = format!("SELECT {BILLING_COLS} FROM billing_accounts WHERE account_id = $1");
-        if let Some(row) = sqlx::query(&sql)
-            .bind(account.as_str())
-            .fetch_optional(&self.read)
+        if let Some(found) = self
+            .read_one(&sql, &[Val::Text(account.as_str())], |r| billing_account(r))
             .await?
         {
-            return billing_account(&row);
+            return Ok(found);
         }
         let mut tx = self.begin_write().await?;
         ensure_billing_row(&mut tx, account).await?;

@@ -8,8 +8,9 @@ use wagate_domain::ids::{AccountId, LineId, MessageId};
 use wagate_domain::money::Micros;
 use wagate_domain::time::to_micros;
 
+use super::fast::Val;
 use super::lines::MESSAGE_COLS;
-use super::{id, int, opt_int, opt_text, opt_ts, text, ts, SqlStore};
+use super::{id, int, opt_int, opt_text, opt_ts, text, ts, Cols, SqlStore};
 use crate::{
     CloudLineRecord, Conflict, MessagePricingRecord, MetaStore, MetaWrite, PricingKey, PricingRows,
     PricingWrite, StatusTarget, StoreResult,
@@ -309,52 +310,51 @@ impl MetaStore for SqlStore {
 
     async fn pricing_rows(&self, k: &PricingKey) -> StoreResult<PricingRows> {
         // One round trip for the three rows (each may be missing).
-        let row = sqlx::query(
-            "SELECT p.state AS pair_state, p.version AS pair_version,
+        const SQL: &str = "SELECT p.state AS pair_state, p.version AS pair_version,
                  t.utility AS utility, t.authentication AS authentication,
                  t.version AS tiers_version,
                  f.month AS free_month, f.used AS free_used, f.version AS free_version
              FROM (SELECT 1 AS one) AS here
              LEFT JOIN pricing_pairs p ON p.business = $1 AND p.user_number = $2
              LEFT JOIN pricing_tiers t ON t.portfolio = $3 AND t.market = $4 AND t.month = $5
-             LEFT JOIN pricing_free_tiers f ON f.waba = $6",
-        )
-        .bind(&k.business)
-        .bind(&k.user)
-        .bind(&k.portfolio)
-        .bind(&k.market)
-        .bind(i64::from(k.month))
-        .bind(&k.waba)
-        .fetch_one(&self.read)
-        .await?;
-        let pair = match (
-            opt_text(&row, "pair_state")?,
-            opt_int(&row, "pair_version")?,
-        ) {
-            (Some(state), Some(version)) => Some((state, version)),
-            _ => None,
+             LEFT JOIN pricing_free_tiers f ON f.waba = $6";
+        let args = [
+            Val::Text(&k.business),
+            Val::Text(&k.user),
+            Val::Text(&k.portfolio),
+            Val::Text(&k.market),
+            Val::Int(i64::from(k.month)),
+            Val::Text(&k.waba),
+        ];
+        let rows = |row: &dyn Cols| {
+            let pair = match (opt_text(row, "pair_state")?, opt_int(row, "pair_version")?) {
+                (Some(state), Some(version)) => Some((state, version)),
+                _ => None,
+            };
+            let tiers = match (
+                opt_int(row, "utility")?,
+                opt_int(row, "authentication")?,
+                opt_int(row, "tiers_version")?,
+            ) {
+                (Some(u), Some(a), Some(version)) => Some((unsigned(u), unsigned(a), version)),
+                _ => None,
+            };
+            let free = match (
+                opt_int(row, "free_month")?,
+                opt_int(row, "free_used")?,
+                opt_int(row, "free_version")?,
+            ) {
+                (Some(month), Some(used), Some(version)) => Some((
+                    i32::try_from(month).unwrap_or(0),
+                    u32::try_from(used).unwrap_or(0),
+                    version,
+                )),
+                _ => None,
+            };
+            Ok(PricingRows { pair, tiers, free })
         };
-        let tiers = match (
-            opt_int(&row, "utility")?,
-            opt_int(&row, "authentication")?,
-            opt_int(&row, "tiers_version")?,
-        ) {
-            (Some(u), Some(a), Some(version)) => Some((unsigned(u), unsigned(a), version)),
-            _ => None,
-        };
-        let free = match (
-            opt_int(&row, "free_month")?,
-            opt_int(&row, "free_used")?,
-            opt_int(&row, "free_version")?,
-        ) {
-            (Some(month), Some(used), Some(version)) => Some((
-                i32::try_from(month).unwrap_or(0),
-                u32::try_from(used).unwrap_or(0),
-                version,
-            )),
-            _ => None,
-        };
-        Ok(PricingRows { pair, tiers, free })
+        // The query always answers one row (the three joins may each find nothing).
+        Ok(self.read_one(SQL, &args, rows).await?.unwrap_or_default())
     }
 
     async fn status_target(
@@ -380,26 +380,22 @@ impl MetaStore for SqlStore {
         static BY_PROVIDER: std::sync::LazyLock<String> =
             std::sync::LazyLock::new(|| sql("provider_id"));
         static BY_ID: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| sql("id"));
-        let mut row = sqlx::query(&BY_PROVIDER)
-            .bind(provider_id)
-            .bind(line.as_str())
-            .fetch_optional(&self.read)
-            .await?;
-        if let (None, Some(own)) = (&row, own_id) {
-            row = sqlx::query(&BY_ID)
-                .bind(own.as_str())
-                .bind(line.as_str())
-                .fetch_optional(&self.read)
-                .await?;
-        }
-        row.map(|r| {
+        let target = |r: &dyn Cols| {
             Ok(StatusTarget {
-                message: super::lines::message(&r)?,
-                category: opt_text(&r, "cloud_category")?,
-                priced: opt_text(&r, "priced_id")?.is_some(),
+                message: super::lines::message(r)?,
+                category: opt_text(r, "cloud_category")?,
+                priced: opt_text(r, "priced_id")?.is_some(),
             })
-        })
-        .transpose()
+        };
+        let by_provider = [Val::Text(provider_id), Val::Text(line.as_str())];
+        if let Some(found) = self.read_one(&BY_PROVIDER, &by_provider, target).await? {
+            return Ok(Some(found));
+        }
+        let Some(own) = own_id else {
+            return Ok(None);
+        };
+        let by_id = [Val::Text(own.as_str()), Val::Text(line.as_str())];
+        self.read_one(&BY_ID, &by_id, target).await
     }
 
     async fn message_pricing(

@@ -3,6 +3,7 @@
 mod accounts;
 mod calls;
 mod days;
+mod fast;
 mod group;
 mod idempotency;
 mod jobs;
@@ -90,6 +91,8 @@ pub struct SqlStore {
     ordered: std::sync::Arc<ordered::OrderedGroup>,
     /// PostgreSQL: where the line-job listener connects, and its counter once started.
     wakeups: std::sync::Arc<Wakeups>,
+    /// SQLite: point reads on the calling thread (see `fast.rs`).
+    fast: Option<std::sync::Arc<fast::FastReads>>,
 }
 
 /// The line-job notifications of a PostgreSQL store (see `JobStore::line_job_wakeups`).
@@ -254,6 +257,7 @@ impl SqlStore {
                     group: Default::default(),
                     ordered: Default::default(),
                     wakeups: Default::default(),
+                    fast: fast::FastReads::for_url(url).map(std::sync::Arc::new),
                 };
                 spawn_checkpointer(&store);
                 store
@@ -297,6 +301,7 @@ impl SqlStore {
                         url: Some(url.to_owned()),
                         started: Default::default(),
                     }),
+                    fast: None,
                 }
             }
         };
@@ -349,6 +354,36 @@ impl SqlStore {
                 std::io::Error::other(format!("beginning a transaction failed: {e}")),
             ))),
         }
+    }
+}
+
+impl SqlStore {
+    /// The first row `sql` answers with `args` bound to `$1`, `$2`, …, mapped (`None` when
+    /// it answers none). On SQLite it runs on the calling thread (`fast.rs`), falling back to
+    /// the pool if that fails; on PostgreSQL it goes through the pool.
+    pub(crate) async fn read_one<T>(
+        &self,
+        sql: &str,
+        args: &[fast::Val<'_>],
+        map: impl Fn(&dyn Cols) -> StoreResult<T>,
+    ) -> StoreResult<Option<T>> {
+        if let Some(fast) = &self.fast {
+            match fast.read_one(sql, args, &map) {
+                Ok(found) => return Ok(found),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a point read on the calling thread failed; asking the pool")
+                }
+            }
+        }
+        let mut q = sqlx::query(sql);
+        for arg in args {
+            q = match *arg {
+                fast::Val::Text(s) => q.bind(s),
+                fast::Val::Int(v) => q.bind(v),
+            };
+        }
+        let row = q.fetch_optional(&self.read).await?;
+        row.as_ref().map(|r| map(r)).transpose()
     }
 }
 
@@ -461,43 +496,83 @@ pub(crate) fn placeholders(backend: Backend, rows: usize, cols: usize, first: us
         .join(", ")
 }
 
+/// A result row read by column name: sqlx's, and rusqlite's for the SQLite point reads that
+/// run on the calling thread (`fast.rs`). The row mappers are written once over it.
+pub(crate) trait Cols {
+    /// A text column, `None` when NULL.
+    fn text_col(&self, col: &'static str) -> StoreResult<Option<String>>;
+    /// An integer column, `None` when NULL.
+    fn int_col(&self, col: &'static str) -> StoreResult<Option<i64>>;
+}
+
+impl Cols for AnyRow {
+    fn text_col(&self, col: &'static str) -> StoreResult<Option<String>> {
+        Ok(self.try_get::<Option<String>, _>(col)?)
+    }
+
+    fn int_col(&self, col: &'static str) -> StoreResult<Option<i64>> {
+        Ok(self.try_get::<Option<i64>, _>(col)?)
+    }
+}
+
+impl Cols for rusqlite::Row<'_> {
+    fn text_col(&self, col: &'static str) -> StoreResult<Option<String>> {
+        Ok(self.get::<_, Option<String>>(col)?)
+    }
+
+    fn int_col(&self, col: &'static str) -> StoreResult<Option<i64>> {
+        Ok(self.get::<_, Option<i64>>(col)?)
+    }
+}
+
 /// Reads a non-null text column.
-pub(crate) fn text(row: &AnyRow, col: &'static str) -> StoreResult<String> {
-    Ok(row.try_get::<String, _>(col)?)
+pub(crate) fn text(row: &(impl Cols + ?Sized), col: &'static str) -> StoreResult<String> {
+    row.text_col(col)?
+        .ok_or_else(|| corrupt(col, "unexpected NULL"))
 }
 
 /// Reads a nullable text column.
-pub(crate) fn opt_text(row: &AnyRow, col: &'static str) -> StoreResult<Option<String>> {
-    Ok(row.try_get::<Option<String>, _>(col)?)
+pub(crate) fn opt_text(
+    row: &(impl Cols + ?Sized),
+    col: &'static str,
+) -> StoreResult<Option<String>> {
+    row.text_col(col)
 }
 
 /// Reads a non-null integer column.
-pub(crate) fn int(row: &AnyRow, col: &'static str) -> StoreResult<i64> {
-    Ok(row.try_get::<i64, _>(col)?)
+pub(crate) fn int(row: &(impl Cols + ?Sized), col: &'static str) -> StoreResult<i64> {
+    row.int_col(col)?
+        .ok_or_else(|| corrupt(col, "unexpected NULL"))
 }
 
 /// Reads a non-negative counter column as `u32` (clamped: only a corrupt row is out of range).
-pub(crate) fn count(row: &AnyRow, col: &'static str) -> StoreResult<u32> {
+pub(crate) fn count(row: &(impl Cols + ?Sized), col: &'static str) -> StoreResult<u32> {
     Ok(int(row, col)?.clamp(0, i64::from(u32::MAX)) as u32)
 }
 
 /// Reads a nullable integer column.
-pub(crate) fn opt_int(row: &AnyRow, col: &'static str) -> StoreResult<Option<i64>> {
-    Ok(row.try_get::<Option<i64>, _>(col)?)
+pub(crate) fn opt_int(row: &(impl Cols + ?Sized), col: &'static str) -> StoreResult<Option<i64>> {
+    row.int_col(col)
 }
 
 /// Reads a timestamp column (microseconds).
-pub(crate) fn ts(row: &AnyRow, col: &'static str) -> StoreResult<jiff::Timestamp> {
+pub(crate) fn ts(row: &(impl Cols + ?Sized), col: &'static str) -> StoreResult<jiff::Timestamp> {
     Ok(wagate_domain::time::from_micros(int(row, col)?))
 }
 
 /// Reads a nullable timestamp column.
-pub(crate) fn opt_ts(row: &AnyRow, col: &'static str) -> StoreResult<Option<jiff::Timestamp>> {
+pub(crate) fn opt_ts(
+    row: &(impl Cols + ?Sized),
+    col: &'static str,
+) -> StoreResult<Option<jiff::Timestamp>> {
     Ok(opt_int(row, col)?.map(wagate_domain::time::from_micros))
 }
 
 /// Reads a typed id column.
-pub(crate) fn id<T: TryFrom<String>>(row: &AnyRow, col: &'static str) -> StoreResult<T>
+pub(crate) fn id<T: TryFrom<String>>(
+    row: &(impl Cols + ?Sized),
+    col: &'static str,
+) -> StoreResult<T>
 where
     T::Error: std::fmt::Display,
 {
