@@ -780,6 +780,129 @@ mod messages {
 use messages::limit_body;
 contract!(the_daily_limit_holds_under_concurrent_sends, limit_body);
 
+mod strict_sends {
+    //! The worker's send records are strict: each is written only if its message is still
+    //! `queued`. Many arriving together share a group (SQLite) and are checked in a few
+    //! multi-row statements; one whose message moved meanwhile is refused alone, and its
+    //! event is not written.
+
+    use super::*;
+    use wagate_domain::ids::{EventId, MessageId};
+    use wagate_domain::line::{LineStatus, MessageStatus};
+    use wagate_store::{
+        Batch, Conflict, Direction, LineRecord, LineStore, MessageRecord, MessageUpdate, NewEvent,
+        WebhookStore,
+    };
+
+    pub(super) async fn body(store: SqlStore) {
+        let now = t("2026-01-01T00:00:00Z");
+        let (acct, _) = account(&store, "Strict").await;
+        let mut line = LineRecord::pending(
+            acct.id.clone(),
+            false,
+            false,
+            wagate_domain::ids::random_base62(32),
+            now,
+        );
+        line.status = LineStatus::Ready;
+        let msgs: Vec<MessageRecord> = (0..6)
+            .map(|i| MessageRecord {
+                id: MessageId::generate(),
+                account_id: acct.id.clone(),
+                line_id: line.id.clone(),
+                direction: Direction::Outbound,
+                kind: wagate_domain::line::MessageKind::Text,
+                from: None,
+                to: Some("+447700900123".into()),
+                text: format!("message {i}"),
+                status: MessageStatus::Queued,
+                error: None,
+                provider_id: None,
+                created_at: now,
+                updated_at: now,
+            })
+            .collect();
+        let insert = Batch {
+            insert_line: Some(line.clone()),
+            insert_messages: msgs.clone(),
+            ..Batch::default()
+        };
+        store.commit(insert, now).await.unwrap().unwrap();
+        let sent = |m: &MessageRecord| {
+            let event = NewEvent {
+                id: EventId::generate(),
+                account_id: acct.id.clone(),
+                event_type: "message.sent".into(),
+                line_id: Some(line.id.to_string()),
+                body: "{}".into(),
+                created_at: now,
+                only_endpoint: None,
+            };
+            let id = event.id.clone();
+            let batch = Batch {
+                messages_must_move: true,
+                update_messages: vec![MessageUpdate {
+                    id: m.id.clone(),
+                    from_status: MessageStatus::Queued,
+                    status: MessageStatus::Sent,
+                    error: None,
+                    provider_id: Some(format!("wa-{}", m.id)),
+                    at: now,
+                }],
+                events: vec![event],
+                ..Batch::default()
+            };
+            (batch, id)
+        };
+        // Message 0 was sent by another sender already.
+        store.commit(sent(&msgs[0]).0, now).await.unwrap().unwrap();
+        let batches: Vec<_> = msgs.iter().map(sent).collect();
+        let commits = batches.iter().map(|(b, _)| store.commit(b.clone(), now));
+        let outcomes: Vec<_> = futures_join_all(commits)
+            .await
+            .into_iter()
+            .map(|o| o.unwrap())
+            .collect();
+        assert_eq!(outcomes[0], Err(Conflict::MessageChanged), "refused alone");
+        assert!(outcomes[1..].iter().all(|o| *o == Ok(())), "{outcomes:?}");
+        for (i, (_, event)) in batches.iter().enumerate() {
+            let stored = store.get_event(&acct.id, event).await.unwrap().is_some();
+            assert_eq!(stored, i > 0, "event {i}: only recorded sends announce");
+        }
+    }
+
+    /// Every future polled together, so that they reach the store in the same group.
+    async fn futures_join_all<F: std::future::Future>(
+        futures: impl Iterator<Item = F>,
+    ) -> Vec<F::Output> {
+        let mut set = Vec::new();
+        for f in futures {
+            set.push(Box::pin(f));
+        }
+        let mut out: Vec<Option<F::Output>> = set.iter().map(|_| None).collect();
+        std::future::poll_fn(|cx| {
+            let mut pending = false;
+            for (f, slot) in set.iter_mut().zip(out.iter_mut()) {
+                if slot.is_none() {
+                    match f.as_mut().poll(cx) {
+                        std::task::Poll::Ready(v) => *slot = Some(v),
+                        std::task::Poll::Pending => pending = true,
+                    }
+                }
+            }
+            if pending {
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(())
+            }
+        })
+        .await;
+        out.into_iter().map(|o| o.unwrap()).collect()
+    }
+}
+use strict_sends::body as strict_sends_body;
+contract!(strict_send_records_are_refused_alone, strict_sends_body);
+
 /// PostgreSQL tells every server (every store on the database) when a job bound to a line is
 /// committed, so the line's owner runs it at once; SQLite has one process and says nothing.
 #[tokio::test]

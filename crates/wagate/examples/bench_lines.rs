@@ -14,6 +14,7 @@
 //! how long the sandbox worker takes to send what is still queued.
 //!
 //! Environment: `LINES` (default 10000), `SECONDS` (default 20), `RATE` (default 3000), `CONNECTIONS` (default 64),
+//! `LATENCY_TRACE` (a file for the open-loop phase's due times and latencies, CSV in ms),
 //! `THREADS` (wrk threads, default 1), `NO_WORKER` (set: the server runs without its job
 //! worker, to see what the API takes alone), `WAGATE_BIN` (default: the release binary next
 //! to this example), `BENCH_DIR` (default: the workspace's `bench/`).
@@ -259,15 +260,22 @@ async fn post_at_rate(api: &Api, pid: u32, ids: &[String], rate: u64, secs: u64)
                 Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
                 Err(_) => false,
             };
-            let _ = tx.send((due.elapsed().as_secs_f64() * 1000.0, ok));
+            let due_ms = due.duration_since(start).as_secs_f64() * 1000.0;
+            let _ = tx.send((due_ms, due.elapsed().as_secs_f64() * 1000.0, ok));
         });
     }
     drop(tx);
     let mut lat = Vec::with_capacity(total as usize);
+    let mut timeline = String::new();
     let mut failed = 0;
-    while let Some((ms, ok)) = rx.recv().await {
+    while let Some((due_ms, ms, ok)) = rx.recv().await {
         lat.push(ms);
         failed += u64::from(!ok);
+        timeline.push_str(&format!("{due_ms:.3},{ms:.3}\n"));
+    }
+    // LATENCY_TRACE=file: each request's due time and latency (ms), to see when slow ones came.
+    if let Ok(path) = std::env::var("LATENCY_TRACE") {
+        std::fs::write(path, timeline).expect("write LATENCY_TRACE");
     }
     let elapsed = start.elapsed().as_secs_f64();
     lat.sort_by(f64::total_cmp);
@@ -365,7 +373,11 @@ async fn main() {
     let seeded = started.elapsed().as_secs_f64();
     // The worker charges each new line after its scan; measure the API once it is done,
     // not while it still writes behind the GETs.
-    let mut left = ids.clone();
+    // Without a worker nothing charges them: measure at once.
+    let mut left = match std::env::var_os("NO_WORKER") {
+        Some(_) => Vec::new(),
+        None => ids.clone(),
+    };
     while !left.is_empty() && started.elapsed() < Duration::from_secs(900) {
         left = unbilled(&api, &left).await;
         if !left.is_empty() {

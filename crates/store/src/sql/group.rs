@@ -307,8 +307,20 @@ async fn write_group(
     // one that finds its message moved on fails the group, and the writes are then made one
     // by one, so that batch alone is refused (`Conflict::MessageChanged`) and no event of it
     // is written.
-    for (b, _) in commits.iter().filter(|(b, _)| b.messages_must_move) {
-        for u in &b.update_messages {
+    let strict: Vec<&MessageUpdate> = commits
+        .iter()
+        .filter(|(b, _)| b.messages_must_move)
+        .flat_map(|(b, _)| &b.update_messages)
+        .collect();
+    let strict_ids: HashSet<&str> = strict.iter().map(|u| u.id.as_str()).collect();
+    if strict_ids.len() == strict.len() {
+        // Distinct messages (the worker's sends, nearly always): a few multi-row statements
+        // that say which moved; one missing fails the group just the same.
+        if update_messages_checked(&mut tx, backend, &strict).await? < strict.len() {
+            return Err(StoreError::Conflict(crate::Conflict::MessageChanged));
+        }
+    } else {
+        for u in strict {
             if !super::lines::update_message(&mut tx, u).await? {
                 return Err(StoreError::Conflict(crate::Conflict::MessageChanged));
             }
@@ -535,6 +547,40 @@ async fn count_one(
 fn line_status(row: &AnyRow) -> StoreResult<LineStatus> {
     let status_text = text(row, "status")?;
     LineStatus::from_db(&status_text).ok_or_else(|| corrupt("lines.status", &status_text))
+}
+
+/// Applies the status changes of distinct messages, each only if its message still has the
+/// status it was read with (as [`update_message`](super::lines::update_message) does), in
+/// multi-row statements; how many were applied.
+async fn update_messages_checked(
+    tx: &mut AnyConnection,
+    backend: super::Backend,
+    updates: &[&MessageUpdate],
+) -> StoreResult<usize> {
+    let mut applied = 0;
+    for chunk in updates.chunks(MAX_PARAMS / 6) {
+        let sql = format!(
+            "WITH v (id, status, error, provider_id, at, from_status) AS (VALUES {})
+             UPDATE messages SET status = v.status, error = COALESCE(v.error, messages.error),
+                 provider_id = COALESCE(v.provider_id, messages.provider_id), updated_at = v.at
+             FROM v
+             WHERE messages.id = v.id AND messages.status = v.from_status
+             RETURNING messages.id AS id",
+            placeholders(backend, chunk.len(), 6, 1)
+        );
+        let mut q = sqlx::query(&sql);
+        for u in chunk {
+            q = q
+                .bind(u.id.as_str())
+                .bind(u.status.as_str())
+                .bind(u.error.as_deref())
+                .bind(u.provider_id.as_deref())
+                .bind(to_micros(u.at))
+                .bind(u.from_status.as_str());
+        }
+        applied += q.fetch_all(&mut *tx).await?.len();
+    }
+    Ok(applied)
 }
 
 /// Adds the status changes of distinct messages (multi-row statements, each skipped if its
