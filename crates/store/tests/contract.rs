@@ -690,6 +690,25 @@ mod messages {
     use wagate_domain::page::PageRequest;
     use wagate_store::{Batch, Direction, EnqueueRefused, LineRecord, LineStore, MessageRecord};
 
+    /// An outbound text `i` queued on `line` at `now`.
+    pub(crate) fn queued(line: &LineRecord, i: usize, now: jiff::Timestamp) -> MessageRecord {
+        MessageRecord {
+            id: MessageId::generate(),
+            account_id: line.account_id.clone(),
+            line_id: line.id.clone(),
+            direction: Direction::Outbound,
+            kind: wagate_domain::line::MessageKind::Text,
+            from: None,
+            to: Some("+447700900123".into()),
+            text: format!("message {i}"),
+            status: MessageStatus::Queued,
+            error: None,
+            provider_id: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     pub(super) async fn limit_body(store: SqlStore) {
         let now = t("2026-01-01T00:00:00Z");
         let (acct, _) = account(&store, "Sender").await;
@@ -707,21 +726,7 @@ mod messages {
         };
         store.commit(insert, now).await.unwrap().unwrap();
         let send = |i: usize, day: i64| {
-            let msg = MessageRecord {
-                id: MessageId::generate(),
-                account_id: acct.id.clone(),
-                line_id: line.id.clone(),
-                direction: Direction::Outbound,
-                kind: wagate_domain::line::MessageKind::Text,
-                from: None,
-                to: Some("+447700900123".into()),
-                text: format!("message {i}"),
-                status: MessageStatus::Queued,
-                error: None,
-                provider_id: None,
-                created_at: now,
-                updated_at: now,
-            };
+            let msg = queued(&line, i, now);
             let job = NewJob {
                 kind: "message.send".into(),
                 account_id: Some(acct.id.clone()),
@@ -787,10 +792,10 @@ mod strict_sends {
     //! event is not written.
 
     use super::*;
-    use wagate_domain::ids::{EventId, MessageId};
+    use wagate_domain::ids::EventId;
     use wagate_domain::line::{LineStatus, MessageStatus};
     use wagate_store::{
-        Batch, Conflict, Direction, LineRecord, LineStore, MessageRecord, MessageUpdate, NewEvent,
+        Batch, Conflict, LineRecord, LineStore, MessageRecord, MessageUpdate, NewEvent,
         WebhookStore,
     };
 
@@ -806,21 +811,7 @@ mod strict_sends {
         );
         line.status = LineStatus::Ready;
         let msgs: Vec<MessageRecord> = (0..6)
-            .map(|i| MessageRecord {
-                id: MessageId::generate(),
-                account_id: acct.id.clone(),
-                line_id: line.id.clone(),
-                direction: Direction::Outbound,
-                kind: wagate_domain::line::MessageKind::Text,
-                from: None,
-                to: Some("+447700900123".into()),
-                text: format!("message {i}"),
-                status: MessageStatus::Queued,
-                error: None,
-                provider_id: None,
-                created_at: now,
-                updated_at: now,
-            })
+            .map(|i| super::messages::queued(&line, i, now))
             .collect();
         let insert = Batch {
             insert_line: Some(line.clone()),
