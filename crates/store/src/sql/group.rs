@@ -16,7 +16,6 @@
 //! and the attempts made the database and the server do a fraction of that work per event.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
 
 use jiff::Timestamp;
 use sqlx::any::AnyRow;
@@ -28,6 +27,7 @@ use wagate_domain::time::to_micros;
 
 use super::jobs::{insert_jobs, push_insert_jobs};
 use super::lines::{insert_message, push_insert_messages, push_update_message};
+use super::queue::FlushQueue;
 use super::script::Script;
 use super::webhooks::{push_insert_events, record_attempt_in, AttemptWrite};
 use super::{placeholders, text, SqlStore, MAX_PARAMS};
@@ -91,16 +91,10 @@ struct Request {
     reply: Reply,
 }
 
-#[derive(Default)]
-struct Waiting {
-    requests: Vec<Request>,
-    flushing: bool,
-}
-
 /// The writes waiting for the writer.
 #[derive(Default)]
 pub(crate) struct WriteGroup {
-    waiting: Mutex<Waiting>,
+    waiting: FlushQueue<Request>,
 }
 
 impl std::fmt::Debug for WriteGroup {
@@ -153,19 +147,10 @@ impl WriteGroup {
     }
 
     fn submit(store: &SqlStore, write: Write, reply: Reply) {
-        let start = {
-            let mut w = store.group.lock();
-            w.requests.push(Request { write, reply });
-            !std::mem::replace(&mut w.flushing, true)
-        };
-        if start {
+        if store.group.waiting.push(Request { write, reply }) {
             // A task of its own: the caller may be cancelled, the others still need answers.
             tokio::spawn(flush(store.clone()));
         }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
-        self.waiting.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -176,16 +161,7 @@ fn gone() -> StoreError {
 
 /// Writes waiting requests, a group per transaction, until none is left.
 async fn flush(store: SqlStore) {
-    loop {
-        let requests = {
-            let mut w = store.group.lock();
-            if w.requests.is_empty() {
-                w.flushing = false;
-                return;
-            }
-            let n = w.requests.len().min(MAX_GROUP);
-            w.requests.drain(..n).collect::<Vec<_>>()
-        };
+    while let Some(requests) = store.group.waiting.take(MAX_GROUP) {
         match write_group(&store, &requests).await {
             Ok(outcomes) => {
                 for (r, outcome) in requests.into_iter().zip(outcomes) {

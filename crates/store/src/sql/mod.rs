@@ -12,6 +12,7 @@ mod meta;
 mod numbers;
 mod ordered;
 mod ownership;
+mod queue;
 mod sandbox;
 mod script;
 mod sessions;

@@ -18,12 +18,13 @@
 //!
 //! [`LineStore::commit_in_order`]: crate::LineStore::commit_in_order
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use jiff::Timestamp;
 use sqlx::AnyConnection;
 use tokio::sync::oneshot;
 
+use super::queue::FlushQueue;
 use super::script::Script;
 use super::webhooks::push_insert_events;
 use super::SqlStore;
@@ -45,18 +46,12 @@ struct Request {
     reply: oneshot::Sender<OrderedOutcome>,
 }
 
-#[derive(Default)]
-struct Waiting {
-    requests: Vec<Request>,
-    flushing: bool,
-    /// Groups still to run with savepoints from the start (after a conflict).
-    careful: u32,
-}
-
 /// The strict batches waiting for their ordered group transaction.
 #[derive(Default)]
 pub(crate) struct OrderedGroup {
-    waiting: Mutex<Waiting>,
+    waiting: FlushQueue<Request>,
+    /// Groups still to run with savepoints from the start (after a conflict).
+    careful: AtomicU32,
 }
 
 impl std::fmt::Debug for OrderedGroup {
@@ -87,24 +82,24 @@ impl OrderedGroup {
     /// Queues `batch` behind every batch queued before it; the flusher starts if idle.
     pub(crate) fn submit(store: &SqlStore, batch: Batch, now: Timestamp) -> OrderedCommit {
         let (reply, answer) = oneshot::channel();
-        let start = {
-            let mut w = store.ordered.lock();
-            w.requests.push(Request {
-                batch: Box::new(batch),
-                now,
-                reply,
-            });
-            !std::mem::replace(&mut w.flushing, true)
+        let request = Request {
+            batch: Box::new(batch),
+            now,
+            reply,
         };
-        if start {
+        if store.ordered.waiting.push(request) {
             // A task of its own: the caller may be cancelled, the others still need answers.
             tokio::spawn(flush(store.clone()));
         }
         OrderedCommit { answer }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
-        self.waiting.lock().unwrap_or_else(|p| p.into_inner())
+    /// Whether the next group takes savepoints from the start (a group met a conflict
+    /// recently); counts that group off.
+    fn careful(&self) -> bool {
+        self.careful
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
     }
 }
 
@@ -115,19 +110,8 @@ fn gone() -> StoreError {
 
 /// Writes waiting batches, a group per transaction, in arrival order, until none is left.
 async fn flush(store: SqlStore) {
-    loop {
-        let (requests, careful) = {
-            let mut w = store.ordered.lock();
-            if w.requests.is_empty() {
-                w.flushing = false;
-                return;
-            }
-            let n = w.requests.len().min(MAX_GROUP);
-            let careful = w.careful > 0;
-            w.careful = w.careful.saturating_sub(1);
-            (w.requests.drain(..n).collect::<Vec<_>>(), careful)
-        };
-        let mut requests = requests;
+    while let Some(mut requests) = store.ordered.waiting.take(MAX_GROUP) {
+        let careful = store.ordered.careful();
         // The events of the group go in together, after the batches (see `write_group`);
         // a batch committed alone takes its own back.
         let events: Vec<Vec<NewEvent>> = requests
@@ -140,7 +124,10 @@ async fn flush(store: SqlStore) {
         };
         if matches!(written, Ok(None)) {
             if !careful {
-                store.ordered.lock().careful = CAREFUL_GROUPS;
+                store
+                    .ordered
+                    .careful
+                    .store(CAREFUL_GROUPS, Ordering::Relaxed);
             }
             written = write_group(&store, &requests, &events, true).await;
         }
