@@ -690,6 +690,22 @@ mod messages {
     use wagate_domain::page::PageRequest;
     use wagate_store::{Batch, Direction, EnqueueRefused, LineRecord, LineStore, MessageRecord};
 
+    /// A ready line of `account` (not stored yet).
+    pub(crate) fn ready_line(
+        account: &wagate_domain::ids::AccountId,
+        now: jiff::Timestamp,
+    ) -> LineRecord {
+        let mut line = LineRecord::pending(
+            account.clone(),
+            false,
+            false,
+            wagate_domain::ids::random_base62(32),
+            now,
+        );
+        line.status = LineStatus::Ready;
+        line
+    }
+
     /// An outbound text `i` queued on `line` at `now`.
     pub(crate) fn queued(line: &LineRecord, i: usize, now: jiff::Timestamp) -> MessageRecord {
         MessageRecord {
@@ -712,14 +728,7 @@ mod messages {
     pub(super) async fn limit_body(store: SqlStore) {
         let now = t("2026-01-01T00:00:00Z");
         let (acct, _) = account(&store, "Sender").await;
-        let mut line = LineRecord::pending(
-            acct.id.clone(),
-            false,
-            false,
-            wagate_domain::ids::random_base62(32),
-            now,
-        );
-        line.status = LineStatus::Ready;
+        let line = ready_line(&acct.id, now);
         let insert = Batch {
             insert_line: Some(line.clone()),
             ..Batch::default()
@@ -793,23 +802,15 @@ mod strict_sends {
 
     use super::*;
     use wagate_domain::ids::EventId;
-    use wagate_domain::line::{LineStatus, MessageStatus};
+    use wagate_domain::line::MessageStatus;
     use wagate_store::{
-        Batch, Conflict, LineRecord, LineStore, MessageRecord, MessageUpdate, NewEvent,
-        WebhookStore,
+        Batch, Conflict, LineStore, MessageRecord, MessageUpdate, NewEvent, WebhookStore,
     };
 
     pub(super) async fn body(store: SqlStore) {
         let now = t("2026-01-01T00:00:00Z");
         let (acct, _) = account(&store, "Strict").await;
-        let mut line = LineRecord::pending(
-            acct.id.clone(),
-            false,
-            false,
-            wagate_domain::ids::random_base62(32),
-            now,
-        );
-        line.status = LineStatus::Ready;
+        let line = super::messages::ready_line(&acct.id, now);
         let msgs: Vec<MessageRecord> = (0..6)
             .map(|i| super::messages::queued(&line, i, now))
             .collect();
