@@ -27,7 +27,9 @@ use axum::response::{IntoResponse, Response};
 use jiff::SignedDuration;
 use sha2::{Digest, Sha256};
 use wagate_app::accounts::Principal;
-use wagate_store::{IdempotencyBegin, StoredResponse};
+use wagate_app::App;
+use wagate_domain::ids::AccountId;
+use wagate_store::{IdempotencyBegin, StoreResult, StoredResponse};
 
 use crate::error::{ApiError, ErrorCode};
 use crate::json::{too_large, MAX_BODY_BYTES};
@@ -43,6 +45,37 @@ const WAIT_FOR_FIRST: Duration = Duration::from_secs(10);
 const LOCK: SignedDuration = SignedDuration::from_secs(60);
 /// How long a key is remembered.
 pub const RETENTION: SignedDuration = SignedDuration::from_hours(24);
+
+/// Claims `key` for a request with `fingerprint`: what the store answers, after waiting up to
+/// [`WAIT_FOR_FIRST`] while an earlier request with the key is still running (then the
+/// answer is `InProgress`). Serves the API's middleware and the dashboard's forms.
+pub(crate) async fn begin(
+    app: &App,
+    account: &AccountId,
+    key: &str,
+    fingerprint: &str,
+) -> StoreResult<IdempotencyBegin> {
+    let started = std::time::Instant::now();
+    loop {
+        let wall = app.wall.now();
+        let begun = app
+            .store
+            .idempotency_begin(
+                account,
+                key,
+                fingerprint,
+                wall,
+                wall + LOCK,
+                wall - RETENTION,
+            )
+            .await?;
+        if matches!(begun, IdempotencyBegin::InProgress) && started.elapsed() < WAIT_FOR_FIRST {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        }
+        return Ok(begun);
+    }
+}
 
 /// Which use of an `Idempotency-Key` a request serves (a request extension, present when
 /// the request carries a key): the key, when this use began and the request's fingerprint.
@@ -107,48 +140,29 @@ pub async fn replay(State(state): State<AppState>, req: Request, next: Next) -> 
 
     let app = &state.app;
     let account = &who.account.id;
-    let started = std::time::Instant::now();
-    loop {
-        let wall = app.wall.now();
-        let begun = app
-            .store
-            .idempotency_begin(
-                account,
-                &key,
-                &fingerprint,
-                wall,
-                wall + LOCK,
-                wall - RETENTION,
-            )
-            .await;
-        match begun {
-            Ok(IdempotencyBegin::Started { since }) => {
-                let scope = format!("{key}:{}:{}", since.as_microsecond(), &fingerprint[..16]);
-                parts.extensions.insert(IdempotencyScope(scope));
-                break;
-            }
-            Ok(IdempotencyBegin::Replay(stored)) => return replayed(stored),
-            Ok(IdempotencyBegin::Mismatch) => {
-                return ApiError::new(
-                    ErrorCode::IdempotencyKeyReused,
-                    "this Idempotency-Key was used with a different request",
-                )
-                .with("param", "Idempotency-Key")
-                .into_response()
-            }
-            Ok(IdempotencyBegin::InProgress) if started.elapsed() < WAIT_FOR_FIRST => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            Ok(IdempotencyBegin::InProgress) => {
-                return ApiError::new(
-                    ErrorCode::IdempotencyInProgress,
-                    "a request with this Idempotency-Key is still being processed; retry later",
-                )
-                .retry_after(1)
-                .into_response()
-            }
-            Err(e) => return ApiError::internal(e).into_response(),
+    match begin(app, account, &key, &fingerprint).await {
+        Ok(IdempotencyBegin::Started { since }) => {
+            let scope = format!("{key}:{}:{}", since.as_microsecond(), &fingerprint[..16]);
+            parts.extensions.insert(IdempotencyScope(scope));
         }
+        Ok(IdempotencyBegin::Replay(stored)) => return replayed(stored),
+        Ok(IdempotencyBegin::Mismatch) => {
+            return ApiError::new(
+                ErrorCode::IdempotencyKeyReused,
+                "this Idempotency-Key was used with a different request",
+            )
+            .with("param", "Idempotency-Key")
+            .into_response()
+        }
+        Ok(IdempotencyBegin::InProgress) => {
+            return ApiError::new(
+                ErrorCode::IdempotencyInProgress,
+                "a request with this Idempotency-Key is still being processed; retry later",
+            )
+            .retry_after(1)
+            .into_response()
+        }
+        Err(e) => return ApiError::internal(e).into_response(),
     }
 
     let resp = next

@@ -3,13 +3,10 @@
 //! canceling a verification and extending a rental — through the same numbers service as
 //! `/api/v1/numbers`.
 
-use std::time::Duration;
-
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use jiff::SignedDuration;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use wagate_app::numbers::{countries, services};
@@ -28,10 +25,6 @@ const PAGE: i64 = 50;
 /// The service and country the price list shows first.
 const DEFAULT_SERVICE: &str = "whatsapp";
 const DEFAULT_COUNTRY: &str = "GB";
-/// How long a repeated buy form waits for the first one to finish.
-const WAIT_FOR_FIRST: Duration = Duration::from_secs(10);
-/// How long a buy claims its form key if the server dies halfway.
-const LOCK: SignedDuration = SignedDuration::from_secs(60);
 
 /// A number as a row.
 struct NumberRow {
@@ -273,42 +266,26 @@ pub(super) async fn order(
         kind.as_str()
     ));
     let fingerprint = hex::encode(hasher.finalize());
-    let started = std::time::Instant::now();
-    loop {
-        let wall = app.wall.now();
-        let begun = app
-            .store
-            .idempotency_begin(
-                account,
-                &key,
-                &fingerprint,
-                wall,
-                wall + LOCK,
-                wall - crate::idempotency::RETENTION,
+    let begun = crate::idempotency::begin(app, account, &key, &fingerprint)
+        .await
+        .map_err(ApiError::internal)?;
+    match begun {
+        IdempotencyBegin::Started { .. } => {}
+        // The first submission of this form bought it: show that one.
+        IdempotencyBegin::Replay(_) => return Ok(bought()),
+        IdempotencyBegin::Mismatch => {
+            return Err(ApiError::new(
+                ErrorCode::IdempotencyKeyReused,
+                "this form was already used for another number; reload the page",
             )
-            .await
-            .map_err(ApiError::internal)?;
-        match begun {
-            IdempotencyBegin::Started { .. } => break,
-            // The first submission of this form bought it: show that one.
-            IdempotencyBegin::Replay(_) => return Ok(bought()),
-            IdempotencyBegin::Mismatch => {
-                return Err(ApiError::new(
-                    ErrorCode::IdempotencyKeyReused,
-                    "this form was already used for another number; reload the page",
-                )
-                .into())
-            }
-            IdempotencyBegin::InProgress if started.elapsed() < WAIT_FOR_FIRST => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            IdempotencyBegin::InProgress => {
-                return Err(ApiError::new(
-                    ErrorCode::IdempotencyInProgress,
-                    "this number is still being bought; reload the page in a moment",
-                )
-                .into())
-            }
+            .into())
+        }
+        IdempotencyBegin::InProgress => {
+            return Err(ApiError::new(
+                ErrorCode::IdempotencyInProgress,
+                "this number is still being bought; reload the page in a moment",
+            )
+            .into())
         }
     }
     match app
