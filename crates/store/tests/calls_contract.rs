@@ -1,29 +1,18 @@
 //! The calls part of the storage contract, on SQLite and PostgreSQL: one open call per line,
 //! changes only under the version read, seconds per UTC day added up.
 
+mod common;
+use common::{postgres, sqlite, t};
+
 use jiff::Timestamp;
 use wagate_domain::account::{KeyMode, NewApiKey};
 use wagate_domain::call::{CallDirection, CallStatus, EndReason};
 use wagate_domain::ids::{CallId, LineId};
 use wagate_domain::page::PageRequest;
 use wagate_store::{
-    testing, AccountStore, Batch, CallRecord, CallStore, CallWrite, Conflict, LineRecord,
-    LineStore, NewAccount, SqlStore,
+    AccountStore, Batch, CallRecord, CallStore, CallWrite, Conflict, LineRecord, LineStore,
+    NewAccount, SqlStore,
 };
-
-fn t(s: &str) -> Timestamp {
-    s.parse().unwrap()
-}
-
-async fn sqlite() -> (SqlStore, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    (SqlStore::open_sqlite_dir(dir.path()).await.unwrap(), dir)
-}
-
-async fn postgres() -> SqlStore {
-    let url = testing::fresh_postgres_database().await.unwrap();
-    SqlStore::open(&url, Default::default()).await.unwrap()
-}
 
 fn calls(write: CallWrite) -> Batch {
     Batch {

@@ -3,44 +3,17 @@
 //! PostgreSQL comes from `WAGATE_TEST_POSTGRES_URL` (scripts/test provides one); a missing
 //! server fails these tests rather than skipping them.
 
-use jiff::{SignedDuration, Timestamp};
+#[macro_use]
+mod common;
+use common::{sqlite, t};
+
+use jiff::SignedDuration;
 use wagate_domain::account::{hash_api_key, KeyMode, NewApiKey};
 use wagate_domain::jobs::NewJob;
 use wagate_store::{
     testing, AccountStore, IdempotencyBegin, IdempotencyStore, JobStore, NewAccount,
     OwnershipStore, SandboxStore, SqlStore, StoredResponse,
 };
-
-fn t(s: &str) -> Timestamp {
-    s.parse().unwrap()
-}
-
-async fn sqlite() -> (SqlStore, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    (SqlStore::open_sqlite_dir(dir.path()).await.unwrap(), dir)
-}
-
-async fn postgres() -> SqlStore {
-    let url = testing::fresh_postgres_database().await.unwrap();
-    SqlStore::open(&url, Default::default()).await.unwrap()
-}
-
-/// Defines `mod $name { sqlite(), postgres() }` running `$body(store)` on each backend.
-macro_rules! contract {
-    ($name:ident, $body:ident) => {
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() {
-                let (store, _dir) = super::sqlite().await;
-                super::$body(store).await;
-            }
-            #[tokio::test]
-            async fn postgres() {
-                super::$body(super::postgres().await).await;
-            }
-        }
-    };
-}
 
 async fn account(store: &SqlStore, name: &str) -> (wagate_domain::account::Account, NewApiKey) {
     let key = NewApiKey::generate(KeyMode::Test);

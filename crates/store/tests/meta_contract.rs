@@ -1,28 +1,16 @@
 //! The Meta part of the storage contract, on SQLite and PostgreSQL: a Meta notification applies
 //! once, pricing state is written only under the versions read, a message is priced once.
 
-use jiff::Timestamp;
+mod common;
+use common::{postgres, sqlite, t};
+
 use wagate_domain::account::{KeyMode, NewApiKey};
 use wagate_domain::ids::{EventId, LineId, MessageId};
 use wagate_domain::money::Micros;
 use wagate_store::{
-    testing, AccountStore, Batch, Conflict, LineStore, MessagePricingRecord, MetaStore, MetaWrite,
+    AccountStore, Batch, Conflict, LineStore, MessagePricingRecord, MetaStore, MetaWrite,
     NewAccount, NewEvent, PricingKey, PricingRows, PricingWrite, SqlStore, WebhookStore,
 };
-
-fn t(s: &str) -> Timestamp {
-    s.parse().unwrap()
-}
-
-async fn sqlite() -> (SqlStore, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    (SqlStore::open_sqlite_dir(dir.path()).await.unwrap(), dir)
-}
-
-async fn postgres() -> SqlStore {
-    let url = testing::fresh_postgres_database().await.unwrap();
-    SqlStore::open(&url, Default::default()).await.unwrap()
-}
 
 fn key() -> PricingKey {
     PricingKey {

@@ -2,42 +2,13 @@
 //! found by its hash until it expires, its key is revoked, or it is deleted; expired ones are
 //! swept when the next is opened.
 
-use jiff::Timestamp;
+#[macro_use]
+mod common;
+use common::t;
+
 use wagate_domain::account::{KeyMode, NewApiKey};
 use wagate_domain::ids::AccountId;
-use wagate_store::{
-    testing, AccountStore, NewAccount, NewDashboardSession, SessionStore, SqlStore,
-};
-
-fn t(s: &str) -> Timestamp {
-    s.parse().unwrap()
-}
-
-async fn sqlite() -> (SqlStore, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    (SqlStore::open_sqlite_dir(dir.path()).await.unwrap(), dir)
-}
-
-async fn postgres() -> SqlStore {
-    let url = testing::fresh_postgres_database().await.unwrap();
-    SqlStore::open(&url, Default::default()).await.unwrap()
-}
-
-macro_rules! contract {
-    ($name:ident, $body:ident) => {
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() {
-                let (store, _dir) = super::sqlite().await;
-                super::$body(store).await;
-            }
-            #[tokio::test]
-            async fn postgres() {
-                super::$body(super::postgres().await).await;
-            }
-        }
-    };
-}
+use wagate_store::{AccountStore, NewAccount, NewDashboardSession, SessionStore, SqlStore};
 
 fn session(
     hash: &str,
