@@ -136,6 +136,28 @@ impl Dash {
     }
 }
 
+/// A request to the API as the holder of `key` (another account than the server's demo).
+pub fn as_key(
+    s: &Server,
+    key: &str,
+    method: reqwest::Method,
+    path: &str,
+) -> reqwest::RequestBuilder {
+    s.http
+        .request(method, format!("{}{path}", s.base))
+        .bearer_auth(key)
+}
+
+/// Puts the sandbox's test card on the account of `key`.
+pub async fn add_card_for(s: &Server, key: &str) {
+    let (st, card) = crate::common::send(
+        as_key(s, key, reqwest::Method::POST, "/api/v1/billing/card")
+            .json(&json!({"source_id": "cnon:card-nonce-ok"})),
+    )
+    .await;
+    assert_eq!(st, 201, "{card}");
+}
+
 pub async fn add_card(s: &Server) {
     let (st, card) = s
         .post(

@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::both_backends;
-use crate::client::{add_card, lines_of, Dash};
+use crate::client::{add_card, add_card_for, as_key, lines_of, Dash};
 use crate::common::{create_account, fresh, send, Server};
 
 both_backends!(test_dashboard_sessions_csrf_and_tenancy, over_http);
@@ -192,17 +192,8 @@ async fn over_http(kind: &str) {
 
     // Another account's objects are 404 here as in the API.
     let (_, other_key) = create_account(&backing, "Other agency").await;
-    let other = |method: Method, path: &str| {
-        s.http
-            .request(method, format!("{}{path}", s.base))
-            .bearer_auth(&other_key)
-    };
-    let (st, card) = send(
-        other(Method::POST, "/api/v1/billing/card")
-            .json(&json!({"source_id": "cnon:card-nonce-ok"})),
-    )
-    .await;
-    assert_eq!(st, 201, "{card}");
+    let other = |method: Method, path: &str| as_key(&s, &other_key, method, path);
+    add_card_for(&s, &other_key).await;
     let (st, line) = send(other(Method::POST, "/api/v1/wa/lines").json(&json!({}))).await;
     assert_eq!(st, 201, "{line}");
     let theirs = line["id"].as_str().unwrap().to_owned();

@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::client::{add_card, Dash};
+use crate::client::{add_card, add_card_for, as_key, Dash};
 use crate::common::{create_account, fresh, send, Server};
 
 /// The value of the buy form's idempotency key on a numbers page.
@@ -352,17 +352,8 @@ async fn numbers_page(kind: &str) {
     let (st, body, _, _) = buy(&mut o, VERIFICATION).await;
     assert_eq!(st, 402, "{body}");
     assert!(body.contains("Not enough balance"), "{body}");
-    let other = |method: Method, path: &str| {
-        s.http
-            .request(method, format!("{}{path}", s.base))
-            .bearer_auth(&other_key)
-    };
-    let (st, card) = send(
-        other(Method::POST, "/api/v1/billing/card")
-            .json(&json!({"source_id": "cnon:card-nonce-ok"})),
-    )
-    .await;
-    assert_eq!(st, 201, "{card}");
+    let other = |method: Method, path: &str| as_key(&s, &other_key, method, path);
+    add_card_for(&s, &other_key).await;
     let (st, t) = send(
         other(Method::POST, "/api/v1/billing/wallet/topups").json(&json!({"amount": "10.00"})),
     )
