@@ -205,3 +205,279 @@ async fn meta_writes_sqlite() {
 async fn meta_writes_postgres() {
     meta_writes(postgres().await).await;
 }
+
+/// A status batch as the Meta webhook handler builds it: its delivery key, the message moved
+/// from `sent`, the pricing state of its user and the market's tier counter, its cost and the
+/// wallet debit.
+struct Status<'a> {
+    account: &'a wagate_domain::ids::AccountId,
+    message: &'a wagate_store::MessageRecord,
+    key: &'a str,
+    user: usize,
+    pair_read: Option<i64>,
+    tiers_read: Option<(u64, i64)>,
+    utility: u64,
+    cost: i64,
+    version: i64,
+}
+
+impl Status<'_> {
+    fn batch(&self, now: jiff::Timestamp) -> Batch {
+        use wagate_domain::line::MessageStatus;
+        let mut k = key();
+        k.user = format!("+9198000000{:02}", self.user);
+        let read = PricingRows {
+            pair: self.pair_read.map(|v| ("0 0 0 0 0 0 0 0".to_string(), v)),
+            tiers: self.tiers_read.map(|(u, v)| (u, 0, v)),
+            free: Some((k.month, 0, 1)),
+        };
+        let txn = wagate_store::NewWalletTxn {
+            id: wagate_domain::ids::TransactionId::generate(),
+            posting: wagate_domain::billing::ledger::message_charge(
+                self.account,
+                Micros(self.cost),
+            )
+            .unwrap(),
+            line_id: Some(self.message.line_id.clone()),
+            payment_id: None,
+            reverses: None,
+            description: format!("Meta charge for {}", self.message.id),
+        };
+        Batch {
+            update_messages: vec![wagate_store::MessageUpdate {
+                id: self.message.id.clone(),
+                from_status: MessageStatus::Sent,
+                status: MessageStatus::Delivered,
+                error: None,
+                provider_id: None,
+                at: now,
+            }],
+            messages_must_move: true,
+            billing_account: Some(self.account.clone()),
+            meta: Some(Box::new(MetaWrite {
+                delivery_key: Some(self.key.to_string()),
+                pricing: Some(PricingWrite {
+                    key: k,
+                    read,
+                    pair: Some((format!("{} 0 0 0 0 0 0 0", self.user), now)),
+                    utility: self.utility,
+                    authentication: 0,
+                    free_used: 0,
+                    version: self.version,
+                }),
+                message_pricing: Some(MessagePricingRecord {
+                    message_id: self.message.id.clone(),
+                    account_id: self.account.clone(),
+                    line_id: self.message.line_id.clone(),
+                    waba_id: "waba1".into(),
+                    delivered_at: now,
+                    ours: "{}".into(),
+                    amount: Micros(self.cost),
+                    currency: "USD".into(),
+                    transaction_id: Some(txn.id.clone()),
+                    meta: None,
+                }),
+                ..MetaWrite::default()
+            })),
+            wallet_txns: vec![txn],
+            ..Batch::default()
+        }
+    }
+}
+
+/// Statuses handed over together commit as one group, written a kind of row at a time: the
+/// result is what applying them one by one leaves (a tier counter moved by each in turn, one
+/// balance per debit), and a batch that would be refused — a retried delivery, a debit the
+/// wallet cannot cover, a stale pricing read — is refused alone while the others commit.
+async fn statuses_in_a_group(store: SqlStore) {
+    use wagate_domain::line::MessageStatus;
+    let now = t("2026-10-01T12:00:00Z");
+    let account = store
+        .create_account(
+            NewAccount {
+                name: "grouped".into(),
+                calling_enabled: false,
+                is_demo: false,
+            },
+            &NewApiKey::generate(KeyMode::Test),
+            now,
+        )
+        .await
+        .unwrap()
+        .id;
+    let mut line =
+        wagate_store::LineRecord::pending(account.clone(), false, false, "tok".into(), now);
+    line.status = wagate_domain::line::LineStatus::Ready;
+    let messages: Vec<wagate_store::MessageRecord> = (0..10)
+        .map(|i| wagate_store::MessageRecord {
+            id: MessageId::generate(),
+            account_id: account.clone(),
+            line_id: line.id.clone(),
+            direction: wagate_store::Direction::Outbound,
+            kind: wagate_domain::line::MessageKind::Text,
+            from: None,
+            to: Some(format!("+9198000000{i:02}")),
+            text: format!("m{i}"),
+            status: MessageStatus::Sent,
+            error: None,
+            provider_id: Some(format!("wamid.{i}")),
+            created_at: now,
+            updated_at: now,
+        })
+        .collect();
+    let topup = wagate_store::NewWalletTxn {
+        id: wagate_domain::ids::TransactionId::generate(),
+        posting: wagate_domain::billing::ledger::topup(&account, Micros(10_000)).unwrap(),
+        line_id: None,
+        payment_id: None,
+        reverses: None,
+        description: "top-up".into(),
+    };
+    let setup = Batch {
+        insert_line: Some(line),
+        insert_messages: messages.clone(),
+        billing_account: Some(account.clone()),
+        wallet_txns: vec![topup],
+        ..Batch::default()
+    };
+    assert_eq!(store.commit(setup, now).await.unwrap(), Ok(()));
+    // The free-tier row every status reads (unchanged by them).
+    let free = MetaWrite {
+        pricing: Some(PricingWrite {
+            key: key(),
+            read: PricingRows::default(),
+            pair: None,
+            utility: 0,
+            authentication: 0,
+            free_used: 0,
+            version: 1,
+        }),
+        ..MetaWrite::default()
+    };
+    assert_eq!(store.commit(meta(free), now).await.unwrap(), Ok(()));
+    let status = |i: usize, key: &'static str, tiers: (u64, i64), cost: i64, version: i64| Status {
+        account: &account,
+        message: &messages[i],
+        key,
+        user: i,
+        pair_read: None,
+        tiers_read: Some(tiers),
+        utility: tiers.0 + 1,
+        cost,
+        version,
+    };
+
+    // Six statuses, each counted on the tier counter the one before it left.
+    let keys = ["s0", "s1", "s2", "s3", "s4", "s5"];
+    let handed: Vec<_> = (0..6)
+        .map(|i| {
+            let s = status(
+                i,
+                keys[i],
+                (i as u64, if i == 0 { 1 } else { 299 + i as i64 }),
+                1_000,
+                300 + i as i64,
+            );
+            store.commit_in_order(s.batch(now), now)
+        })
+        .collect();
+    // Handed over before any is awaited: the flusher takes them as one group.
+    for outcome in handed {
+        assert_eq!(outcome.await.unwrap(), Ok(()));
+    }
+    let mut k = key();
+    let rows = store.pricing_rows(&k).await.unwrap();
+    assert_eq!(rows.tiers, Some((6, 0, 305)));
+    k.user = "+919800000003".into();
+    let rows = store.pricing_rows(&k).await.unwrap();
+    assert_eq!(rows.pair, Some(("3 0 0 0 0 0 0 0".into(), 303)));
+    let page = wagate_domain::page::PageRequest::new(Some(100), None).unwrap();
+    let txns = store.list_transactions(&account, &page).await.unwrap().data;
+    let after: Vec<i64> = txns.iter().rev().map(|t| t.balance_after).collect();
+    assert_eq!(after, [10_000, 9_000, 8_000, 7_000, 6_000, 5_000, 4_000]);
+    assert_eq!(
+        store.billing_account(&account).await.unwrap().balance,
+        Micros(4_000)
+    );
+    for m in &messages[..6] {
+        let stored = store.get_message(&account, &m.id).await.unwrap().unwrap();
+        assert_eq!(stored.status, MessageStatus::Delivered);
+        assert_eq!(
+            store.message_pricing(&m.id).await.unwrap().unwrap().amount,
+            Micros(1_000)
+        );
+    }
+
+    // Refused alone: a retried delivery, a debit above the balance (twice: the second only
+    // after the debit between them), a pricing read that is stale. The one between commits.
+    let mut stale = status(9, "s9", (6, 305), 100, 309);
+    stale.pair_read = Some(999);
+    // Meta's retry of a status applied already: the message has moved, so only the key
+    // tells.
+    let mut retried = status(0, "s0", (6, 305), 100, 310).batch(now);
+    retried.update_messages.clear();
+    let handed = vec![
+        store.commit_in_order(retried, now),
+        store.commit_in_order(status(6, "s6", (6, 305), 5_000, 306).batch(now), now),
+        store.commit_in_order(status(7, "s7", (6, 305), 3_000, 307).batch(now), now),
+        store.commit_in_order(status(8, "s8", (7, 307), 1_500, 308).batch(now), now),
+        store.commit_in_order(stale.batch(now), now),
+    ];
+    let mut outcomes = Vec::new();
+    for outcome in handed {
+        outcomes.push(outcome.await.unwrap());
+    }
+    assert_eq!(
+        outcomes,
+        [
+            Err(Conflict::AlreadyApplied),
+            Err(Conflict::InsufficientBalance),
+            Ok(()),
+            Err(Conflict::InsufficientBalance),
+            Err(Conflict::PricingChanged),
+        ]
+    );
+    assert_eq!(
+        store.billing_account(&account).await.unwrap().balance,
+        Micros(1_000)
+    );
+    assert_eq!(
+        store.pricing_rows(&key()).await.unwrap().tiers,
+        Some((7, 0, 307))
+    );
+    for (i, want) in [
+        (6, MessageStatus::Sent),
+        (7, MessageStatus::Delivered),
+        (8, MessageStatus::Sent),
+        (9, MessageStatus::Sent),
+    ] {
+        let stored = store
+            .get_message(&account, &messages[i].id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.status, want, "message {i}");
+        assert_eq!(
+            store
+                .message_pricing(&messages[i].id)
+                .await
+                .unwrap()
+                .is_some(),
+            i == 7
+        );
+    }
+    let txns = store.list_transactions(&account, &page).await.unwrap().data;
+    assert_eq!(txns.len(), 8);
+    assert_eq!(txns[0].balance_after, 1_000);
+}
+
+#[tokio::test]
+async fn statuses_in_a_group_sqlite() {
+    let (store, _dir) = sqlite().await;
+    statuses_in_a_group(store).await;
+}
+
+#[tokio::test]
+async fn statuses_in_a_group_postgres() {
+    statuses_in_a_group(postgres().await).await;
+}

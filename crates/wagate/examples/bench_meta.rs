@@ -7,7 +7,8 @@
 //! target/release/examples/bench_meta postgres://postgres@127.0.0.1:5432/postgres
 //! ```
 //! Environment: `MESSAGES` (default 20000), `CLIENTS` (default 32), `USERS` (default 5000),
-//! `WAGATE_BIN` (default: the release binary next to this example).
+//! `WAGATE_BIN` (default: the release binary next to this example), `LOG` (the server's log
+//! level, default `warn`) and `SERVER_LOG` (where its log goes, default a temporary file).
 //!
 //! Setup: a local fake of Meta's Graph API (crates/meta), two cloud lines, a funded wallet,
 //! and MESSAGES templates (half marketing, 30 % utility, 20 % authentication) sent through the
@@ -73,10 +74,13 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let pg = std::env::args().nth(1);
     let (store, backend) = support::bench_store(pg.as_deref(), dir.path()).await;
-    let log = dir.path().join("server.log");
+    let log = std::env::var("SERVER_LOG")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| dir.path().join("server.log"));
+    let level = std::env::var("LOG").unwrap_or_else(|_| "warn".into());
     let stderr = Stdio::from(std::fs::File::create(&log).unwrap());
     let bin = support::wagate_bin();
-    let server = support::start_sandbox(&bin, &store, "warn", stderr).await;
+    let server = support::start_sandbox(&bin, &store, &level, stderr).await;
     let pid = server.child.id().unwrap();
     let http = reqwest::Client::new();
     let (base, key) = (server.base.clone(), server.key.clone());

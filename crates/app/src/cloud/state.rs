@@ -89,7 +89,11 @@ impl StateMemory {
     }
 
     /// Remembers the rows as `write` leaves them once committed: exactly what the store's
-    /// write does (a counter the event did not move keeps its row and version).
+    /// write does. A counter the event did not move keeps its row and version, and is only
+    /// remembered as read if nothing is remembered of it: the event held no turn on that row
+    /// (a marketing template does not wait for its market's tier counter), so an event that
+    /// moved it meanwhile may have remembered a newer state, which a stale read must not
+    /// overwrite (every later write of the counter would be refused by the database).
     pub(crate) fn remember(&self, write: &PricingWrite) {
         let k = &write.key;
         let pair = write
@@ -97,20 +101,31 @@ impl StateMemory {
             .as_ref()
             .map(|(state, _)| (state.clone(), write.version));
         let tiers = match write.read.tiers {
-            Some((u, a, v)) if (u, a) == (write.utility, write.authentication) => Some((u, a, v)),
-            _ => Some((write.utility, write.authentication, write.version)),
+            Some((u, a, v)) if (u, a) == (write.utility, write.authentication) => {
+                Err(Some((u, a, v)))
+            }
+            _ => Ok(Some((write.utility, write.authentication, write.version))),
         };
         let free = match write.read.free {
-            Some((m, used, v)) if m == k.month && used == write.free_used => Some((m, used, v)),
-            _ => Some((k.month, write.free_used, write.version)),
+            Some((m, used, v)) if m == k.month && used == write.free_used => {
+                Err(Some((m, used, v)))
+            }
+            _ => Ok(Some((k.month, write.free_used, write.version))),
         };
         let mut rows = self.lock();
         if rows.len() >= MAX_ROWS {
             *rows = Rows::default();
         }
         rows.pairs.insert(pair_key(k), pair);
-        rows.tiers.insert(tiers_key(k), tiers);
-        rows.free.insert(k.waba.clone(), free);
+        // Ok: moved by this write; Err: left as read.
+        match tiers {
+            Ok(moved) => drop(rows.tiers.insert(tiers_key(k), moved)),
+            Err(read) => drop(rows.tiers.entry(tiers_key(k)).or_insert(read)),
+        }
+        match free {
+            Ok(moved) => drop(rows.free.insert(k.waba.clone(), moved)),
+            Err(read) => drop(rows.free.entry(k.waba.clone()).or_insert(read)),
+        }
     }
 
     /// Forgets `key`'s rows: a write on them was refused or failed, so the database, not the
@@ -171,6 +186,13 @@ mod tests {
         assert_eq!(rows.pair, None);
         assert_eq!(rows.tiers, Some((1, 0, 7)));
         assert_eq!(rows.free, Some((24321, 0, 7)));
+
+        // An event that left the counter as it read it (a marketing template, which takes no
+        // turn on the counter) does not put back what it read over a newer state.
+        memory.remember(&write(rows.clone(), None, 2, 11));
+        memory.remember(&write(rows, None, 1, 12));
+        let rows = memory.get(&key()).over(PricingRows::default());
+        assert_eq!(rows.tiers, Some((2, 0, 11)));
 
         memory.forget(&key());
         let read = PricingRows {

@@ -219,7 +219,7 @@ fn transaction(row: &AnyRow) -> StoreResult<TransactionRecord> {
     })
 }
 
-fn ledger_account_name(a: &LedgerAccount) -> String {
+pub(crate) fn ledger_account_name(a: &LedgerAccount) -> String {
     match a {
         LedgerAccount::Wallet(acct) => format!("wallet:{acct}"),
         LedgerAccount::CardClearing => "card_clearing".into(),

@@ -9,6 +9,7 @@ mod idempotency;
 mod jobs;
 mod lines;
 mod meta;
+mod meta_group;
 mod numbers;
 mod ordered;
 mod ownership;

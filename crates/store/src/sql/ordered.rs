@@ -24,6 +24,7 @@ use jiff::Timestamp;
 use sqlx::AnyConnection;
 use tokio::sync::oneshot;
 
+use super::meta_group;
 use super::queue::FlushQueue;
 use super::script::Script;
 use super::webhooks::push_insert_events;
@@ -164,25 +165,38 @@ async fn write_group(
     savepoints: bool,
 ) -> StoreResult<Option<Vec<OrderedOutcome>>> {
     let mut tx = store.begin_write().await?;
-    let mut outcomes = Vec::with_capacity(requests.len());
-    for r in requests {
-        if !savepoints {
+    let bulk = !savepoints && requests.iter().all(|r| meta_group::bulk_shaped(&r.batch));
+    let outcomes = if bulk {
+        // Meta notifications only: written a kind of row at a time (meta_group.rs).
+        let batches: Vec<(&Batch, Timestamp)> =
+            requests.iter().map(|r| (&*r.batch, r.now)).collect();
+        if !meta_group::write(&mut tx, store.backend, &batches).await? {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        requests.iter().map(|_| Ok(Ok(()))).collect()
+    } else {
+        let mut outcomes = Vec::with_capacity(requests.len());
+        for r in requests {
+            if !savepoints {
+                let outcome = SqlStore::commit_in(&mut tx, &r.batch, r.now).await;
+                if !matches!(outcome, Ok(Ok(()))) {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
+                outcomes.push(outcome);
+                continue;
+            }
+            run(&mut tx, "SAVEPOINT ordered_batch").await?;
             let outcome = SqlStore::commit_in(&mut tx, &r.batch, r.now).await;
             if !matches!(outcome, Ok(Ok(()))) {
-                tx.rollback().await?;
-                return Ok(None);
+                run(&mut tx, "ROLLBACK TO SAVEPOINT ordered_batch").await?;
             }
+            run(&mut tx, "RELEASE SAVEPOINT ordered_batch").await?;
             outcomes.push(outcome);
-            continue;
         }
-        run(&mut tx, "SAVEPOINT ordered_batch").await?;
-        let outcome = SqlStore::commit_in(&mut tx, &r.batch, r.now).await;
-        if !matches!(outcome, Ok(Ok(()))) {
-            run(&mut tx, "ROLLBACK TO SAVEPOINT ordered_batch").await?;
-        }
-        run(&mut tx, "RELEASE SAVEPOINT ordered_batch").await?;
-        outcomes.push(outcome);
-    }
+        outcomes
+    };
     let passed: Vec<(&NewEvent, Timestamp)> = requests
         .iter()
         .zip(events)

@@ -1,0 +1,736 @@
+//! An ordered group of Meta notifications written a kind of row at a time.
+//!
+//! A notification's batch is about ten statements (its delivery key, the pricing state rows
+//! under their versions, the message's move and cost, the wallet debit and its ledger rows),
+//! and the ordered flusher ran them one batch after another: on PostgreSQL a round trip each,
+//! on SQLite a hand-off to the connection's thread each — what bounded Meta ingest
+//! (BENCHMARKS.md, issue 12). A group whose batches all have that shape ([`bulk_shaped`]) is
+//! written here in a dozen multi-row statements whatever its size, keeping every guard of
+//! the batch-by-batch path:
+//! - delivery keys and message costs are inserted `ON CONFLICT DO NOTHING RETURNING`, and
+//!   every row must come back (a retried notification, a message priced twice);
+//! - message moves are checked together, each message at most once in a group;
+//! - a pricing row the group moves several times (a busy market's tier counter) is chained in
+//!   memory: each write must have been priced on the state the one before it left, so only
+//!   the last state is written, guarded by the version the first write read;
+//! - an account's debits are one balance update, which must leave every balance in between
+//!   at or above zero, as applying them one by one would.
+//!
+//! Whatever would be refused makes [`write`] answer `false` before the commit: the caller
+//! rolls the transaction back and writes the group batch by batch with savepoints, which
+//! finds the batch refused and answers it alone. The statements' order follows
+//! [`SqlStore::commit_in`](super::SqlStore): the account's billing row is updated last, so
+//! its lock is held only to the commit.
+
+use std::collections::btree_map::Entry;
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use sqlx::AnyConnection;
+use wagate_domain::billing::ledger::LedgerAccount;
+use wagate_domain::ids::{AccountId, TransactionId};
+use wagate_domain::jobs::NewJob;
+use wagate_domain::time::to_micros;
+
+use super::jobs::push_insert_jobs;
+use super::lines::{ledger_account_name, push_insert_messages};
+use super::script::{bind, Arg, Script};
+use super::{int, param, placeholders, Backend, MAX_PARAMS};
+use crate::error::corrupt;
+use crate::{Batch, MessageUpdate, NewWalletTxn, PricingWrite, StoreResult};
+
+/// Whether a batch can be written kind by kind with the others of its group: a Meta
+/// notification (an inbound message or a status, with its pricing and its debit) and nothing
+/// that only the batch-by-batch path writes.
+pub(crate) fn bulk_shaped(batch: &Batch) -> bool {
+    let Some(meta) = &batch.meta else {
+        return false;
+    };
+    let money = !batch.wallet_txns.is_empty() || batch.start_auto_topup.is_some();
+    meta.insert_cloud_line.is_none()
+        && meta.release_cloud_line.is_none()
+        && meta.insert_cloud_message.is_none()
+        && batch.insert_line.is_none()
+        && batch.update_line.is_none()
+        && (batch.update_messages.is_empty() || batch.messages_must_move)
+        && batch.billing_patch.is_none()
+        && !batch.claim_trial
+        && batch.payment_update.is_none()
+        && batch.line_charge.is_none()
+        && batch.calls.is_none()
+        && batch.days.is_none()
+        && batch.numbers.is_none()
+        && batch.finish_job.is_none()
+        && (!money || batch.billing_account.is_some())
+}
+
+/// A pricing row as the group leaves it: the version the group's first write of it read
+/// (`None`: no row), and its last state with that write's version (`None`: deleted).
+struct Chain<S> {
+    first: Option<i64>,
+    last: Option<(S, i64)>,
+}
+
+/// Adds one write of a row to its chain; false when it was not priced on the state the
+/// group's previous write of that row left (the batch-by-batch path would refuse it).
+fn step<K: Ord, S>(
+    chains: &mut BTreeMap<K, Chain<S>>,
+    key: K,
+    read: Option<i64>,
+    state: Option<S>,
+    version: i64,
+) -> bool {
+    let last = state.map(|s| (s, version));
+    match chains.entry(key) {
+        Entry::Vacant(e) => {
+            e.insert(Chain { first: read, last });
+            true
+        }
+        Entry::Occupied(mut e) => {
+            if e.get().last.as_ref().map(|(_, v)| *v) != read {
+                return false;
+            }
+            e.get_mut().last = last;
+            true
+        }
+    }
+}
+
+type PairKey<'a> = (&'a str, &'a str);
+type TierKey<'a> = (&'a str, &'a str, i64);
+
+/// The pricing rows of a group, chained.
+#[derive(Default)]
+struct PricingPlan<'a> {
+    /// (business, user) → (state, expires_at).
+    pairs: BTreeMap<PairKey<'a>, Chain<(&'a str, i64)>>,
+    /// (portfolio, market, month) → (utility, authentication).
+    tiers: BTreeMap<TierKey<'a>, Chain<(i64, i64)>>,
+    /// WABA → (month, used).
+    free: BTreeMap<&'a str, Chain<(i64, i64)>>,
+}
+
+impl<'a> PricingPlan<'a> {
+    /// Chains one event's write, skipping the rows it leaves alone exactly as
+    /// `meta::write_pricing` does; false when the write could not apply after the group's
+    /// earlier ones.
+    fn add(&mut self, p: &'a PricingWrite) -> bool {
+        let k = &p.key;
+        let pair_ok = match (&p.read.pair, &p.pair) {
+            (None, None) => true,
+            (read, state) => step(
+                &mut self.pairs,
+                (k.business.as_str(), k.user.as_str()),
+                read.as_ref().map(|(_, v)| *v),
+                state.as_ref().map(|(s, at)| (s.as_str(), to_micros(*at))),
+                p.version,
+            ),
+        };
+        let utility = i64::try_from(p.utility).unwrap_or(i64::MAX);
+        let authentication = i64::try_from(p.authentication).unwrap_or(i64::MAX);
+        let tiers_ok = match p.read.tiers {
+            Some((u, a, _)) if (u, a) == (p.utility, p.authentication) => true,
+            read => step(
+                &mut self.tiers,
+                (k.portfolio.as_str(), k.market.as_str(), i64::from(k.month)),
+                read.map(|(_, _, v)| v),
+                Some((utility, authentication)),
+                p.version,
+            ),
+        };
+        let free_ok = match p.read.free {
+            Some((month, used, _)) if month == k.month && used == p.free_used => true,
+            read => step(
+                &mut self.free,
+                k.waba.as_str(),
+                read.map(|(_, _, v)| v),
+                Some((i64::from(k.month), i64::from(p.free_used))),
+                p.version,
+            ),
+        };
+        pair_ok && tiers_ok && free_ok
+    }
+}
+
+/// One account's money in a group: its debits and credits in order, and the first auto
+/// top-up a batch asked to start.
+struct AccountMoney<'a> {
+    account: &'a AccountId,
+    txns: Vec<(&'a NewWalletTxn, i64, Timestamp)>,
+    start_auto_topup: Option<(&'a NewJob, Timestamp)>,
+}
+
+/// Writes `batches` (all [`bulk_shaped`], in order, their events taken out) in the caller's
+/// transaction; false when one of them would be refused (the caller rolls back: some rows
+/// may be written).
+pub(crate) async fn write(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    batches: &[(&Batch, Timestamp)],
+) -> StoreResult<bool> {
+    // Everything decided in memory first: a plan that cannot apply costs no statement.
+    let mut pricing = PricingPlan::default();
+    let mut updates: Vec<&MessageUpdate> = Vec::new();
+    let mut money: Vec<AccountMoney<'_>> = Vec::new();
+    for (batch, now) in batches {
+        let Some(meta) = &batch.meta else {
+            return Ok(false);
+        };
+        if let Some(p) = &meta.pricing {
+            if !pricing.add(p) {
+                return Ok(false);
+            }
+        }
+        updates.extend(&batch.update_messages);
+        let Some(account) = &batch.billing_account else {
+            continue;
+        };
+        let at = match money.iter().position(|m| m.account == account) {
+            Some(at) => at,
+            None => {
+                money.push(AccountMoney {
+                    account,
+                    txns: Vec::new(),
+                    start_auto_topup: None,
+                });
+                money.len() - 1
+            }
+        };
+        let m = &mut money[at];
+        for t in &batch.wallet_txns {
+            let delta = i64::try_from(t.posting.wallet_delta(account))
+                .map_err(|_| corrupt("wallet delta", "overflow"))?;
+            m.txns.push((t, delta, *now));
+        }
+        if m.start_auto_topup.is_none() {
+            m.start_auto_topup = batch.start_auto_topup.as_ref().map(|j| (j, *now));
+        }
+    }
+    let mut moved: Vec<&str> = updates.iter().map(|u| u.id.as_str()).collect();
+    moved.sort_unstable();
+    moved.dedup();
+    if moved.len() != updates.len() {
+        // A message moved twice in one group: each move is checked against the status the
+        // one before it left, which only the batch-by-batch path sees.
+        return Ok(false);
+    }
+
+    // Rows no guard depends on: inbound messages, jobs, billing rows to debit.
+    let mut script = Script::new(backend);
+    let inserted: Vec<_> = batches
+        .iter()
+        .flat_map(|(b, _)| &b.insert_messages)
+        .collect();
+    push_insert_messages(&mut script, &inserted);
+    let jobs: Vec<(&NewJob, Timestamp)> = batches
+        .iter()
+        .flat_map(|(b, now)| b.jobs.iter().map(move |j| (j, *now)))
+        .collect();
+    if !jobs.is_empty() {
+        push_insert_jobs(&mut script, &jobs);
+    }
+    for m in &money {
+        script.push(
+            format!(
+                "INSERT INTO billing_accounts (account_id, currency, balance,
+                     auto_topup_enabled, auto_topup_threshold, auto_topup_amount,
+                     auto_topup_in_flight, trial_used, version)
+                 VALUES ({}, 'USD', 0, 0, 0, 0, 0, 0, 0)
+                 ON CONFLICT (account_id) DO NOTHING",
+                param(backend, 1)
+            ),
+            vec![m.account.as_str().into()],
+        );
+    }
+    script.run(conn).await?;
+
+    let keys: Vec<(&str, Timestamp)> = batches
+        .iter()
+        .filter_map(|(b, now)| {
+            let key = b.meta.as_ref()?.delivery_key.as_deref()?;
+            Some((key, *now))
+        })
+        .collect();
+    let applied = returned(
+        conn,
+        backend,
+        &keys,
+        |v| {
+            format!(
+                "INSERT INTO meta_deliveries (dedupe_key, received_at) VALUES {v}
+                 ON CONFLICT DO NOTHING RETURNING dedupe_key"
+            )
+        },
+        |(key, now)| [(*key).into(), to_micros(*now).into()],
+    )
+    .await?;
+    if applied != keys.len() {
+        return Ok(false);
+    }
+    if super::group::update_messages_checked(conn, backend, &updates).await? != updates.len() {
+        return Ok(false);
+    }
+    if !write_pricing(conn, backend, &pricing).await? {
+        return Ok(false);
+    }
+    let priced: Vec<&crate::MessagePricingRecord> = batches
+        .iter()
+        .filter_map(|(b, _)| b.meta.as_ref()?.message_pricing.as_ref())
+        .collect();
+    let done = returned(
+        conn,
+        backend,
+        &priced,
+        |v| {
+            format!(
+                "INSERT INTO message_pricing (message_id, account_id, line_id, waba_id,
+                     delivered_at, ours, amount, currency, transaction_id, meta)
+                 VALUES {v} ON CONFLICT DO NOTHING RETURNING message_id"
+            )
+        },
+        |m| {
+            [
+                m.message_id.as_str().into(),
+                m.account_id.as_str().into(),
+                m.line_id.as_str().into(),
+                m.waba_id.as_str().into(),
+                to_micros(m.delivered_at).into(),
+                m.ours.as_str().into(),
+                m.amount.0.into(),
+                m.currency.as_str().into(),
+                m.transaction_id.as_ref().map(TransactionId::as_str).into(),
+                m.meta.as_deref().into(),
+            ]
+        },
+    )
+    .await?;
+    if done != priced.len() {
+        return Ok(false);
+    }
+    write_money(conn, backend, &money).await
+}
+
+/// Each account's balance moved once by the sum of its transactions (only if every balance
+/// in between stays at or above zero), then the transactions and their ledger entries, and
+/// an auto top-up started if none is in flight; false when a balance would go below zero.
+async fn write_money(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    money: &[AccountMoney<'_>],
+) -> StoreResult<bool> {
+    let mut txn_rows: Vec<[Arg<'_>; 10]> = Vec::new();
+    let mut entry_rows: Vec<[Arg<'_>; 4]> = Vec::new();
+    let mut topups: Vec<(&NewJob, Timestamp)> = Vec::new();
+    for m in money {
+        if !m.txns.is_empty() {
+            let total: i64 = m
+                .txns
+                .iter()
+                .try_fold(0i64, |sum, (_, d, _)| sum.checked_add(*d))
+                .ok_or_else(|| corrupt("wallet delta", "overflow"))?;
+            let row = sqlx::query(
+                "UPDATE billing_accounts SET balance = balance + $2
+                 WHERE account_id = $1 AND balance + $2 >= 0 RETURNING balance",
+            )
+            .bind(m.account.as_str())
+            .bind(total)
+            .fetch_optional(&mut *conn)
+            .await?;
+            let Some(row) = row else { return Ok(false) };
+            let mut balance = int(&row, "balance")? - total;
+            let wallet = LedgerAccount::Wallet(m.account.clone());
+            for (t, delta, now) in &m.txns {
+                balance += delta;
+                if balance < 0 {
+                    return Ok(false);
+                }
+                txn_rows.push([
+                    t.id.as_str().into(),
+                    m.account.as_str().into(),
+                    t.posting.txn_type().as_str().into(),
+                    (*delta).into(),
+                    balance.into(),
+                    t.line_id.as_ref().map(|l| l.as_str()).into(),
+                    t.payment_id.as_ref().map(|p| p.as_str()).into(),
+                    t.reverses.as_ref().map(TransactionId::as_str).into(),
+                    t.description.as_str().into(),
+                    to_micros(*now).into(),
+                ]);
+                for e in t.posting.entries() {
+                    entry_rows.push([
+                        t.id.as_str().into(),
+                        ledger_account_name(&e.account).into(),
+                        e.amount.into(),
+                        Arg::Int((e.account == wallet).then_some(balance)),
+                    ]);
+                }
+            }
+        }
+        if let Some(job) = m.start_auto_topup {
+            let started = sqlx::query(
+                "UPDATE billing_accounts SET auto_topup_in_flight = 1
+                 WHERE account_id = $1 AND auto_topup_in_flight = 0",
+            )
+            .bind(m.account.as_str())
+            .execute(&mut *conn)
+            .await?;
+            if started.rows_affected() == 1 {
+                topups.push(job);
+            }
+        }
+    }
+    let mut script = Script::new(backend);
+    script.push_owned_rows(txn_rows, |v| {
+        format!(
+            "INSERT INTO ledger_transactions (id, account_id, type, amount, balance_after,
+                 line_id, payment_id, reverses, description, created_at)
+             VALUES {v}"
+        )
+    });
+    script.push_owned_rows(entry_rows, |v| {
+        format!(
+            "INSERT INTO ledger_entries (transaction_id, ledger_account, amount, balance_after)
+             VALUES {v}"
+        )
+    });
+    if !topups.is_empty() {
+        push_insert_jobs(&mut script, &topups);
+    }
+    script.run(conn).await?;
+    Ok(true)
+}
+
+/// The chained pricing rows, each guarded by the version its first write read; false when
+/// one is not as read.
+async fn write_pricing(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    plan: &PricingPlan<'_>,
+) -> StoreResult<bool> {
+    type Pair<'a, 'b> = (&'b PairKey<'a>, Option<i64>, Option<&'b (&'a str, i64)>);
+    let pairs: Vec<Pair<'_, '_>> = plan
+        .pairs
+        .iter()
+        .map(|(k, c)| (k, c.first, c.last.as_ref().map(|(s, _)| s)))
+        .collect();
+    // Inserted then deleted within the group: no single statement checks that no row exists.
+    if pairs
+        .iter()
+        .any(|(_, first, last)| first.is_none() && last.is_none())
+    {
+        return Ok(false);
+    }
+    let version = |k: &PairKey<'_>| {
+        plan.pairs[k]
+            .last
+            .as_ref()
+            .map_or(0, |(_, version)| *version)
+    };
+    let new: Vec<_> = pairs
+        .iter()
+        .filter_map(|(k, first, last)| {
+            Some((*k, last.as_ref()?, version(k))).filter(|_| first.is_none())
+        })
+        .collect();
+    let changed: Vec<_> = pairs
+        .iter()
+        .filter_map(|(k, first, last)| Some((*k, last.as_ref()?, version(k), (*first)?)))
+        .collect();
+    let gone: Vec<_> = pairs
+        .iter()
+        .filter_map(|(k, first, last)| Some((*k, (*first)?)).filter(|_| last.is_none()))
+        .collect();
+    let ok = returned(
+        conn,
+        backend,
+        &new,
+        |v| {
+            format!(
+                "INSERT INTO pricing_pairs (business, user_number, state, expires_at, version)
+                 VALUES {v} ON CONFLICT DO NOTHING RETURNING version"
+            )
+        },
+        |((b, u), (state, expires), version)| {
+            [
+                (*b).into(),
+                (*u).into(),
+                (*state).into(),
+                (*expires).into(),
+                (*version).into(),
+            ]
+        },
+    )
+    .await?
+        == new.len()
+        && returned(
+            conn,
+            backend,
+            &changed,
+            |v| {
+                format!(
+                    "WITH v (business, user_number, state, expires_at, version, read_version)
+                         AS (VALUES {v})
+                     UPDATE pricing_pairs SET state = v.state, expires_at = v.expires_at,
+                         version = v.version
+                     FROM v
+                     WHERE pricing_pairs.business = v.business
+                         AND pricing_pairs.user_number = v.user_number
+                         AND pricing_pairs.version = v.read_version
+                     RETURNING pricing_pairs.version AS version"
+                )
+            },
+            |((b, u), (state, expires), version, read)| {
+                [
+                    (*b).into(),
+                    (*u).into(),
+                    (*state).into(),
+                    (*expires).into(),
+                    (*version).into(),
+                    (*read).into(),
+                ]
+            },
+        )
+        .await?
+            == changed.len()
+        && returned(
+            conn,
+            backend,
+            &gone,
+            |v| {
+                format!(
+                    "DELETE FROM pricing_pairs WHERE (business, user_number, version) IN
+                         (VALUES {v})
+                     RETURNING version"
+                )
+            },
+            |((b, u), read)| [(*b).into(), (*u).into(), (*read).into()],
+        )
+        .await?
+            == gone.len();
+    if !ok {
+        return Ok(false);
+    }
+    let counted = |first_read: bool| {
+        plan.tiers
+            .iter()
+            .filter(|(_, c)| c.first.is_some() == first_read)
+            .filter_map(|(k, c)| {
+                let ((u, a), version) = c.last?;
+                Some((*k, u, a, version, c.first.unwrap_or(0)))
+            })
+            .collect::<Vec<_>>()
+    };
+    let (new, changed) = (counted(false), counted(true));
+    let ok = returned(
+        conn,
+        backend,
+        &new,
+        |v| {
+            format!(
+                "INSERT INTO pricing_tiers (portfolio, market, month, utility, authentication,
+                     version)
+                 VALUES {v} ON CONFLICT DO NOTHING RETURNING version"
+            )
+        },
+        |((p, m, month), u, a, version, _)| {
+            [
+                (*p).into(),
+                (*m).into(),
+                (*month).into(),
+                (*u).into(),
+                (*a).into(),
+                (*version).into(),
+            ]
+        },
+    )
+    .await?
+        == new.len()
+        && returned(
+            conn,
+            backend,
+            &changed,
+            |v| {
+                format!(
+                    "WITH v (portfolio, market, month, utility, authentication, version,
+                         read_version) AS (VALUES {v})
+                     UPDATE pricing_tiers SET utility = v.utility,
+                         authentication = v.authentication, version = v.version
+                     FROM v
+                     WHERE pricing_tiers.portfolio = v.portfolio
+                         AND pricing_tiers.market = v.market AND pricing_tiers.month = v.month
+                         AND pricing_tiers.version = v.read_version
+                     RETURNING pricing_tiers.version AS version"
+                )
+            },
+            |((p, m, month), u, a, version, read)| {
+                [
+                    (*p).into(),
+                    (*m).into(),
+                    (*month).into(),
+                    (*u).into(),
+                    (*a).into(),
+                    (*version).into(),
+                    (*read).into(),
+                ]
+            },
+        )
+        .await?
+            == changed.len();
+    if !ok {
+        return Ok(false);
+    }
+    let free = |first_read: bool| {
+        plan.free
+            .iter()
+            .filter(|(_, c)| c.first.is_some() == first_read)
+            .filter_map(|(waba, c)| {
+                let ((month, used), version) = c.last?;
+                Some((*waba, month, used, version, c.first.unwrap_or(0)))
+            })
+            .collect::<Vec<_>>()
+    };
+    let (new, changed) = (free(false), free(true));
+    let ok = returned(
+        conn,
+        backend,
+        &new,
+        |v| {
+            format!(
+                "INSERT INTO pricing_free_tiers (waba, month, used, version)
+                 VALUES {v} ON CONFLICT DO NOTHING RETURNING version"
+            )
+        },
+        |(waba, month, used, version, _)| {
+            [
+                (*waba).into(),
+                (*month).into(),
+                (*used).into(),
+                (*version).into(),
+            ]
+        },
+    )
+    .await?
+        == new.len()
+        && returned(
+            conn,
+            backend,
+            &changed,
+            |v| {
+                format!(
+                    "WITH v (waba, month, used, version, read_version) AS (VALUES {v})
+                     UPDATE pricing_free_tiers SET month = v.month, used = v.used,
+                         version = v.version
+                     FROM v
+                     WHERE pricing_free_tiers.waba = v.waba
+                         AND pricing_free_tiers.version = v.read_version
+                     RETURNING pricing_free_tiers.version AS version"
+                )
+            },
+            |(waba, month, used, version, read)| {
+                [
+                    (*waba).into(),
+                    (*month).into(),
+                    (*used).into(),
+                    (*version).into(),
+                    (*read).into(),
+                ]
+            },
+        )
+        .await?
+            == changed.len();
+    Ok(ok)
+}
+
+/// Runs a multi-row statement with `RETURNING` for `rows` (split so that none has more than
+/// [`MAX_PARAMS`] parameters; `sql` gets each part's placeholder rows, `row` one row's
+/// arguments) and counts the rows returned.
+async fn returned<'a, T, const COLS: usize>(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    rows: &'a [T],
+    sql: impl Fn(&str) -> String,
+    row: impl Fn(&'a T) -> [Arg<'a>; COLS],
+) -> StoreResult<usize> {
+    let mut count = 0;
+    for chunk in rows.chunks(MAX_PARAMS / COLS) {
+        let text = sql(&placeholders(backend, chunk.len(), COLS, 1));
+        let args = chunk.iter().flat_map(&row).collect();
+        count += bind(sqlx::query(&text), args)
+            .fetch_all(&mut *conn)
+            .await?
+            .len();
+    }
+    Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{PricingKey, PricingRows};
+
+    fn write(user: &str, read: PricingRows, utility: u64, version: i64) -> PricingWrite {
+        PricingWrite {
+            key: PricingKey {
+                business: "+15550001".into(),
+                user: user.into(),
+                waba: "w".into(),
+                portfolio: "p".into(),
+                market: "India".into(),
+                month: 24_321,
+            },
+            read,
+            pair: Some(("s".into(), Timestamp::UNIX_EPOCH)),
+            utility,
+            authentication: 0,
+            free_used: 0,
+            version,
+        }
+    }
+
+    fn read(pair: Option<i64>, tiers: Option<(u64, i64)>) -> PricingRows {
+        PricingRows {
+            pair: pair.map(|v| ("s".into(), v)),
+            tiers: tiers.map(|(u, v)| (u, 0, v)),
+            free: Some((24_321, 0, 1)),
+        }
+    }
+
+    #[test]
+    fn a_row_moved_in_turn_is_written_once_from_the_first_read() {
+        let writes = [
+            write("+1", read(None, Some((4, 10))), 5, 11),
+            write("+2", read(Some(7), Some((5, 11))), 6, 12),
+            // A marketing message: the counter is not moved, so its stale read is no conflict.
+            write("+3", read(None, Some((4, 10))), 4, 13),
+            write("+1", read(Some(11), Some((6, 12))), 7, 14),
+        ];
+        let mut plan = PricingPlan::default();
+        assert!(writes.iter().all(|w| plan.add(w)));
+        let tiers = &plan.tiers[&("p", "India", 24_321)];
+        assert_eq!((tiers.first, tiers.last), (Some(10), Some(((7, 0), 14))));
+        let first = &plan.pairs[&("+15550001", "+1")];
+        assert_eq!((first.first, first.last.map(|(_, v)| v)), (None, Some(14)));
+        assert_eq!(plan.pairs[&("+15550001", "+2")].first, Some(7));
+        // The free-tier row was read as it stays: never written.
+        assert!(plan.free.is_empty());
+    }
+
+    #[test]
+    fn a_write_not_priced_on_the_one_before_it_refuses_the_plan() {
+        let (first, stale) = (
+            write("+1", read(None, Some((4, 10))), 5, 11),
+            write("+2", read(None, Some((4, 10))), 5, 12),
+        );
+        let mut plan = PricingPlan::default();
+        assert!(plan.add(&first));
+        assert!(!plan.add(&stale));
+        // The pair was created by the first write: a second that read no pair is stale.
+        let (first, stale) = (
+            write("+1", read(None, Some((4, 10))), 4, 11),
+            write("+1", read(None, Some((4, 10))), 4, 12),
+        );
+        let mut plan = PricingPlan::default();
+        assert!(plan.add(&first));
+        assert!(!plan.add(&stale));
+    }
+}
