@@ -528,7 +528,7 @@ fn line_status(row: &AnyRow) -> StoreResult<LineStatus> {
 /// Applies the status changes of distinct messages, each only if its message still has the
 /// status it was read with (as [`update_message`](super::lines::update_message) does), in
 /// multi-row statements; how many were applied.
-pub(crate) async fn update_messages_checked(
+async fn update_messages_checked(
     tx: &mut AnyConnection,
     backend: super::Backend,
     updates: &[&MessageUpdate],

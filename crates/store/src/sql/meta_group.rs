@@ -35,7 +35,7 @@ use wagate_domain::time::to_micros;
 use super::jobs::push_insert_jobs;
 use super::lines::{ledger_account_name, push_insert_messages};
 use super::script::{bind, Arg, Script};
-use super::{int, param, placeholders, Backend, MAX_PARAMS};
+use super::{int, placeholders, Backend, MAX_PARAMS};
 use crate::error::corrupt;
 use crate::{Batch, MessageUpdate, NewWalletTxn, PricingWrite, StoreResult};
 
@@ -161,8 +161,9 @@ struct AccountMoney<'a> {
 }
 
 /// Writes `batches` (all [`bulk_shaped`], in order, their events taken out) in the caller's
-/// transaction; false when one of them would be refused (the caller rolls back: some rows
-/// may be written).
+/// transaction;
+/// false when one of them would be refused (the caller rolls back: some rows may be
+/// written).
 pub(crate) async fn write(
     conn: &mut AnyConnection,
     backend: Backend,
@@ -229,21 +230,25 @@ pub(crate) async fn write(
     if !jobs.is_empty() {
         push_insert_jobs(&mut script, &jobs);
     }
-    for m in &money {
-        script.push(
+    script.run(conn).await?;
+
+    // The guarded rows, sent together (one statement on PostgreSQL).
+    let mut guarded = Guarded::new(backend);
+    let accounts: Vec<&str> = money.iter().map(|m| m.account.as_str()).collect();
+    // Debited later in its own statement, which sees this one's row.
+    guarded.unchecked_rows(
+        &accounts,
+        |v| {
             format!(
                 "INSERT INTO billing_accounts (account_id, currency, balance,
                      auto_topup_enabled, auto_topup_threshold, auto_topup_amount,
                      auto_topup_in_flight, trial_used, version)
-                 VALUES ({}, 'USD', 0, 0, 0, 0, 0, 0, 0)
-                 ON CONFLICT (account_id) DO NOTHING",
-                param(backend, 1)
-            ),
-            vec![m.account.as_str().into()],
-        );
-    }
-    script.run(conn).await?;
-
+                 SELECT v.column1, 'USD', 0, 0, 0, 0, 0, 0, 0 FROM (VALUES {v}) AS v WHERE true
+                 ON CONFLICT (account_id) DO NOTHING"
+            )
+        },
+        |a| [(*a).into()],
+    );
     let keys: Vec<(&str, Timestamp)> = batches
         .iter()
         .filter_map(|(b, now)| {
@@ -251,9 +256,7 @@ pub(crate) async fn write(
             Some((key, *now))
         })
         .collect();
-    let applied = returned(
-        conn,
-        backend,
+    guarded.rows(
         &keys,
         |v| {
             format!(
@@ -262,24 +265,40 @@ pub(crate) async fn write(
             )
         },
         |(key, now)| [(*key).into(), to_micros(*now).into()],
-    )
-    .await?;
-    if applied != keys.len() {
-        return Ok(false);
-    }
-    if super::group::update_messages_checked(conn, backend, &updates).await? != updates.len() {
-        return Ok(false);
-    }
-    if !write_pricing(conn, backend, &pricing).await? {
+    );
+    guarded.rows(
+        &updates,
+        |v| {
+            format!(
+                "WITH v (id, status, error, provider_id, at, from_status) AS (VALUES {v})
+                 UPDATE messages SET status = v.status,
+                     error = COALESCE(v.error, messages.error),
+                     provider_id = COALESCE(v.provider_id, messages.provider_id),
+                     updated_at = v.at
+                 FROM v
+                 WHERE messages.id = v.id AND messages.status = v.from_status
+                 RETURNING messages.id AS id"
+            )
+        },
+        |u| {
+            [
+                u.id.as_str().into(),
+                u.status.as_str().into(),
+                u.error.as_deref().into(),
+                u.provider_id.as_deref().into(),
+                to_micros(u.at).into(),
+                u.from_status.as_str().into(),
+            ]
+        },
+    );
+    if !push_pricing(&mut guarded, &pricing) {
         return Ok(false);
     }
     let priced: Vec<&crate::MessagePricingRecord> = batches
         .iter()
         .filter_map(|(b, _)| b.meta.as_ref()?.message_pricing.as_ref())
         .collect();
-    let done = returned(
-        conn,
-        backend,
+    guarded.rows(
         &priced,
         |v| {
             format!(
@@ -302,9 +321,8 @@ pub(crate) async fn write(
                 m.meta.as_deref().into(),
             ]
         },
-    )
-    .await?;
-    if done != priced.len() {
+    );
+    if !guarded.all_returned(conn).await? {
         return Ok(false);
     }
     write_money(conn, backend, &money).await
@@ -379,70 +397,45 @@ async fn write_money(
             }
         }
     }
-    let mut script = Script::new(backend);
-    script.push_owned_rows(txn_rows, |v| {
+    let mut ledger = Guarded::new(backend);
+    ledger.unchecked_owned_rows(txn_rows, |v| {
         format!(
             "INSERT INTO ledger_transactions (id, account_id, type, amount, balance_after,
                  line_id, payment_id, reverses, description, created_at)
              VALUES {v}"
         )
     });
-    script.push_owned_rows(entry_rows, |v| {
+    ledger.unchecked_owned_rows(entry_rows, |v| {
         format!(
             "INSERT INTO ledger_entries (transaction_id, ledger_account, amount, balance_after)
              VALUES {v}"
         )
     });
+    ledger.all_returned(conn).await?;
     if !topups.is_empty() {
+        let mut script = Script::new(backend);
         push_insert_jobs(&mut script, &topups);
+        script.run(conn).await?;
     }
-    script.run(conn).await?;
     Ok(true)
 }
 
-/// The chained pricing rows, each guarded by the version its first write read; false when
-/// one is not as read.
-async fn write_pricing(
-    conn: &mut AnyConnection,
-    backend: Backend,
-    plan: &PricingPlan<'_>,
-) -> StoreResult<bool> {
-    type Pair<'a, 'b> = (&'b PairKey<'a>, Option<i64>, Option<&'b (&'a str, i64)>);
-    let pairs: Vec<Pair<'_, '_>> = plan
-        .pairs
-        .iter()
-        .map(|(k, c)| (k, c.first, c.last.as_ref().map(|(s, _)| s)))
-        .collect();
-    // Inserted then deleted within the group: no single statement checks that no row exists.
-    if pairs
-        .iter()
-        .any(|(_, first, last)| first.is_none() && last.is_none())
-    {
-        return Ok(false);
+/// Adds the chained pricing rows to `guarded`, each guarded by the version its first write
+/// read; false when the plan cannot be written so (a pair inserted and deleted again within
+/// the group: no single statement checks that no row exists).
+fn push_pricing<'a>(guarded: &mut Guarded<'a>, plan: &'a PricingPlan<'a>) -> bool {
+    type PairRow<'a> = (&'a PairKey<'a>, &'a (&'a str, i64), i64, i64);
+    let (mut new, mut changed, mut gone): (Vec<PairRow<'_>>, Vec<PairRow<'_>>, Vec<_>) =
+        Default::default();
+    for (k, c) in &plan.pairs {
+        match (c.first, &c.last) {
+            (None, None) => return false,
+            (None, Some((state, version))) => new.push((k, state, *version, 0)),
+            (Some(read), Some((state, version))) => changed.push((k, state, *version, read)),
+            (Some(read), None) => gone.push((k, read)),
+        }
     }
-    let version = |k: &PairKey<'_>| {
-        plan.pairs[k]
-            .last
-            .as_ref()
-            .map_or(0, |(_, version)| *version)
-    };
-    let new: Vec<_> = pairs
-        .iter()
-        .filter_map(|(k, first, last)| {
-            Some((*k, last.as_ref()?, version(k))).filter(|_| first.is_none())
-        })
-        .collect();
-    let changed: Vec<_> = pairs
-        .iter()
-        .filter_map(|(k, first, last)| Some((*k, last.as_ref()?, version(k), (*first)?)))
-        .collect();
-    let gone: Vec<_> = pairs
-        .iter()
-        .filter_map(|(k, first, last)| Some((*k, (*first)?)).filter(|_| last.is_none()))
-        .collect();
-    let ok = returned(
-        conn,
-        backend,
+    guarded.rows(
         &new,
         |v| {
             format!(
@@ -450,7 +443,7 @@ async fn write_pricing(
                  VALUES {v} ON CONFLICT DO NOTHING RETURNING version"
             )
         },
-        |((b, u), (state, expires), version)| {
+        |((b, u), (state, expires), version, _)| {
             [
                 (*b).into(),
                 (*u).into(),
@@ -459,71 +452,47 @@ async fn write_pricing(
                 (*version).into(),
             ]
         },
-    )
-    .await?
-        == new.len()
-        && returned(
-            conn,
-            backend,
-            &changed,
-            |v| {
-                format!(
-                    "WITH v (business, user_number, state, expires_at, version, read_version)
-                         AS (VALUES {v})
-                     UPDATE pricing_pairs SET state = v.state, expires_at = v.expires_at,
-                         version = v.version
-                     FROM v
-                     WHERE pricing_pairs.business = v.business
-                         AND pricing_pairs.user_number = v.user_number
-                         AND pricing_pairs.version = v.read_version
-                     RETURNING pricing_pairs.version AS version"
-                )
-            },
-            |((b, u), (state, expires), version, read)| {
-                [
-                    (*b).into(),
-                    (*u).into(),
-                    (*state).into(),
-                    (*expires).into(),
-                    (*version).into(),
-                    (*read).into(),
-                ]
-            },
-        )
-        .await?
-            == changed.len()
-        && returned(
-            conn,
-            backend,
-            &gone,
-            |v| {
-                format!(
-                    "DELETE FROM pricing_pairs WHERE (business, user_number, version) IN
-                         (VALUES {v})
-                     RETURNING version"
-                )
-            },
-            |((b, u), read)| [(*b).into(), (*u).into(), (*read).into()],
-        )
-        .await?
-            == gone.len();
-    if !ok {
-        return Ok(false);
-    }
-    let counted = |first_read: bool| {
-        plan.tiers
-            .iter()
-            .filter(|(_, c)| c.first.is_some() == first_read)
-            .filter_map(|(k, c)| {
-                let ((u, a), version) = c.last?;
-                Some((*k, u, a, version, c.first.unwrap_or(0)))
-            })
-            .collect::<Vec<_>>()
-    };
-    let (new, changed) = (counted(false), counted(true));
-    let ok = returned(
-        conn,
-        backend,
+    );
+    guarded.rows(
+        &changed,
+        |v| {
+            format!(
+                "WITH v (business, user_number, state, expires_at, version, read_version)
+                     AS (VALUES {v})
+                 UPDATE pricing_pairs SET state = v.state, expires_at = v.expires_at,
+                     version = v.version
+                 FROM v
+                 WHERE pricing_pairs.business = v.business
+                     AND pricing_pairs.user_number = v.user_number
+                     AND pricing_pairs.version = v.read_version
+                 RETURNING pricing_pairs.version AS version"
+            )
+        },
+        |((b, u), (state, expires), version, read)| {
+            [
+                (*b).into(),
+                (*u).into(),
+                (*state).into(),
+                (*expires).into(),
+                (*version).into(),
+                (*read).into(),
+            ]
+        },
+    );
+    guarded.rows(
+        &gone,
+        |v| {
+            format!(
+                "DELETE FROM pricing_pairs WHERE (business, user_number, version) IN
+                     (VALUES {v})
+                 RETURNING version"
+            )
+        },
+        |((b, u), read)| [(*b).into(), (*u).into(), (*read).into()],
+    );
+
+    let (new, changed) = split_counters(&plan.tiers);
+    guarded.rows(
         &new,
         |v| {
             format!(
@@ -542,57 +511,36 @@ async fn write_pricing(
                 (*version).into(),
             ]
         },
-    )
-    .await?
-        == new.len()
-        && returned(
-            conn,
-            backend,
-            &changed,
-            |v| {
-                format!(
-                    "WITH v (portfolio, market, month, utility, authentication, version,
-                         read_version) AS (VALUES {v})
-                     UPDATE pricing_tiers SET utility = v.utility,
-                         authentication = v.authentication, version = v.version
-                     FROM v
-                     WHERE pricing_tiers.portfolio = v.portfolio
-                         AND pricing_tiers.market = v.market AND pricing_tiers.month = v.month
-                         AND pricing_tiers.version = v.read_version
-                     RETURNING pricing_tiers.version AS version"
-                )
-            },
-            |((p, m, month), u, a, version, read)| {
-                [
-                    (*p).into(),
-                    (*m).into(),
-                    (*month).into(),
-                    (*u).into(),
-                    (*a).into(),
-                    (*version).into(),
-                    (*read).into(),
-                ]
-            },
-        )
-        .await?
-            == changed.len();
-    if !ok {
-        return Ok(false);
-    }
-    let free = |first_read: bool| {
-        plan.free
-            .iter()
-            .filter(|(_, c)| c.first.is_some() == first_read)
-            .filter_map(|(waba, c)| {
-                let ((month, used), version) = c.last?;
-                Some((*waba, month, used, version, c.first.unwrap_or(0)))
-            })
-            .collect::<Vec<_>>()
-    };
-    let (new, changed) = (free(false), free(true));
-    let ok = returned(
-        conn,
-        backend,
+    );
+    guarded.rows(
+        &changed,
+        |v| {
+            format!(
+                "WITH v (portfolio, market, month, utility, authentication, version,
+                     read_version) AS (VALUES {v})
+                 UPDATE pricing_tiers SET utility = v.utility,
+                     authentication = v.authentication, version = v.version
+                 FROM v
+                 WHERE pricing_tiers.portfolio = v.portfolio
+                     AND pricing_tiers.market = v.market AND pricing_tiers.month = v.month
+                     AND pricing_tiers.version = v.read_version
+                 RETURNING pricing_tiers.version AS version"
+            )
+        },
+        |((p, m, month), u, a, version, read)| {
+            [
+                (*p).into(),
+                (*m).into(),
+                (*month).into(),
+                (*u).into(),
+                (*a).into(),
+                (*version).into(),
+                (*read).into(),
+            ]
+        },
+    );
+    let (new, changed) = split_counters(&plan.free);
+    guarded.rows(
         &new,
         |v| {
             format!(
@@ -602,65 +550,199 @@ async fn write_pricing(
         },
         |(waba, month, used, version, _)| {
             [
-                (*waba).into(),
+                (**waba).into(),
                 (*month).into(),
                 (*used).into(),
                 (*version).into(),
             ]
         },
-    )
-    .await?
-        == new.len()
-        && returned(
-            conn,
-            backend,
-            &changed,
-            |v| {
-                format!(
-                    "WITH v (waba, month, used, version, read_version) AS (VALUES {v})
-                     UPDATE pricing_free_tiers SET month = v.month, used = v.used,
-                         version = v.version
-                     FROM v
-                     WHERE pricing_free_tiers.waba = v.waba
-                         AND pricing_free_tiers.version = v.read_version
-                     RETURNING pricing_free_tiers.version AS version"
-                )
-            },
-            |(waba, month, used, version, read)| {
-                [
-                    (*waba).into(),
-                    (*month).into(),
-                    (*used).into(),
-                    (*version).into(),
-                    (*read).into(),
-                ]
-            },
-        )
-        .await?
-            == changed.len();
-    Ok(ok)
+    );
+    guarded.rows(
+        &changed,
+        |v| {
+            format!(
+                "WITH v (waba, month, used, version, read_version) AS (VALUES {v})
+                 UPDATE pricing_free_tiers SET month = v.month, used = v.used,
+                     version = v.version
+                 FROM v
+                 WHERE pricing_free_tiers.waba = v.waba
+                     AND pricing_free_tiers.version = v.read_version
+                 RETURNING pricing_free_tiers.version AS version"
+            )
+        },
+        |(waba, month, used, version, read)| {
+            [
+                (**waba).into(),
+                (*month).into(),
+                (*used).into(),
+                (*version).into(),
+                (*read).into(),
+            ]
+        },
+    );
+    true
 }
 
-/// Runs a multi-row statement with `RETURNING` for `rows` (split so that none has more than
-/// [`MAX_PARAMS`] parameters; `sql` gets each part's placeholder rows, `row` one row's
-/// arguments) and counts the rows returned.
-async fn returned<'a, T, const COLS: usize>(
-    conn: &mut AnyConnection,
-    backend: Backend,
-    rows: &'a [T],
-    sql: impl Fn(&str) -> String,
-    row: impl Fn(&'a T) -> [Arg<'a>; COLS],
-) -> StoreResult<usize> {
-    let mut count = 0;
-    for chunk in rows.chunks(MAX_PARAMS / COLS) {
-        let text = sql(&placeholders(backend, chunk.len(), COLS, 1));
-        let args = chunk.iter().flat_map(&row).collect();
-        count += bind(sqlx::query(&text), args)
-            .fetch_all(&mut *conn)
-            .await?
-            .len();
+/// A counter row to write: its key, its two values, its new version, and the version read
+/// (0 for a new row).
+type CountRow<'a, K> = (&'a K, i64, i64, i64, i64);
+
+/// A chained counter's rows split into those to insert and those to update.
+fn split_counters<K>(
+    chains: &BTreeMap<K, Chain<(i64, i64)>>,
+) -> (Vec<CountRow<'_, K>>, Vec<CountRow<'_, K>>) {
+    let (mut new, mut changed) = (Vec::new(), Vec::new());
+    for (k, c) in chains {
+        // Counters are never deleted.
+        let Some(((a, b), version)) = c.last else {
+            continue;
+        };
+        match c.first {
+            None => new.push((k, a, b, version, 0)),
+            Some(read) => changed.push((k, a, b, version, read)),
+        }
     }
-    Ok(count)
+    (new, changed)
+}
+
+/// One multi-row statement of a [`Guarded`] set: its arguments, and how many rows it must
+/// return (`None`: it returns none and nothing is checked).
+struct Part<'a> {
+    sql: String,
+    args: Vec<Arg<'a>>,
+    expected: Option<usize>,
+}
+
+/// Multi-row statements whose `RETURNING` rows are counted against what each must return.
+/// On PostgreSQL they are sent as one statement, each a data-modifying CTE and their counts
+/// selected: one round trip instead of one each. That is sound for the statements of a
+/// group because they write different tables or different rows (the parts of one statement
+/// see the same snapshot, not one another's rows). On SQLite they run one after another: a
+/// hand-off each, which is cheap there.
+struct Guarded<'a> {
+    backend: Backend,
+    parts: Vec<Part<'a>>,
+}
+
+impl<'a> Guarded<'a> {
+    fn new(backend: Backend) -> Self {
+        Guarded {
+            backend,
+            parts: Vec::new(),
+        }
+    }
+
+    /// The number of the next statement's first parameter: on PostgreSQL the parts share one
+    /// argument list.
+    fn next_param(&self) -> usize {
+        match self.backend {
+            Backend::Postgres => 1 + self.parts.iter().map(|p| p.args.len()).sum::<usize>(),
+            Backend::Sqlite => 1,
+        }
+    }
+
+    /// Adds `sql` (given each part's placeholder rows) for `rows` (split so that no part has
+    /// more than [`MAX_PARAMS`] parameters; `row` gives one row's arguments); every row must
+    /// come back.
+    fn rows<'r, T, const COLS: usize>(
+        &mut self,
+        rows: &'r [T],
+        sql: impl Fn(&str) -> String,
+        row: impl Fn(&'r T) -> [Arg<'a>; COLS],
+    ) {
+        self.push(rows.iter().map(row).collect(), sql, true);
+    }
+
+    /// [`Guarded::rows`] for a statement that returns nothing.
+    fn unchecked_rows<'r, T, const COLS: usize>(
+        &mut self,
+        rows: &'r [T],
+        sql: impl Fn(&str) -> String,
+        row: impl Fn(&'r T) -> [Arg<'a>; COLS],
+    ) {
+        self.push(rows.iter().map(row).collect(), sql, false);
+    }
+
+    /// [`Guarded::unchecked_rows`] for rows whose arguments are made already.
+    fn unchecked_owned_rows<const COLS: usize>(
+        &mut self,
+        rows: Vec<[Arg<'a>; COLS]>,
+        sql: impl Fn(&str) -> String,
+    ) {
+        self.push(rows, sql, false);
+    }
+
+    fn push<const COLS: usize>(
+        &mut self,
+        rows: Vec<[Arg<'a>; COLS]>,
+        sql: impl Fn(&str) -> String,
+        checked: bool,
+    ) {
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<[Arg<'a>; COLS]> = rows.by_ref().take(MAX_PARAMS / COLS).collect();
+            let values = placeholders(self.backend, chunk.len(), COLS, self.next_param());
+            self.parts.push(Part {
+                sql: sql(&values),
+                expected: checked.then_some(chunk.len()),
+                args: chunk.into_iter().flatten().collect(),
+            });
+        }
+    }
+
+    /// Runs the statements; whether each checked one returned all its rows.
+    async fn all_returned(self, conn: &mut AnyConnection) -> StoreResult<bool> {
+        if self.parts.is_empty() {
+            return Ok(true);
+        }
+        match self.backend {
+            Backend::Sqlite => {
+                for p in self.parts {
+                    let returned = bind(sqlx::query(&p.sql), p.args)
+                        .fetch_all(&mut *conn)
+                        .await?
+                        .len();
+                    if p.expected.is_some_and(|n| n != returned) {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            Backend::Postgres => {
+                let mut sql = String::from("WITH ");
+                let mut expected = Vec::new();
+                let mut args = Vec::new();
+                for (i, p) in self.parts.into_iter().enumerate() {
+                    if i > 0 {
+                        sql.push_str(",\n");
+                    }
+                    sql.push_str(&format!("s{i} AS ({})", p.sql));
+                    if let Some(n) = p.expected {
+                        expected.push((i, n));
+                    }
+                    args.extend(p.args);
+                }
+                let counts: Vec<String> = expected
+                    .iter()
+                    .map(|(i, _)| format!("(SELECT count(*) FROM s{i})"))
+                    .collect();
+                // A statement must select something; the unchecked parts run all the same.
+                let select = match counts.is_empty() {
+                    true => "0".to_string(),
+                    false => counts.join(", "),
+                };
+                sql.push_str(&format!(" SELECT {select}"));
+                let row = bind(sqlx::query(&sql), args).fetch_one(&mut *conn).await?;
+                for (col, (_, n)) in expected.iter().enumerate() {
+                    let returned: i64 = sqlx::Row::try_get(&row, col)?;
+                    if usize::try_from(returned).ok() != Some(*n) {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+        }
+    }
 }
 
 #[cfg(test)]
