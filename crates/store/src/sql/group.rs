@@ -21,7 +21,7 @@ use jiff::Timestamp;
 use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 use tokio::sync::oneshot;
-use wagate_domain::jobs::NewJob;
+use wagate_domain::jobs::{Job, NewJob};
 use wagate_domain::line::LineStatus;
 use wagate_domain::time::to_micros;
 
@@ -52,6 +52,26 @@ enum Write {
     Commit { batch: Box<Batch>, now: Timestamp },
     /// Record a finished webhook delivery attempt.
     Attempt(Box<AttemptWrite>),
+    /// Lease due jobs (SQLite; see [`WriteGroup::claim`]).
+    Claim(Box<Claim>),
+}
+
+/// A worker's claim of due jobs, as `JobStore::claim_due_jobs` takes it.
+pub(crate) struct Claim {
+    pub(crate) now: Timestamp,
+    pub(crate) wall_now: Timestamp,
+    pub(crate) lease_until: Timestamp,
+    pub(crate) limit: u32,
+    pub(crate) holder: String,
+}
+
+/// What a write in a group came to.
+enum Outcome {
+    /// A queued message's line status, or `None` (see [`Reply::Enqueued`]); nothing for
+    /// the other writes.
+    Status(Option<LineStatus>),
+    /// The jobs a claim leased.
+    Jobs(Vec<Job>),
 }
 
 /// Whether a batch may join a group: one that changes no line and no money cannot be refused
@@ -73,15 +93,24 @@ enum Reply {
     Enqueued(oneshot::Sender<StoreResult<Option<LineStatus>>>),
     /// Committed.
     Committed(oneshot::Sender<StoreResult<()>>),
+    /// Leased, once committed.
+    Claimed(oneshot::Sender<StoreResult<Vec<Job>>>),
 }
 
 impl Reply {
-    /// Answers with what the write returned (`None` for a commit).
-    fn send(self, outcome: StoreResult<Option<LineStatus>>) {
+    /// Answers with what the write returned.
+    fn send(self, outcome: StoreResult<Outcome>) {
         // A caller that gave up (its request was cancelled) no longer listens.
         match self {
-            Reply::Enqueued(tx) => drop(tx.send(outcome)),
+            Reply::Enqueued(tx) => drop(tx.send(outcome.map(|o| match o {
+                Outcome::Status(s) => s,
+                Outcome::Jobs(_) => None,
+            }))),
             Reply::Committed(tx) => drop(tx.send(outcome.map(|_| ()))),
+            Reply::Claimed(tx) => drop(tx.send(outcome.map(|o| match o {
+                Outcome::Jobs(jobs) => jobs,
+                Outcome::Status(_) => Vec::new(),
+            }))),
         }
     }
 }
@@ -146,6 +175,17 @@ impl WriteGroup {
         answer.await.map_err(|_| gone())?
     }
 
+    /// Leases due jobs in the next group transaction (SQLite). A busy worker claims hundreds
+    /// of times a second; a transaction of its own each took SQLite's one writer between the
+    /// groups, so every group first waited for a claim to finish (bench_lines). In the group,
+    /// a claim runs after the group's new jobs are written, so a message queued in it can be
+    /// sent at once.
+    pub(crate) async fn claim(store: &SqlStore, claim: Claim) -> StoreResult<Vec<Job>> {
+        let (tx, answer) = oneshot::channel();
+        Self::submit(store, Write::Claim(Box::new(claim)), Reply::Claimed(tx));
+        answer.await.map_err(|_| gone())?
+    }
+
     fn submit(store: &SqlStore, write: Write, reply: Reply) {
         if store.group.waiting.push(Request { write, reply }) {
             // A task of its own: the caller may be cancelled, the others still need answers.
@@ -190,10 +230,7 @@ async fn flush(store: SqlStore) {
 /// group reads what another wrote (a message is updated only once its insert committed),
 /// and finished jobs go before new ones, so a new job is never dropped as a duplicate of a
 /// job the group removes.
-async fn write_group(
-    store: &SqlStore,
-    requests: &[Request],
-) -> StoreResult<Vec<Option<LineStatus>>> {
+async fn write_group(store: &SqlStore, requests: &[Request]) -> StoreResult<Vec<Outcome>> {
     let backend = store.backend;
     let mut tx = store.begin_write().await?;
     let mut outcomes = Vec::with_capacity(requests.len());
@@ -262,13 +299,14 @@ async fn write_group(
                         jobs.push((send_job, msg.created_at));
                     }
                 }
-                outcomes.push(status);
+                outcomes.push(Outcome::Status(status));
             }
             Write::Commit { batch, now } => {
                 commits.push((batch, *now));
-                outcomes.push(None);
+                outcomes.push(Outcome::Status(None));
             }
-            Write::Attempt(_) => outcomes.push(None),
+            // Answered below, once run.
+            Write::Attempt(_) | Write::Claim(_) => outcomes.push(Outcome::Status(None)),
         }
     }
     messages.extend(commits.iter().flat_map(|(b, _)| &b.insert_messages));
@@ -345,8 +383,32 @@ async fn write_group(
     for a in others {
         record_attempt_in(&mut tx, a).await?;
     }
+    // Claims last: they see the jobs the group wrote and none it removed.
+    for (r, outcome) in requests.iter().zip(outcomes.iter_mut()) {
+        if let Write::Claim(c) = &r.write {
+            *outcome = Outcome::Jobs(claim_in_group(&mut tx, backend, c).await?);
+        }
+    }
     tx.commit().await?;
     Ok(outcomes)
+}
+
+/// Runs `c` inside the caller's transaction.
+async fn claim_in_group(
+    conn: &mut AnyConnection,
+    backend: super::Backend,
+    c: &Claim,
+) -> StoreResult<Vec<Job>> {
+    super::jobs::claim_in(
+        conn,
+        backend,
+        c.now,
+        c.wall_now,
+        c.lease_until,
+        c.limit,
+        &c.holder,
+    )
+    .await
 }
 
 /// Records attempts that delivered, as [`record_attempt_in`] does one by one, in four
@@ -431,7 +493,7 @@ async fn record_delivered_attempts(
 }
 
 /// `write` in a transaction of its own.
-async fn write_alone(store: &SqlStore, w: &Write) -> StoreResult<Option<LineStatus>> {
+async fn write_alone(store: &SqlStore, w: &Write) -> StoreResult<Outcome> {
     let mut tx = store.begin_write().await?;
     let outcome = write(&mut tx, w).await?;
     tx.commit().await?;
@@ -439,21 +501,29 @@ async fn write_alone(store: &SqlStore, w: &Write) -> StoreResult<Option<LineStat
 }
 
 /// Applies one write inside a transaction.
-async fn write(conn: &mut AnyConnection, w: &Write) -> StoreResult<Option<LineStatus>> {
+async fn write(conn: &mut AnyConnection, w: &Write) -> StoreResult<Outcome> {
     match w {
         Write::Enqueue {
             msg,
             day,
             limit,
             send_job,
-        } => queue_one(conn, msg, *day, *limit, send_job).await,
+        } => queue_one(conn, msg, *day, *limit, send_job)
+            .await
+            .map(Outcome::Status),
         Write::Commit { batch, now } => match SqlStore::commit_in(conn, batch, *now).await? {
-            Ok(()) => Ok(None),
+            Ok(()) => Ok(Outcome::Status(None)),
             // Only a strict batch's message changes can meet a conflict here: nothing of it is
             // committed, and its caller hears of it as the conflict it is.
             Err(c) => Err(StoreError::Conflict(c)),
         },
-        Write::Attempt(a) => record_attempt_in(conn, a).await.map(|()| None),
+        Write::Attempt(a) => record_attempt_in(conn, a)
+            .await
+            .map(|()| Outcome::Status(None)),
+        Write::Claim(c) => {
+            let backend = super::Backend::of(conn);
+            claim_in_group(conn, backend, c).await.map(Outcome::Jobs)
+        }
     }
 }
 

@@ -270,10 +270,15 @@ impl JobStore for SqlStore {
             let mut conn = self.write.acquire().await?;
             return claim(&mut conn).await;
         }
-        let mut tx = self.begin_write().await?;
-        let jobs = claim(&mut tx).await?;
-        tx.commit().await?;
-        Ok(jobs)
+        // SQLite: in the next group transaction (see `WriteGroup::claim`).
+        let claim = super::group::Claim {
+            now,
+            wall_now,
+            lease_until,
+            limit,
+            holder: holder.to_owned(),
+        };
+        super::group::WriteGroup::claim(self, claim).await
     }
 
     async fn peek_due_jobs(
