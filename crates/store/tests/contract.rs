@@ -5,32 +5,15 @@
 
 #[macro_use]
 mod common;
-use common::{sqlite, t};
+use common::{account, sqlite, t};
 
 use jiff::SignedDuration;
 use wagate_domain::account::{hash_api_key, KeyMode, NewApiKey};
 use wagate_domain::jobs::NewJob;
 use wagate_store::{
-    testing, AccountStore, IdempotencyBegin, IdempotencyStore, JobStore, NewAccount,
-    OwnershipStore, SandboxStore, SqlStore, StoredResponse,
+    testing, AccountStore, IdempotencyBegin, IdempotencyStore, JobStore, OwnershipStore,
+    SandboxStore, SqlStore, StoredResponse,
 };
-
-async fn account(store: &SqlStore, name: &str) -> (wagate_domain::account::Account, NewApiKey) {
-    let key = NewApiKey::generate(KeyMode::Test);
-    let acct = store
-        .create_account(
-            NewAccount {
-                name: name.into(),
-                calling_enabled: false,
-                is_demo: false,
-            },
-            &key,
-            t("2026-01-01T00:00:00Z"),
-        )
-        .await
-        .unwrap();
-    (acct, key)
-}
 
 contract!(accounts_and_keys, accounts_and_keys_body);
 async fn accounts_and_keys_body(store: SqlStore) {

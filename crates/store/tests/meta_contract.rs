@@ -1,15 +1,15 @@
 //! The Meta part of the storage contract, on SQLite and PostgreSQL: a Meta notification applies
 //! once, pricing state is written only under the versions read, a message is priced once.
 
+#[macro_use]
 mod common;
 use common::{postgres, sqlite, t};
 
-use wagate_domain::account::{KeyMode, NewApiKey};
 use wagate_domain::ids::{EventId, LineId, MessageId};
 use wagate_domain::money::Micros;
 use wagate_store::{
-    AccountStore, Batch, Conflict, LineStore, MessagePricingRecord, MetaStore, MetaWrite,
-    NewAccount, NewEvent, PricingKey, PricingRows, PricingWrite, SqlStore, WebhookStore,
+    Batch, Conflict, LineStore, MessagePricingRecord, MetaStore, MetaWrite, NewEvent, PricingKey,
+    PricingRows, PricingWrite, SqlStore, WebhookStore,
 };
 
 fn key() -> PricingKey {
@@ -104,18 +104,7 @@ async fn meta_writes(store: SqlStore) {
         meta(pricing(read, None, utility, 0, version))
     };
     // The webhook event of a refused batch is not written; those of the others are.
-    let account = store
-        .create_account(
-            NewAccount {
-                name: "ordered".into(),
-                calling_enabled: false,
-                is_demo: false,
-            },
-            &NewApiKey::generate(KeyMode::Test),
-            now,
-        )
-        .await
-        .unwrap();
+    let (account, _) = common::account(&store, "ordered").await;
     let event = || NewEvent {
         id: EventId::generate(),
         account_id: account.id.clone(),
@@ -292,19 +281,7 @@ impl Status<'_> {
 async fn statuses_in_a_group(store: SqlStore) {
     use wagate_domain::line::MessageStatus;
     let now = t("2026-10-01T12:00:00Z");
-    let account = store
-        .create_account(
-            NewAccount {
-                name: "grouped".into(),
-                calling_enabled: false,
-                is_demo: false,
-            },
-            &NewApiKey::generate(KeyMode::Test),
-            now,
-        )
-        .await
-        .unwrap()
-        .id;
+    let account = common::account(&store, "grouped").await.0.id;
     let mut line =
         wagate_store::LineRecord::pending(account.clone(), false, false, "tok".into(), now);
     line.status = wagate_domain::line::LineStatus::Ready;
@@ -471,13 +448,4 @@ async fn statuses_in_a_group(store: SqlStore) {
     assert_eq!(txns[0].balance_after, 1_000);
 }
 
-#[tokio::test]
-async fn statuses_in_a_group_sqlite() {
-    let (store, _dir) = sqlite().await;
-    statuses_in_a_group(store).await;
-}
-
-#[tokio::test]
-async fn statuses_in_a_group_postgres() {
-    statuses_in_a_group(postgres().await).await;
-}
+contract!(statuses_grouped, statuses_in_a_group);

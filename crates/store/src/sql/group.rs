@@ -28,7 +28,7 @@ use wagate_domain::time::to_micros;
 use super::jobs::{insert_jobs, push_insert_jobs};
 use super::lines::{insert_message, push_insert_messages, push_update_message};
 use super::queue::FlushQueue;
-use super::script::Script;
+use super::script::{Arg, Script};
 use super::webhooks::{push_insert_events, record_attempt_in, AttemptWrite};
 use super::{placeholders, text, SqlStore, MAX_PARAMS};
 use crate::error::corrupt;
@@ -605,54 +605,47 @@ async fn update_messages_checked(
 ) -> StoreResult<usize> {
     let mut applied = 0;
     for chunk in updates.chunks(MAX_PARAMS / 6) {
+        let values = placeholders(backend, chunk.len(), 6, 1);
         let sql = format!(
-            "WITH v (id, status, error, provider_id, at, from_status) AS (VALUES {})
-             UPDATE messages SET status = v.status, error = COALESCE(v.error, messages.error),
-                 provider_id = COALESCE(v.provider_id, messages.provider_id), updated_at = v.at
-             FROM v
-             WHERE messages.id = v.id AND messages.status = v.from_status
-             RETURNING messages.id AS id",
-            placeholders(backend, chunk.len(), 6, 1)
+            "{} RETURNING messages.id AS id",
+            update_messages_sql(&values)
         );
-        let mut q = sqlx::query(&sql);
-        for u in chunk {
-            q = q
-                .bind(u.id.as_str())
-                .bind(u.status.as_str())
-                .bind(u.error.as_deref())
-                .bind(u.provider_id.as_deref())
-                .bind(to_micros(u.at))
-                .bind(u.from_status.as_str());
-        }
-        applied += q.fetch_all(&mut *tx).await?.len();
+        let args = chunk.iter().flat_map(|u| message_update_row(u)).collect();
+        applied += super::script::bind(sqlx::query(&sql), args)
+            .fetch_all(&mut *tx)
+            .await?
+            .len();
     }
     Ok(applied)
+}
+
+/// The status changes of distinct messages in one statement, each only if its message still
+/// has the status it was read with; `values` holds rows of [`message_update_row`].
+pub(crate) fn update_messages_sql(values: &str) -> String {
+    format!(
+        "WITH v (id, status, error, provider_id, at, from_status) AS (VALUES {values})
+         UPDATE messages SET status = v.status, error = COALESCE(v.error, messages.error),
+             provider_id = COALESCE(v.provider_id, messages.provider_id), updated_at = v.at
+         FROM v
+         WHERE messages.id = v.id AND messages.status = v.from_status"
+    )
+}
+
+/// One row of [`update_messages_sql`].
+pub(crate) fn message_update_row(u: &MessageUpdate) -> [Arg<'_>; 6] {
+    [
+        u.id.as_str().into(),
+        u.status.as_str().into(),
+        u.error.as_deref().into(),
+        u.provider_id.as_deref().into(),
+        to_micros(u.at).into(),
+        u.from_status.as_str().into(),
+    ]
 }
 
 /// Adds the status changes of distinct messages (multi-row statements, each skipped if its
 /// message moved meanwhile, as [`update_message`](super::lines::update_message) does) to
 /// `script`.
 fn push_update_messages<'a>(script: &mut Script<'a>, updates: &[&'a MessageUpdate]) {
-    script.push_rows(
-        updates,
-        |values| {
-            format!(
-                "WITH v (id, status, error, provider_id, at, from_status) AS (VALUES {values})
-                 UPDATE messages SET status = v.status, error = COALESCE(v.error, messages.error),
-                     provider_id = COALESCE(v.provider_id, messages.provider_id), updated_at = v.at
-                 FROM v
-                 WHERE messages.id = v.id AND messages.status = v.from_status"
-            )
-        },
-        |u| {
-            [
-                u.id.as_str().into(),
-                u.status.as_str().into(),
-                u.error.as_deref().into(),
-                u.provider_id.as_deref().into(),
-                to_micros(u.at).into(),
-                u.from_status.as_str().into(),
-            ]
-        },
-    );
+    script.push_rows(updates, update_messages_sql, |u| message_update_row(u));
 }

@@ -32,6 +32,7 @@ use wagate_domain::ids::{AccountId, TransactionId};
 use wagate_domain::jobs::NewJob;
 use wagate_domain::time::to_micros;
 
+use super::group::{message_update_row, update_messages_sql};
 use super::jobs::push_insert_jobs;
 use super::lines::{ledger_account_name, push_insert_messages};
 use super::script::{bind, Arg, Script};
@@ -268,29 +269,10 @@ pub(crate) async fn write(
     );
     guarded.rows(
         &updates,
-        |v| {
-            format!(
-                "WITH v (id, status, error, provider_id, at, from_status) AS (VALUES {v})
-                 UPDATE messages SET status = v.status,
-                     error = COALESCE(v.error, messages.error),
-                     provider_id = COALESCE(v.provider_id, messages.provider_id),
-                     updated_at = v.at
-                 FROM v
-                 WHERE messages.id = v.id AND messages.status = v.from_status
-                 RETURNING messages.id AS id"
-            )
-        },
-        |u| {
-            [
-                u.id.as_str().into(),
-                u.status.as_str().into(),
-                u.error.as_deref().into(),
-                u.provider_id.as_deref().into(),
-                to_micros(u.at).into(),
-                u.from_status.as_str().into(),
-            ]
-        },
+        |v| format!("{} RETURNING messages.id AS id", update_messages_sql(v)),
+        |u| message_update_row(u),
     );
+
     if !push_pricing(&mut guarded, &pricing) {
         return Ok(false);
     }

@@ -5,7 +5,8 @@
 #![allow(dead_code, unused_macros)]
 
 use jiff::Timestamp;
-use wagate_store::{testing, SqlStore};
+use wagate_domain::account::{Account, KeyMode, NewApiKey};
+use wagate_store::{testing, AccountStore, NewAccount, SqlStore};
 
 /// An instant from its RFC 3339 text.
 pub fn t(s: &str) -> Timestamp {
@@ -22,6 +23,24 @@ pub async fn sqlite() -> (SqlStore, tempfile::TempDir) {
 pub async fn postgres() -> SqlStore {
     let url = testing::fresh_postgres_database().await.unwrap();
     SqlStore::open(&url, Default::default()).await.unwrap()
+}
+
+/// A new account named `name` (created on 2026-01-01) and its test key.
+pub async fn account(store: &SqlStore, name: &str) -> (Account, NewApiKey) {
+    let key = NewApiKey::generate(KeyMode::Test);
+    let acct = store
+        .create_account(
+            NewAccount {
+                name: name.into(),
+                calling_enabled: false,
+                is_demo: false,
+            },
+            &key,
+            t("2026-01-01T00:00:00Z"),
+        )
+        .await
+        .unwrap();
+    (acct, key)
 }
 
 /// Defines `mod $name { sqlite(), postgres() }` running `$body(store)` on each backend.
