@@ -6,9 +6,9 @@
 mod common;
 use common::t;
 
-use wagate_domain::account::{KeyMode, NewApiKey};
+use wagate_domain::account::NewApiKey;
 use wagate_domain::ids::AccountId;
-use wagate_store::{AccountStore, NewAccount, NewDashboardSession, SessionStore, SqlStore};
+use wagate_store::{AccountStore, NewDashboardSession, SessionStore, SqlStore};
 
 fn session(
     hash: &str,
@@ -31,19 +31,7 @@ contract!(
     lifecycle
 );
 async fn lifecycle(store: SqlStore) {
-    let key = NewApiKey::generate(KeyMode::Test);
-    let acct = store
-        .create_account(
-            NewAccount {
-                name: "Acme".into(),
-                calling_enabled: false,
-                is_demo: false,
-            },
-            &key,
-            t("2026-01-01T00:00:00Z"),
-        )
-        .await
-        .unwrap();
+    let (acct, key) = common::account(&store, "Acme").await;
     let noon = "2026-01-01T12:00:00Z";
     let s = session("h1", &acct.id, &key, "2026-01-01T00:00:00Z", noon);
     store.create_session(&s).await.unwrap();
