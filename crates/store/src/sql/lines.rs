@@ -8,7 +8,7 @@ use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 use wagate_domain::billing::ledger::{LedgerAccount, TxnType};
 use wagate_domain::billing::plan::Plan;
-use wagate_domain::ids::{AccountId, JobId, LineId, MessageId, TransactionId};
+use wagate_domain::ids::{AccountId, JobId, LineId, MessageId};
 use wagate_domain::jobs::NewJob;
 use wagate_domain::line::{BillingStatus, LineKind, LineStatus, MessageKind, MessageStatus};
 use wagate_domain::money::Micros;
@@ -19,6 +19,10 @@ use super::fast::Val;
 use super::group::{can_join, enqueue_alone, WriteGroup};
 use super::jobs::{insert_jobs, insert_jobs_many, remove_unleased_jobs};
 use super::script::{Arg, Script};
+use super::wallet::{
+    ensure_billing_row, ledger_entries_sql, ledger_transactions_sql, move_balances, wallet_delta,
+    LedgerRows, START_AUTO_TOPUP,
+};
 use super::webhooks::insert_events;
 use super::{
     count, id, int, opt_int, opt_text, opt_ts, param, param_list, placeholders, text, ts, Backend,
@@ -230,20 +234,6 @@ pub(crate) fn ledger_account_name(a: &LedgerAccount) -> String {
 
 fn opt_micros(t: Option<Timestamp>) -> Option<i64> {
     t.map(to_micros)
-}
-
-/// Creates the account's billing row if missing (inside the caller's transaction).
-async fn ensure_billing_row(conn: &mut AnyConnection, account: &AccountId) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO billing_accounts (account_id, currency, balance, auto_topup_enabled,
-             auto_topup_threshold, auto_topup_amount, auto_topup_in_flight, trial_used, version)
-         VALUES ($1, 'USD', 0, 0, 0, 0, 0, 0, 0)
-         ON CONFLICT (account_id) DO NOTHING",
-    )
-    .bind(account.as_str())
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
 }
 
 async fn write_line(conn: &mut AnyConnection, l: &LineRecord, insert: bool) -> StoreResult<bool> {
@@ -495,9 +485,7 @@ async fn apply_wallet_txn(
     t: &NewWalletTxn,
     now: Timestamp,
 ) -> StoreResult<bool> {
-    let wallet = LedgerAccount::Wallet(account.clone());
-    let delta = i64::try_from(t.posting.wallet_delta(account))
-        .map_err(|_| corrupt("wallet delta", "overflow"))?;
+    let delta = wallet_delta(t, account)?;
     let row = sqlx::query(
         "UPDATE billing_accounts SET balance = balance + $2
          WHERE account_id = $1 AND balance + $2 >= 0 RETURNING balance",
@@ -507,45 +495,12 @@ async fn apply_wallet_txn(
     .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else { return Ok(false) };
-    let balance_after = int(&row, "balance")?;
-    sqlx::query(
-        "INSERT INTO ledger_transactions (id, account_id, type, amount, balance_after, line_id,
-             payment_id, reverses, description, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(t.id.as_str())
-    .bind(account.as_str())
-    .bind(t.posting.txn_type().as_str())
-    .bind(delta)
-    .bind(balance_after)
-    .bind(t.line_id.as_ref().map(|l| l.as_str()))
-    .bind(t.payment_id.as_ref().map(|p| p.as_str()))
-    .bind(t.reverses.as_ref().map(TransactionId::as_str))
-    .bind(&t.description)
-    .bind(to_micros(now))
-    .execute(&mut *conn)
-    .await?;
-    // The entries in one statement: a round trip each was a tenth of a Meta charge's
-    // statements.
-    let entries = t.posting.entries();
-    if entries.is_empty() {
-        return Ok(true);
-    }
-    let sql = format!(
-        "INSERT INTO ledger_entries (transaction_id, ledger_account, amount, balance_after)
-         VALUES {}",
-        placeholders(Backend::of(conn), entries.len(), 4, 1)
-    );
-    let mut q = sqlx::query(&sql);
-    for e in entries {
-        let after = (e.account == wallet).then_some(balance_after);
-        q = q
-            .bind(t.id.as_str())
-            .bind(ledger_account_name(&e.account))
-            .bind(e.amount)
-            .bind(after);
-    }
-    q.execute(&mut *conn).await?;
+    let mut rows = LedgerRows::default();
+    rows.push(account, t, delta, int(&row, "balance")?, now);
+    let mut script = Script::new(Backend::of(conn));
+    script.push_owned_rows(rows.txns, ledger_transactions_sql);
+    script.push_owned_rows(rows.entries, ledger_entries_sql);
+    script.run(conn).await?;
     Ok(true)
 }
 
@@ -688,13 +643,10 @@ impl SqlStore {
                 .await?;
             }
             if let Some(job) = &batch.start_auto_topup {
-                let started = sqlx::query(
-                    "UPDATE billing_accounts SET auto_topup_in_flight = 1
-                     WHERE account_id = $1 AND auto_topup_in_flight = 0",
-                )
-                .bind(account.as_str())
-                .execute(&mut *conn)
-                .await?;
+                let started = sqlx::query(START_AUTO_TOPUP)
+                    .bind(account.as_str())
+                    .execute(&mut *conn)
+                    .await?;
                 if started.rows_affected() == 1 {
                     insert_jobs(conn, std::slice::from_ref(job), now).await?;
                 }
@@ -780,108 +732,19 @@ impl SqlStore {
                 Some((b.line_charge.as_ref()?, b.billing_account.as_ref()?, *now))
             })
             .collect();
-        // The wallet: each account's balance moves once by the sum of its transactions,
-        // refused if any running balance on the way would be negative; each transaction's
-        // `balance_after` is that running balance.
-        let mut txns: Vec<(&NewWalletTxn, &AccountId, i64, Timestamp)> = Vec::new();
-        let mut moves: Vec<(&AccountId, i64, i64)> = Vec::new(); // (account, total, lowest)
-        for (b, now) in batches {
-            let Some(account) = &b.billing_account else {
-                continue;
-            };
-            for t in &b.wallet_txns {
-                let delta = i64::try_from(t.posting.wallet_delta(account))
-                    .map_err(|_| corrupt("wallet delta", "overflow"))?;
-                let i = match moves.iter().position(|(a, _, _)| *a == account) {
-                    Some(i) => i,
-                    None => {
-                        moves.push((account, 0, 0));
-                        moves.len() - 1
-                    }
-                };
-                moves[i].1 += delta;
-                moves[i].2 = moves[i].2.min(moves[i].1);
-                txns.push((t, account, moves[i].1, *now));
-            }
-        }
-        let mut start: Vec<(&AccountId, i64)> = Vec::new();
-        for (account, total, lowest) in &moves {
-            let row = sqlx::query(
-                "UPDATE billing_accounts SET balance = balance + $2
-                 WHERE account_id = $1 AND balance + $3 >= 0 RETURNING balance",
-            )
-            .bind(account.as_str())
-            .bind(*total)
-            .bind(*lowest)
-            .fetch_optional(&mut *conn)
-            .await?;
-            let Some(row) = row else {
-                return Ok(Err(Conflict::InsufficientBalance));
-            };
-            start.push((account, int(&row, "balance")? - total));
-        }
-        let balance_after = |account: &AccountId, running: i64| {
-            start
-                .iter()
-                .find(|(a, _)| *a == account)
-                .map_or(running, |(_, s)| s + running)
-        };
-        for chunk in txns.chunks(MAX_PARAMS / 10) {
-            let sql = format!(
-                "INSERT INTO ledger_transactions (id, account_id, type, amount, balance_after,
-                     line_id, payment_id, reverses, description, created_at)
-                 VALUES {}",
-                placeholders(backend, chunk.len(), 10, 1)
-            );
-            let mut q = sqlx::query(&sql);
-            for (t, account, running, now) in chunk {
-                let delta = i64::try_from(t.posting.wallet_delta(account))
-                    .map_err(|_| corrupt("wallet delta", "overflow"))?;
-                q = q
-                    .bind(t.id.as_str())
-                    .bind(account.as_str())
-                    .bind(t.posting.txn_type().as_str())
-                    .bind(delta)
-                    .bind(balance_after(account, *running))
-                    .bind(t.line_id.as_ref().map(|l| l.as_str()))
-                    .bind(t.payment_id.as_ref().map(|p| p.as_str()))
-                    .bind(t.reverses.as_ref().map(TransactionId::as_str))
-                    .bind(t.description.as_str())
-                    .bind(to_micros(*now));
-            }
-            q.execute(&mut *conn).await?;
-        }
-        let entries: Vec<(&TransactionId, String, i64, Option<i64>)> = txns
+        // The wallet: each account's balance moves once by the sum of its transactions.
+        let txns: Vec<(&NewWalletTxn, &AccountId, Timestamp)> = batches
             .iter()
-            .flat_map(|(t, account, running, _)| {
-                let wallet = LedgerAccount::Wallet((*account).clone());
-                let after = balance_after(account, *running);
-                t.posting.entries().iter().map(move |e| {
-                    (
-                        &t.id,
-                        ledger_account_name(&e.account),
-                        e.amount,
-                        (e.account == wallet).then_some(after),
-                    )
-                })
-            })
+            .filter_map(|(b, now)| Some((b, b.billing_account.as_ref()?, *now)))
+            .flat_map(|(b, account, now)| b.wallet_txns.iter().map(move |t| (t, account, now)))
             .collect();
-        for chunk in entries.chunks(MAX_PARAMS / 4) {
-            let sql = format!(
-                "INSERT INTO ledger_entries (transaction_id, ledger_account, amount, balance_after)
-                 VALUES {}",
-                placeholders(backend, chunk.len(), 4, 1)
-            );
-            let mut q = sqlx::query(&sql);
-            for (txn, account, amount, after) in chunk {
-                q = q
-                    .bind(txn.as_str())
-                    .bind(account.as_str())
-                    .bind(*amount)
-                    .bind(*after);
-            }
-            q.execute(&mut *conn).await?;
-        }
+        let Some(ledger) = move_balances(conn, &txns).await? else {
+            return Ok(Err(Conflict::InsufficientBalance));
+        };
+        let mut script = Script::new(backend);
+        script.push_owned_rows(ledger.txns, ledger_transactions_sql);
+        script.push_owned_rows(ledger.entries, ledger_entries_sql);
+        script.run(conn).await?;
         for chunk in charges.chunks(MAX_PARAMS / 7) {
             let sql = format!(
                 "INSERT INTO line_charges (account_id, line_id, period, amount, reason,

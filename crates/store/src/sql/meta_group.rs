@@ -27,17 +27,19 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use sqlx::AnyConnection;
-use wagate_domain::billing::ledger::LedgerAccount;
 use wagate_domain::ids::{AccountId, TransactionId};
 use wagate_domain::jobs::NewJob;
 use wagate_domain::time::to_micros;
 
 use super::group::{message_update_row, update_messages_sql};
 use super::jobs::push_insert_jobs;
-use super::lines::{ledger_account_name, push_insert_messages};
+use super::lines::push_insert_messages;
 use super::script::{bind, Arg, Script};
-use super::{int, placeholders, Backend, MAX_PARAMS};
-use crate::error::corrupt;
+use super::wallet::{
+    ensure_billing_rows_sql, ledger_entries_sql, ledger_transactions_sql, move_balances,
+    START_AUTO_TOPUP,
+};
+use super::{placeholders, Backend, MAX_PARAMS};
 use crate::{Batch, MessageUpdate, NewWalletTxn, PricingWrite, StoreResult};
 
 /// Whether a batch can be written kind by kind with the others of its group: a Meta
@@ -153,18 +155,9 @@ impl<'a> PricingPlan<'a> {
     }
 }
 
-/// One account's money in a group: its debits and credits in order, and the first auto
-/// top-up a batch asked to start.
-struct AccountMoney<'a> {
-    account: &'a AccountId,
-    txns: Vec<(&'a NewWalletTxn, i64, Timestamp)>,
-    start_auto_topup: Option<(&'a NewJob, Timestamp)>,
-}
-
 /// Writes `batches` (all [`bulk_shaped`], in order, their events taken out) in the caller's
-/// transaction;
-/// false when one of them would be refused (the caller rolls back: some rows may be
-/// written).
+/// transaction; false when one of them would be refused (the caller rolls back: some rows
+/// may be written).
 pub(crate) async fn write(
     conn: &mut AnyConnection,
     backend: Backend,
@@ -173,7 +166,11 @@ pub(crate) async fn write(
     // Everything decided in memory first: a plan that cannot apply costs no statement.
     let mut pricing = PricingPlan::default();
     let mut updates: Vec<&MessageUpdate> = Vec::new();
-    let mut money: Vec<AccountMoney<'_>> = Vec::new();
+    // The wallet transactions in order, each account once, and each account's first auto
+    // top-up (a later one in the group would find the first in flight).
+    let mut txns: Vec<(&NewWalletTxn, &AccountId, Timestamp)> = Vec::new();
+    let mut accounts: Vec<&AccountId> = Vec::new();
+    let mut topups: Vec<(&AccountId, &NewJob, Timestamp)> = Vec::new();
     for (batch, now) in batches {
         let Some(meta) = &batch.meta else {
             return Ok(false);
@@ -187,25 +184,14 @@ pub(crate) async fn write(
         let Some(account) = &batch.billing_account else {
             continue;
         };
-        let at = match money.iter().position(|m| m.account == account) {
-            Some(at) => at,
-            None => {
-                money.push(AccountMoney {
-                    account,
-                    txns: Vec::new(),
-                    start_auto_topup: None,
-                });
-                money.len() - 1
-            }
-        };
-        let m = &mut money[at];
-        for t in &batch.wallet_txns {
-            let delta = i64::try_from(t.posting.wallet_delta(account))
-                .map_err(|_| corrupt("wallet delta", "overflow"))?;
-            m.txns.push((t, delta, *now));
+        if !accounts.contains(&account) {
+            accounts.push(account);
         }
-        if m.start_auto_topup.is_none() {
-            m.start_auto_topup = batch.start_auto_topup.as_ref().map(|j| (j, *now));
+        txns.extend(batch.wallet_txns.iter().map(|t| (t, account, *now)));
+        if let Some(job) = &batch.start_auto_topup {
+            if !topups.iter().any(|(a, _, _)| *a == account) {
+                topups.push((account, job, *now));
+            }
         }
     }
     let mut moved: Vec<&str> = updates.iter().map(|u| u.id.as_str()).collect();
@@ -235,21 +221,8 @@ pub(crate) async fn write(
 
     // The guarded rows, sent together (one statement on PostgreSQL).
     let mut guarded = Guarded::new(backend);
-    let accounts: Vec<&str> = money.iter().map(|m| m.account.as_str()).collect();
-    // Debited later in its own statement, which sees this one's row.
-    guarded.unchecked_rows(
-        &accounts,
-        |v| {
-            format!(
-                "INSERT INTO billing_accounts (account_id, currency, balance,
-                     auto_topup_enabled, auto_topup_threshold, auto_topup_amount,
-                     auto_topup_in_flight, trial_used, version)
-                 SELECT v.column1, 'USD', 0, 0, 0, 0, 0, 0, 0 FROM (VALUES {v}) AS v WHERE true
-                 ON CONFLICT (account_id) DO NOTHING"
-            )
-        },
-        |a| [(*a).into()],
-    );
+    // Debited later in its own statement, which sees this one's rows.
+    guarded.unchecked_rows(&accounts, ensure_billing_rows_sql, |a| [a.as_str().into()]);
     let keys: Vec<(&str, Timestamp)> = batches
         .iter()
         .filter_map(|(b, now)| {
@@ -307,96 +280,39 @@ pub(crate) async fn write(
     if !guarded.all_returned(conn).await? {
         return Ok(false);
     }
-    write_money(conn, backend, &money).await
+    write_money(conn, backend, &txns, &topups).await
 }
 
 /// Each account's balance moved once by the sum of its transactions (only if every balance
-/// in between stays at or above zero), then the transactions and their ledger entries, and
-/// an auto top-up started if none is in flight; false when a balance would go below zero.
+/// in between stays at or above zero, see [`move_balances`]), then the transactions and their
+/// ledger entries, and an auto top-up started for each of `topups` with none in flight;
+/// false when a balance would go below zero.
 async fn write_money(
     conn: &mut AnyConnection,
     backend: Backend,
-    money: &[AccountMoney<'_>],
+    txns: &[(&NewWalletTxn, &AccountId, Timestamp)],
+    topups: &[(&AccountId, &NewJob, Timestamp)],
 ) -> StoreResult<bool> {
-    let mut txn_rows: Vec<[Arg<'_>; 10]> = Vec::new();
-    let mut entry_rows: Vec<[Arg<'_>; 4]> = Vec::new();
-    let mut topups: Vec<(&NewJob, Timestamp)> = Vec::new();
-    for m in money {
-        if !m.txns.is_empty() {
-            let total: i64 = m
-                .txns
-                .iter()
-                .try_fold(0i64, |sum, (_, d, _)| sum.checked_add(*d))
-                .ok_or_else(|| corrupt("wallet delta", "overflow"))?;
-            let row = sqlx::query(
-                "UPDATE billing_accounts SET balance = balance + $2
-                 WHERE account_id = $1 AND balance + $2 >= 0 RETURNING balance",
-            )
-            .bind(m.account.as_str())
-            .bind(total)
-            .fetch_optional(&mut *conn)
-            .await?;
-            let Some(row) = row else { return Ok(false) };
-            let mut balance = int(&row, "balance")? - total;
-            let wallet = LedgerAccount::Wallet(m.account.clone());
-            for (t, delta, now) in &m.txns {
-                balance += delta;
-                if balance < 0 {
-                    return Ok(false);
-                }
-                txn_rows.push([
-                    t.id.as_str().into(),
-                    m.account.as_str().into(),
-                    t.posting.txn_type().as_str().into(),
-                    (*delta).into(),
-                    balance.into(),
-                    t.line_id.as_ref().map(|l| l.as_str()).into(),
-                    t.payment_id.as_ref().map(|p| p.as_str()).into(),
-                    t.reverses.as_ref().map(TransactionId::as_str).into(),
-                    t.description.as_str().into(),
-                    to_micros(*now).into(),
-                ]);
-                for e in t.posting.entries() {
-                    entry_rows.push([
-                        t.id.as_str().into(),
-                        ledger_account_name(&e.account).into(),
-                        e.amount.into(),
-                        Arg::Int((e.account == wallet).then_some(balance)),
-                    ]);
-                }
-            }
-        }
-        if let Some(job) = m.start_auto_topup {
-            let started = sqlx::query(
-                "UPDATE billing_accounts SET auto_topup_in_flight = 1
-                 WHERE account_id = $1 AND auto_topup_in_flight = 0",
-            )
-            .bind(m.account.as_str())
+    let Some(rows) = move_balances(conn, txns).await? else {
+        return Ok(false);
+    };
+    let mut started: Vec<(&NewJob, Timestamp)> = Vec::new();
+    for (account, job, now) in topups {
+        let done = sqlx::query(START_AUTO_TOPUP)
+            .bind(account.as_str())
             .execute(&mut *conn)
             .await?;
-            if started.rows_affected() == 1 {
-                topups.push(job);
-            }
+        if done.rows_affected() == 1 {
+            started.push((job, *now));
         }
     }
     let mut ledger = Guarded::new(backend);
-    ledger.unchecked_owned_rows(txn_rows, |v| {
-        format!(
-            "INSERT INTO ledger_transactions (id, account_id, type, amount, balance_after,
-                 line_id, payment_id, reverses, description, created_at)
-             VALUES {v}"
-        )
-    });
-    ledger.unchecked_owned_rows(entry_rows, |v| {
-        format!(
-            "INSERT INTO ledger_entries (transaction_id, ledger_account, amount, balance_after)
-             VALUES {v}"
-        )
-    });
+    ledger.unchecked_owned_rows(rows.txns, ledger_transactions_sql);
+    ledger.unchecked_owned_rows(rows.entries, ledger_entries_sql);
     ledger.all_returned(conn).await?;
-    if !topups.is_empty() {
+    if !started.is_empty() {
         let mut script = Script::new(backend);
-        push_insert_jobs(&mut script, &topups);
+        push_insert_jobs(&mut script, &started);
         script.run(conn).await?;
     }
     Ok(true)

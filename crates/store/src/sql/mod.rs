@@ -18,6 +18,7 @@ mod sandbox;
 mod script;
 mod sessions;
 mod wa_sessions;
+mod wallet;
 mod webhooks;
 
 pub use ordered::OrderedCommit;
