@@ -141,6 +141,10 @@ pub fn run(args: RateArgs) -> ExitCode {
     }
 }
 
+/// How many events ahead of the one being rated the rater looks up its pair (see
+/// [`Engine::warm`]).
+const WARM_AHEAD: usize = 16;
+
 /// The input's own buffer: smaller than a read of [`READ_SIZE`], so reads bypass it and the
 /// kernel copies the input straight into the chunks.
 const INPUT_BUFFER: usize = 64 << 10;
@@ -589,7 +593,18 @@ struct Rater {
 impl Rater {
     /// Rates the lines of a parsed chunk in order; what is to be written goes to `rated`.
     fn chunk(&mut self, chunk: &Chunk, rated: &mut Vec<Rated>) {
-        for (index, line) in chunk.lines.iter().enumerate() {
+        let lines = &chunk.lines;
+        for (index, line) in lines.iter().enumerate() {
+            if index % WARM_AHEAD == 0 {
+                // The next batch's lookups back to back, so that their waits overlap.
+                let from = if index == 0 { 0 } else { index + WARM_AHEAD };
+                let ahead = lines.get(from..).unwrap_or_default();
+                for line in ahead.iter().take(2 * WARM_AHEAD - (from - index)) {
+                    if let ParsedLine::Event(event) = line {
+                        self.engine.warm(event.business, event.user);
+                    }
+                }
+            }
             // A chunk is a read's worth of lines (a few MB at most), far below 4 G lines.
             let index = index as u32;
             self.outcome.lines += 1;
