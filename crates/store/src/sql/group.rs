@@ -118,6 +118,8 @@ impl Reply {
 struct Request {
     write: Write,
     reply: Reply,
+    /// When it was queued (for the trace of a group's waits).
+    queued: std::time::Instant,
 }
 
 /// The writes waiting for the writer.
@@ -187,9 +189,13 @@ impl WriteGroup {
     }
 
     fn submit(store: &SqlStore, write: Write, reply: Reply) {
-        if store.group.waiting.push(Request { write, reply }) {
+        if store.group.waiting.push(Request {
+            write,
+            reply,
+            queued: std::time::Instant::now(),
+        }) {
             // A task of its own: the caller may be cancelled, the others still need answers.
-            tokio::spawn(flush(store.clone()));
+            super::flusher::spawn(store.backend, flush(store.clone()));
         }
     }
 }
@@ -202,7 +208,10 @@ fn gone() -> StoreError {
 /// Writes waiting requests, a group per transaction, until none is left.
 async fn flush(store: SqlStore) {
     while let Some(requests) = store.group.waiting.take(MAX_GROUP) {
-        match write_group(&store, &requests).await {
+        let started = std::time::Instant::now();
+        let written = write_group(&store, &requests).await;
+        trace_group(&requests, started);
+        match written {
             Ok(outcomes) => {
                 for (r, outcome) in requests.into_iter().zip(outcomes) {
                     r.reply.send(Ok(outcome));
@@ -217,6 +226,41 @@ async fn flush(store: SqlStore) {
             }
         }
     }
+}
+
+/// What a group held and how long it took, for `WAGATE_LOG=wagate_store::sql::group=trace`
+/// (the writer's busy share and what delays a queued message: see bench_lines).
+fn trace_group(requests: &[Request], started: std::time::Instant) {
+    if !tracing::enabled!(tracing::Level::TRACE) {
+        return;
+    }
+    let mut kinds = [0u32; 4];
+    for r in requests {
+        kinds[match r.write {
+            Write::Enqueue { .. } => 0,
+            Write::Commit { .. } => 1,
+            Write::Attempt(_) => 2,
+            Write::Claim(_) => 3,
+        }] += 1;
+    }
+    let [enqueues, commits, attempts, claims] = kinds;
+    let waited: Vec<u128> = requests
+        .iter()
+        .filter(|r| matches!(r.write, Write::Enqueue { .. }))
+        .map(|r| started.duration_since(r.queued).as_micros())
+        .collect();
+    let enqueue_wait_max = waited.iter().max().copied().unwrap_or(0) as u64;
+    let enqueue_wait_mean = (waited.iter().sum::<u128>() / waited.len().max(1) as u128) as u64;
+    tracing::trace!(
+        enqueue_wait_max,
+        enqueue_wait_mean,
+        enqueues,
+        commits,
+        attempts,
+        claims,
+        micros = started.elapsed().as_micros() as u64,
+        "group written"
+    );
 }
 
 /// One transaction for all `requests`; what each returned.

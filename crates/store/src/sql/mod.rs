@@ -4,6 +4,7 @@ mod accounts;
 mod calls;
 mod days;
 mod fast;
+mod flusher;
 mod group;
 mod idempotency;
 mod jobs;

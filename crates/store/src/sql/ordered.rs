@@ -90,7 +90,7 @@ impl OrderedGroup {
         };
         if store.ordered.waiting.push(request) {
             // A task of its own: the caller may be cancelled, the others still need answers.
-            tokio::spawn(flush(store.clone()));
+            super::flusher::spawn(store.backend, flush(store.clone()));
         }
         OrderedCommit { answer }
     }
