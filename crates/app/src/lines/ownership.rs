@@ -145,6 +145,9 @@ impl LineOwnership {
     pub async fn beat(&self) -> StoreResult<usize> {
         let now = self.wall.now();
         self.prove_alive(now).await?;
+        // Only lines served before the store is read can be missing from what it says: a
+        // line taken meanwhile (a message to a new line, say) is this server's, not lost.
+        let served: HashMap<LineId, i64> = self.state().owned.clone();
         let mine: HashMap<LineId, i64> = self
             .store
             .owned_lines(&self.holder)
@@ -153,11 +156,10 @@ impl LineOwnership {
             .collect();
         let lost: Vec<LineId> = {
             let mut state = self.state();
-            let lost = state
-                .owned
-                .keys()
-                .filter(|l| !mine.contains_key(*l))
-                .cloned()
+            let lost = served
+                .iter()
+                .filter(|(l, epoch)| !mine.contains_key(*l) && state.owned.get(*l) == Some(*epoch))
+                .map(|(l, _)| l.clone())
                 .collect::<Vec<_>>();
             for l in &lost {
                 state.owned.remove(l);
