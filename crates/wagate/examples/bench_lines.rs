@@ -17,7 +17,9 @@
 //! `LATENCY_TRACE` (a file for the open-loop phase's due times and latencies, CSV in ms),
 //! `THREADS` (wrk threads, default 1), `NO_WORKER` (set: the server runs without its job
 //! worker, to see what the API takes alone), `WAGATE_BIN` (default: the release binary next
-//! to this example), `BENCH_DIR` (default: the workspace's `bench/`).
+//! to this example), `BENCH_DIR` (default: the workspace's `bench/`), `LOG` (the server's log
+//! level, default `error`), `SERVER_LOG` (a file for the server's log, default this
+//! process's standard error).
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -66,7 +68,12 @@ async fn start(bin: &str, data_dir: &std::path::Path) -> (Child, Api) {
     if std::env::var_os("NO_WORKER").is_some() {
         args.push("--no-worker".to_owned());
     }
-    let s = support::start_sandbox(bin, &args, "error", Stdio::inherit()).await;
+    let level = std::env::var("LOG").unwrap_or_else(|_| "error".into());
+    let stderr = match std::env::var("SERVER_LOG") {
+        Ok(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+        Err(_) => Stdio::inherit(),
+    };
+    let s = support::start_sandbox(bin, &args, &level, stderr).await;
     let api = Api {
         http: reqwest::Client::new(),
         base: s.base,
@@ -220,6 +227,55 @@ async fn wrk(api: &Api, pid: u32, script: &str, ids_file: &str, secs: u64) -> Ph
         wrk_cpu,
         rss_max,
     }
+}
+
+/// The server's own latency histogram of `POST …/messages` answered 202 (cumulative counts
+/// by upper bound in seconds, from `/metrics`).
+async fn post_latency_buckets(api: &Api) -> Vec<(String, f64)> {
+    let text = api
+        .http
+        .get(format!("{}/metrics", api.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| {
+            l.starts_with("wagate_http_request_duration_seconds_bucket")
+                && l.contains("method=\"POST\"")
+                && l.contains("/messages\"")
+                && l.contains("status=\"202\"")
+        })
+        .filter_map(|l| {
+            let le = l.split("le=\"").nth(1)?.split('"').next()?.to_owned();
+            Some((le, l.rsplit(' ').next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Between two readings of [`post_latency_buckets`]: the share of requests the server
+/// answered within each bound, as "≤ 5 ms 93.1 %, …" (where the time went: in the server,
+/// or in the load generator and the sockets).
+fn share_within(before: &[(String, f64)], after: &[(String, f64)]) -> String {
+    let count = |buckets: &[(String, f64)], le: &str| {
+        buckets
+            .iter()
+            .find(|(b, _)| b == le)
+            .map_or(0.0, |(_, n)| *n)
+    };
+    let total = count(after, "+Inf") - count(before, "+Inf");
+    after
+        .iter()
+        .filter(|(le, _)| ["0.005", "0.01", "0.025", "0.05"].contains(&le.as_str()))
+        .map(|(le, n)| {
+            let ms = le.parse::<f64>().unwrap_or(0.0) * 1000.0;
+            let share = (n - count(before, le)) / total.max(1.0) * 100.0;
+            format!("<= {ms} ms {share:.2} %")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// POSTs a message every `1/rate` s for `secs` on a fixed schedule (open loop), rotating over
@@ -412,8 +468,10 @@ async fn main() {
     let post = wrk(&api, pid, &post_script, &ids_file, secs).await;
     // Issue 4's POST goal is a latency at a given rate, which a closed loop cannot hold.
     let rate = env("RATE", 3_000);
+    let before = post_latency_buckets(&api).await;
     let paced = post_at_rate(&api, pid, &ids, rate, secs).await;
     let posted = Instant::now();
+    let server_side = share_within(&before, &post_latency_buckets(&api).await);
     let rss_post = proc_status_kb(pid, "VmRSS:") / 1024;
 
     // The sandbox worker sends what the POST phase queued, in job order: once a message
@@ -456,6 +514,7 @@ async fn main() {
         &paced,
         secs,
     );
+    println!("  the same requests as the server timed them (/metrics): {server_side}");
     println!(
         "send queue: the worker reached the end of the queue {caught_up:.1} s after the POST \
          phase ended (every line checked: {drained:.1} s); {left} messages left queued; \
