@@ -7,9 +7,10 @@
 //! 5.5 ms, of which the SQLite thread worked 2.9 ms, with the CPU 30 % idle. A flusher that
 //! is the only task of its own thread runs the moment its answer arrives.
 //!
-//! Only SQLite's flushers go there: its connections are threads of their own that answer
-//! through channels, which any runtime can wait on. A PostgreSQL connection is a socket
-//! registered with the runtime that opened it, so its flushers stay on that runtime.
+//! SQLite's connections are threads of their own that answer through channels, which any
+//! runtime can wait on. A PostgreSQL connection is a socket registered with the runtime
+//! that opened it, so the flushers have a pool of their own (`SqlStore::begin_flush`) whose
+//! connections they open here.
 //!
 //! One thread serves every store of the process (tests open hundreds); a flusher there
 //! never blocks it (its statements are awaited, never run on it). If the thread cannot be
@@ -19,8 +20,6 @@ use std::future::Future;
 use std::sync::OnceLock;
 
 use tokio::runtime::Handle;
-
-use super::Backend;
 
 /// The flushers' runtime, started on first use (`None` if it could not be).
 fn runtime() -> Option<&'static Handle> {
@@ -52,12 +51,12 @@ fn start() -> Option<Handle> {
     }
 }
 
-/// Runs a flusher of a `backend` store to completion: on the flushers' thread for SQLite
-/// (if it runs), on the current runtime otherwise. It is spawned, never awaited by a
-/// request: a cancelled caller cannot stop it half way.
-pub(crate) fn spawn(backend: Backend, flush: impl Future<Output = ()> + Send + 'static) {
-    match (backend, runtime()) {
-        (Backend::Sqlite, Some(handle)) => drop(handle.spawn(flush)),
-        _ => drop(tokio::spawn(flush)),
+/// Runs a flusher to completion on the flushers' thread (if it runs; on the current runtime
+/// otherwise). It is spawned, never awaited by a request: a cancelled caller cannot stop it
+/// half way.
+pub(crate) fn spawn(flush: impl Future<Output = ()> + Send + 'static) {
+    match runtime() {
+        Some(handle) => drop(handle.spawn(flush)),
+        None => drop(tokio::spawn(flush)),
     }
 }

@@ -195,7 +195,7 @@ impl WriteGroup {
             queued: std::time::Instant::now(),
         }) {
             // A task of its own: the caller may be cancelled, the others still need answers.
-            super::flusher::spawn(store.backend, flush(store.clone()));
+            super::flusher::spawn(flush(store.clone()));
         }
     }
 }
@@ -276,7 +276,7 @@ fn trace_group(requests: &[Request], started: std::time::Instant) {
 /// job the group removes.
 async fn write_group(store: &SqlStore, requests: &[Request]) -> StoreResult<Vec<Outcome>> {
     let backend = store.backend;
-    let mut tx = store.begin_write().await?;
+    let mut tx = store.begin_flush().await?;
     let mut outcomes = Vec::with_capacity(requests.len());
     let mut messages: Vec<&MessageRecord> = Vec::new();
     let mut jobs: Vec<(&NewJob, Timestamp)> = Vec::new();
@@ -538,7 +538,7 @@ async fn record_delivered_attempts(
 
 /// `write` in a transaction of its own.
 async fn write_alone(store: &SqlStore, w: &Write) -> StoreResult<Outcome> {
-    let mut tx = store.begin_write().await?;
+    let mut tx = store.begin_flush().await?;
     let outcome = write(&mut tx, w).await?;
     tx.commit().await?;
     Ok(outcome)

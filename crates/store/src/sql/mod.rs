@@ -88,6 +88,12 @@ pub struct SqlStore {
     /// Connections for writes. On SQLite a single connection: SQLite has one writer at a
     /// time anyway, and queueing writers in-process avoids busy errors under load.
     write: AnyPool,
+    /// Connections for the group-commit flushers (`group.rs`, `ordered.rs`), which run on a
+    /// thread of their own (`flusher.rs`). On SQLite the one writer itself. On PostgreSQL a
+    /// pool of their own, opened lazily by the flushers, so that each connection's socket is
+    /// registered with the flushers' runtime and its answers are picked up there at once,
+    /// not when the API's busy runtime next polls for I/O.
+    flush: AnyPool,
     redacted_url: String,
     /// Writes waiting to share a transaction (SQLite).
     group: std::sync::Arc<group::WriteGroup>,
@@ -256,6 +262,7 @@ impl SqlStore {
                 let store = SqlStore {
                     backend,
                     read,
+                    flush: write.clone(),
                     write,
                     redacted_url: redact_url(url),
                     group: Default::default(),
@@ -294,10 +301,17 @@ impl SqlStore {
                     .connect(&with_statement_cache(url))
                     .await?;
                 POSTGRES_MIGRATIONS.run(&pool).await?;
+                let flush = AnyPoolOptions::new()
+                    .after_release(release_check)
+                    .test_before_acquire(false)
+                    .max_connections(FLUSH_CONNECTIONS)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_lazy(&with_statement_cache(url))?;
                 SqlStore {
                     backend,
                     read: pool.clone(),
                     write: pool,
+                    flush,
                     redacted_url: redact_url(url),
                     group: Default::default(),
                     ordered: Default::default(),
@@ -325,6 +339,7 @@ impl SqlStore {
     /// Closes every connection (waits for checked-out ones to come back).
     pub async fn close(&self) {
         self.write.close().await;
+        self.flush.close().await;
         self.read.close().await;
     }
 
@@ -343,7 +358,17 @@ impl SqlStore {
     /// task always finishes the `BEGIN`: if nobody waits for it any more, the finished
     /// `Transaction` is dropped inside the task and rolls back like any other.
     pub(crate) async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Any>> {
-        let pool = self.write.clone();
+        self.begin_on(&self.write).await
+    }
+
+    /// [`SqlStore::begin_write`] for a group-commit flusher, on its own connections (see
+    /// `flush`).
+    pub(crate) async fn begin_flush(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Any>> {
+        self.begin_on(&self.flush).await
+    }
+
+    async fn begin_on(&self, pool: &AnyPool) -> StoreResult<sqlx::Transaction<'static, sqlx::Any>> {
+        let pool = pool.clone();
         let backend = self.backend;
         let begin = tokio::spawn(async move {
             match backend {
@@ -429,6 +454,10 @@ fn release_check(
         Ok(true)
     })
 }
+
+/// PostgreSQL connections of the group-commit flushers: the event and attempt group, the
+/// ordered group, and a failed group's writes one by one.
+const FLUSH_CONNECTIONS: u32 = 4;
 
 /// How often the SQLite checkpointer copies the WAL back into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);

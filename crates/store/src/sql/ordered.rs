@@ -90,7 +90,7 @@ impl OrderedGroup {
         };
         if store.ordered.waiting.push(request) {
             // A task of its own: the caller may be cancelled, the others still need answers.
-            super::flusher::spawn(store.backend, flush(store.clone()));
+            super::flusher::spawn(flush(store.clone()));
         }
         OrderedCommit { answer }
     }
@@ -164,7 +164,7 @@ async fn write_group(
     events: &[Vec<NewEvent>],
     savepoints: bool,
 ) -> StoreResult<Option<Vec<OrderedOutcome>>> {
-    let mut tx = store.begin_write().await?;
+    let mut tx = store.begin_flush().await?;
     let bulk = !savepoints && requests.iter().all(|r| meta_group::bulk_shaped(&r.batch));
     let outcomes = if bulk {
         // Meta notifications only: written a kind of row at a time (meta_group.rs).
