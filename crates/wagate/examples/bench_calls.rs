@@ -163,14 +163,7 @@ async fn main() {
     }
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = support::process_cpu(pid) - cpu_before;
-    let metrics = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = support::get_text(&http, &format!("{base}/metrics")).await;
     let dropped = metrics
         .lines()
         .find_map(|l| l.strip_prefix("wagate_call_frames_dropped_total "))

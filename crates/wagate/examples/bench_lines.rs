@@ -232,15 +232,7 @@ async fn wrk(api: &Api, pid: u32, script: &str, ids_file: &str, secs: u64) -> Ph
 /// The server's own latency histogram of `POST …/messages` answered 202 (cumulative counts
 /// by upper bound in seconds, from `/metrics`).
 async fn post_latency_buckets(api: &Api) -> Vec<(String, f64)> {
-    let text = api
-        .http
-        .get(format!("{}/metrics", api.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = support::get_text(&api.http, &format!("{}/metrics", api.base)).await;
     text.lines()
         .filter(|l| {
             l.starts_with("wagate_http_request_duration_seconds_bucket")
