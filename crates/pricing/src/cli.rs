@@ -596,10 +596,11 @@ impl Rater {
         let lines = &chunk.lines;
         for (index, line) in lines.iter().enumerate() {
             if index % WARM_AHEAD == 0 {
-                // The next batch's lookups back to back, so that their waits overlap.
+                // The next batch's lookups back to back, so that their waits overlap (the
+                // first time, this batch's and the next).
                 let from = if index == 0 { 0 } else { index + WARM_AHEAD };
-                let ahead = lines.get(from..).unwrap_or_default();
-                for line in ahead.iter().take(2 * WARM_AHEAD - (from - index)) {
+                let to = (index + 2 * WARM_AHEAD).min(lines.len());
+                for line in lines.get(from..to).unwrap_or_default() {
                     if let ParsedLine::Event(event) = line {
                         self.engine.warm(event.business, event.user);
                     }

@@ -201,46 +201,42 @@ const JOB_THREADS: usize = 2;
 fn on_jobs_runtime(
     worker: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> tokio::sync::oneshot::Receiver<()> {
-    type Worker = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
     let (done, stopped) = tokio::sync::oneshot::channel();
-    // Shared so that, if no thread can be started, the worker is still here to run.
-    let worker: Arc<std::sync::Mutex<Option<Worker>>> =
-        Arc::new(std::sync::Mutex::new(Some(Box::pin(worker))));
-    let take =
-        |w: &std::sync::Mutex<Option<Worker>>| w.lock().unwrap_or_else(|p| p.into_inner()).take();
-    let (theirs, done_there) = (worker.clone(), Arc::new(std::sync::Mutex::new(Some(done))));
-    let done_here = done_there.clone();
-    let finish = move |d: &std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>| {
-        if let Some(d) = d.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            let _ = d.send(());
-        }
+    // The worker says it has stopped itself, wherever it runs; if it is dropped unrun (no
+    // runtime could be made), the receiver hears that too.
+    let worker = async move {
+        worker.await;
+        let _ = done.send(());
     };
+    // Handed over only once the thread runs, so that a thread that cannot start leaves the
+    // worker here to run on the API's runtime.
+    let (hand_over, handed) = std::sync::mpsc::channel();
     // The runtime is made and dropped on a plain thread (a runtime cannot be dropped inside
     // another's task).
     let started = std::thread::Builder::new()
         .name("wagate-jobs-main".into())
         .spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
+            let Ok(worker) = handed.recv() else { return };
+            match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(JOB_THREADS)
                 .thread_name("wagate-jobs")
                 .enable_all()
-                .build();
-            match (runtime, take(&theirs)) {
-                (Ok(runtime), Some(worker)) => runtime.block_on(worker),
-                (Err(e), Some(_)) => {
+                .build()
+            {
+                Ok(runtime) => runtime.block_on(worker),
+                Err(e) => {
                     tracing::error!(error = %e, "cannot start the job worker's runtime: no jobs run")
                 }
-                (_, None) => {}
             }
-            finish(&done_there);
         });
-    if let Err(e) = started {
-        tracing::warn!(error = %e, "no thread of its own for the job worker; it shares the API's");
-        if let Some(worker) = take(&worker) {
-            tokio::spawn(async move {
-                worker.await;
-                finish(&done_here);
-            });
+    match started {
+        Ok(_) => {
+            // The thread waits for it: a send cannot fail while the thread runs.
+            let _ = hand_over.send(worker);
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "no thread of its own for the job worker; it shares the API's");
+            tokio::spawn(worker);
         }
     }
     stopped
