@@ -2,10 +2,12 @@
 //! each kind and one commit for many): each must still happen exactly as it would alone at
 //! its own due time, and whatever a batch cannot do (an auto top-up) in between, in order.
 
+mod common;
+
 use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
-use wagate_app::accounts::{authenticate, create_account, Principal};
+use wagate_app::accounts::Principal;
 use wagate_app::lines::CreateLine;
 use wagate_app::App;
 use wagate_domain::clock::{Clock, ManualClock};
@@ -39,12 +41,7 @@ async fn sandbox(n: usize, topup: i64) -> Sandbox {
     let store: Arc<dyn Store> = Arc::new(SqlStore::open_sqlite_dir(dir.path()).await.unwrap());
     let clock = Arc::new(ManualClock::new(t(START)));
     let app = App::sandbox(store, clock.clone()).unwrap();
-    let created = create_account(&app, "Batch Co", false).await.unwrap();
-    let who = authenticate(&app, &created.api_key).await.unwrap().unwrap();
-    app.billing
-        .add_card(&who, "cnon:card-nonce-ok")
-        .await
-        .unwrap();
+    let who = common::account_with_card(&app, "Batch Co").await;
     app.billing
         .topup(&who, Micros::from_cents(topup * 100), None)
         .await

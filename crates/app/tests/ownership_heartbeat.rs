@@ -3,10 +3,11 @@
 //! "taken over by another server" and let it go, because the list it read from the store
 //! was older than the line).
 
+mod common;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use wagate_app::accounts::{authenticate, create_account};
 use wagate_app::lines::CreateLine;
 use wagate_app::{App, Outside};
 use wagate_domain::clock::ManualClock;
@@ -22,12 +23,7 @@ async fn lines_taken_during_heartbeats_stay_served() {
     let store = Arc::new(SqlStore::open_sqlite_dir(dir.path()).await.unwrap());
     let clock = Arc::new(ManualClock::new("2026-01-01T00:00:00Z".parse().unwrap()));
     let app = App::sandbox_with(store, clock, Outside::sandbox()).unwrap();
-    let created = create_account(&app, "Owner Co", false).await.unwrap();
-    let who = authenticate(&app, &created.api_key).await.unwrap().unwrap();
-    app.billing
-        .add_card(&who, "cnon:card-nonce-ok")
-        .await
-        .unwrap();
+    let who = common::account_with_card(&app, "Owner Co").await;
     let mut lines = Vec::with_capacity(LINES);
     for _ in 0..LINES {
         lines.push(

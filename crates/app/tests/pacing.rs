@@ -2,12 +2,13 @@
 //! is preceded by the typing indicator and spaced from the line's previous send by a gap
 //! within the connector's range, whatever the order the messages were queued in.
 
+mod common;
+
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use wagate_app::accounts::{authenticate, create_account};
 use wagate_app::connector::{
     Connector, ConnectorEvent, ConnectorHealth, ConnectorSink, ConnectorState, Pacing, QrCode,
     ReconnectError, SendError, Sent,
@@ -93,12 +94,7 @@ async fn sends_are_typed_then_spaced_within_the_connectors_range() {
         ..Outside::sandbox()
     };
     let app = App::sandbox_with(store, clock, outside).unwrap();
-    let created = create_account(&app, "Paced Co", false).await.unwrap();
-    let who = authenticate(&app, &created.api_key).await.unwrap().unwrap();
-    app.billing
-        .add_card(&who, "cnon:card-nonce-ok")
-        .await
-        .unwrap();
+    let who = common::account_with_card(&app, "Paced Co").await;
     let line = app.lines.create(&who, CreateLine::default()).await.unwrap();
     app.lines
         .apply(ConnectorEvent::Scanned {

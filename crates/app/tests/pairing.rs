@@ -4,13 +4,14 @@
 //! other server, a pairing code asked for on the other server comes from the owner, and a
 //! server without a worker leaves pairing to the servers that have one.
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
-use wagate_app::accounts::{authenticate, create_account};
 use wagate_app::connector::{
     Connector, ConnectorHealth, ConnectorSink, ConnectorState, PairCodeError, QrCode,
     ReconnectError, SendError, Sent,
@@ -122,12 +123,7 @@ async fn one_server_pairs_each_line(store: Arc<dyn Store>) {
     ));
     let (ca, cb) = (Tagged::new("a"), Tagged::new("b"));
     let (a, b) = (server(&store, &clock, &ca), server(&store, &clock, &cb));
-    let created = create_account(&a, "Two servers", false).await.unwrap();
-    let who = authenticate(&a, &created.api_key).await.unwrap().unwrap();
-    a.billing
-        .add_card(&who, "cnon:card-nonce-ok")
-        .await
-        .unwrap();
+    let who = common::account_with_card(&a, "Two servers").await;
     let line = pending_line(&a, &who).await;
 
     // The page opens on server A: A pairs the line. The same page polled through B shows

@@ -2,10 +2,12 @@
 //! a change that was stored, so the events of a message announce each status once, in
 //! order, and the last one is the stored status.
 
+mod common;
+
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use wagate_app::accounts::{authenticate, create_account, Principal};
+use wagate_app::accounts::Principal;
 use wagate_app::connector::ConnectorEvent;
 use wagate_app::lines::CreateLine;
 use wagate_app::App;
@@ -22,12 +24,7 @@ async fn ready_line(
         "2026-01-01T00:00:00Z".parse::<Timestamp>().unwrap(),
     ));
     let app = App::sandbox(store, clock.clone()).unwrap();
-    let created = create_account(&app, "Receipts Co", false).await.unwrap();
-    let who = authenticate(&app, &created.api_key).await.unwrap().unwrap();
-    app.billing
-        .add_card(&who, "cnon:card-nonce-ok")
-        .await
-        .unwrap();
+    let who = common::account_with_card(&app, "Receipts Co").await;
     let line = app.lines.create(&who, CreateLine::default()).await.unwrap();
     let sim = app.connector.simulator().unwrap();
     sim.scan(&line.id, "+15550000001".into(), None)
