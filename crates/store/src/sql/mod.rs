@@ -459,11 +459,22 @@ fn release_check(
 /// ordered group, and a failed group's writes one by one.
 const FLUSH_CONNECTIONS: u32 = 4;
 
-/// How often the SQLite checkpointer copies the WAL back into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+/// Pause between two background checkpoints while writes come in.
+///
+/// Each checkpoint copies what was committed since the one before and `fsync`s it, and that
+/// writeback is work for the same two cores the requests run on: bench_lines' open loop
+/// (`POST …/messages` at 3,000/s on this machine's ext4 disk) had its p99 at 87–102 ms with a
+/// checkpoint every 2 s, 45–46 ms every 200 ms, 31–33 ms every 50 ms and 17.6–18.8 ms every
+/// 10 ms (BENCHMARKS.md, session 14): many small writebacks instead of a few bursts.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(10);
+
+/// Longest pause between two background checkpoints: reached by doubling the pause while a
+/// checkpoint finds nothing new in the WAL, so an idle store is not polled 100 times a second.
+const CHECKPOINT_IDLE: Duration = Duration::from_millis(640);
 
 /// Starts the SQLite checkpointer: a task that runs a passive checkpoint on a read connection
-/// every [`CHECKPOINT_EVERY`], for as long as the store is open.
+/// every [`CHECKPOINT_EVERY`] while the WAL grows (backing off to [`CHECKPOINT_IDLE`] while
+/// it does not), for as long as the store is open.
 ///
 /// SQLite's automatic checkpoint runs inside the commit that crosses the threshold, on the one
 /// writer connection: every write waiting behind it stalls for the whole copy and its fsync
@@ -475,18 +486,43 @@ fn spawn_checkpointer(store: &SqlStore) {
     // The task must not keep the store alive: it ends once every handle is dropped.
     let alive = std::sync::Arc::downgrade(&store.group);
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pause = CHECKPOINT_EVERY;
+        // The WAL's size and how much of it was copied, as the last checkpoint reported them:
+        // the same pair again means nothing was committed in between.
+        let mut last: Option<(i64, i64)> = None;
         loop {
-            tick.tick().await;
+            tokio::time::sleep(pause).await;
             if alive.strong_count() == 0 || read.is_closed() {
                 return;
             }
-            if let Err(e) = read.execute("PRAGMA wal_checkpoint(PASSIVE)").await {
-                tracing::debug!(error = %e, "a background checkpoint failed");
-            }
+            let frames = match read.fetch_one("PRAGMA wal_checkpoint(PASSIVE)").await {
+                Ok(row) => row
+                    .try_get::<i64, _>(1)
+                    .ok()
+                    .zip(row.try_get::<i64, _>(2).ok()),
+                Err(e) => {
+                    tracing::debug!(error = %e, "a background checkpoint failed");
+                    None
+                }
+            };
+            pause = next_checkpoint_pause(pause, last, frames);
+            last = frames;
         }
     });
+}
+
+/// The pause before the next background checkpoint: the shortest after one that found new
+/// frames (or whose result is unknown), twice the last (up to [`CHECKPOINT_IDLE`]) after one
+/// that found the WAL as the one before had left it.
+fn next_checkpoint_pause(
+    pause: Duration,
+    before: Option<(i64, i64)>,
+    now: Option<(i64, i64)>,
+) -> Duration {
+    match (before, now) {
+        (Some(before), Some(now)) if before == now => (pause * 2).min(CHECKPOINT_IDLE),
+        _ => CHECKPOINT_EVERY,
+    }
 }
 
 /// Replaces the password of a database URL with `***`.
@@ -614,7 +650,29 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use super::{next_checkpoint_pause, redact_url, CHECKPOINT_EVERY, CHECKPOINT_IDLE};
+
+    #[test]
+    fn checkpoints_back_off_only_while_nothing_is_written() {
+        let every = CHECKPOINT_EVERY;
+        // New frames, or a result not known: the shortest pause.
+        assert_eq!(
+            next_checkpoint_pause(every * 8, Some((10, 10)), Some((12, 12))),
+            every
+        );
+        assert_eq!(next_checkpoint_pause(every * 8, None, Some((3, 3))), every);
+        assert_eq!(next_checkpoint_pause(every * 8, Some((3, 3)), None), every);
+        // The WAL as the last checkpoint left it: twice the pause, up to the idle one.
+        assert_eq!(
+            next_checkpoint_pause(every, Some((5, 5)), Some((5, 5))),
+            every * 2
+        );
+        let mut pause = every;
+        for _ in 0..20 {
+            pause = next_checkpoint_pause(pause, Some((5, 5)), Some((5, 5)));
+        }
+        assert_eq!(pause, CHECKPOINT_IDLE);
+    }
 
     #[test]
     fn passwords_never_reach_the_logs() {
